@@ -1,0 +1,20 @@
+//! ftpman-core: the domain model, the store, secrets, and the traits the job engine drives.
+//!
+//! Every frontend (CLI, web, Python) starts from a [`Manager`], which opens the [`store::Store`],
+//! checks the encryption key, and hands out what the frontends need. Business rules live here and
+//! only here.
+
+pub mod manager;
+pub mod model;
+pub mod notifier;
+pub mod scheduler;
+pub mod secrets;
+pub mod store;
+pub mod syslog;
+pub mod transport;
+pub mod validate;
+
+pub use manager::{Manager, ManagerError};
+pub use secrets::{KeySource, Secret};
+pub use store::{Store, StoreError};
+pub use validate::ValidationError;

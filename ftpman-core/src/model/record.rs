@@ -1,0 +1,168 @@
+//! The smaller records: ledger entries, settings, system log entries, nodes, users, statistics.
+
+use super::string_enum;
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// One delivered file in a job's ledger. A file listed again with the same size and mtime is not
+/// sent again; a changed one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The job.
+    pub job_id: i64,
+    /// Path at the source, relative to the source site's root.
+    pub source_path: String,
+    /// Size when delivered.
+    pub size: i64,
+    /// Modification time at the source when delivered (Unix seconds; servers give no finer).
+    pub mtime: Option<i64>,
+    /// When it was delivered.
+    pub delivered_at: DateTime<Utc>,
+    /// The run that delivered it.
+    pub run_id: i64,
+}
+
+/// A setting (SMTP host, retention days, ...). Secret values are sealed in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Key, e.g. `smtp.host`.
+    pub key: String,
+    /// Value (clear in memory; sealed in the store when `secret`).
+    pub value: crate::secrets::Secret,
+    /// Whether the value is a secret.
+    pub secret: bool,
+}
+
+/// Severity of a system log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Detail for debugging.
+    Debug,
+    /// Normal events.
+    Info,
+    /// Something a user should look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+string_enum!(LogLevel, "level", {
+    Debug => "debug",
+    Info => "info",
+    Warn => "warn",
+    Error => "error",
+});
+
+impl LogLevel {
+    /// Numeric rank stored beside the name, so "at least warn" is one comparison in SQL.
+    pub fn rank(&self) -> i64 {
+        *self as i64
+    }
+}
+
+/// One system log entry: engine events, config changes, logins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Store id (0 until saved).
+    pub id: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Severity.
+    pub level: LogLevel,
+    /// Which part of ftpman (engine, scheduler, store, web, audit...).
+    pub component: String,
+    /// What happened, in a user's words.
+    pub message: String,
+    /// Structured context (JSON object).
+    pub context: serde_json::Value,
+}
+
+/// Filter and page for the system log (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Only entries at least this severe.
+    pub min_level: Option<LogLevel>,
+    /// Only this component.
+    pub component: Option<String>,
+    /// Only entries with an id below this (paging backwards).
+    pub before_id: Option<i64>,
+    /// Page size (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A running ftpman process, with its heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Unique id (host name and a random suffix).
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+}
+
+/// A web user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRole {
+    /// Everything, including users and settings.
+    Admin,
+    /// Sites, jobs and runs.
+    Operator,
+    /// Read only.
+    Viewer,
+}
+
+string_enum!(UserRole, "role", {
+    Admin => "admin",
+    Operator => "operator",
+    Viewer => "viewer",
+});
+
+/// A web user. The password is stored only as an argon2id hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Store id (0 until saved).
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// PHC-format password hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: UserRole,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One day of run statistics for the dashboard (UTC days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayStats {
+    /// The day.
+    pub day: NaiveDate,
+    /// Runs created that day.
+    pub runs: i64,
+    /// Of which succeeded.
+    pub succeeded: i64,
+    /// Of which failed or partial.
+    pub failed: i64,
+    /// Bytes moved by those runs.
+    pub bytes: i64,
+}
+
+/// Checks a setting key: lower-case letters, digits, `.`, `_` and `-` (e.g. `smtp.host`).
+pub fn check_setting_key(key: &str) -> crate::validate::Valid<()> {
+    let ok = !key.is_empty()
+        && key.len() <= 128
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::validate::ValidationError::new(
+            "key",
+            format!(
+                "'{}' is not a setting key; use lower-case letters, digits, '.', '_' and '-', e.g. smtp.host",
+                crate::validate::printable(key)
+            ),
+        ))
+    }
+}

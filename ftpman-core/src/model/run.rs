@@ -1,0 +1,181 @@
+//! Runs (one execution of a job) and run files (one file within a run).
+
+use super::string_enum;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A schedule fire.
+    Schedule,
+    /// A person, from the CLI or the web page.
+    Manual,
+    /// A program, through the API or Python.
+    Api,
+}
+
+string_enum!(Trigger, "trigger", {
+    Schedule => "schedule",
+    Manual => "manual",
+    Api => "api",
+});
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker holds its lease.
+    Running,
+    /// Every file delivered, or nothing to do.
+    Succeeded,
+    /// Some files failed.
+    Partial,
+    /// Connect or list failed, or every file failed.
+    Failed,
+    /// The previous run of the job was still going.
+    Skipped,
+    /// Its worker died (lease expired) or the process stopped.
+    Interrupted,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+string_enum!(RunStatus, "status", {
+    Queued => "queued",
+    Running => "running",
+    Succeeded => "succeeded",
+    Partial => "partial",
+    Failed => "failed",
+    Skipped => "skipped",
+    Interrupted => "interrupted",
+    Cancelled => "cancelled",
+});
+
+impl RunStatus {
+    /// Whether the run has ended.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+/// File counts and bytes of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Files listed that passed the filters.
+    pub found: i64,
+    /// Files delivered.
+    pub transferred: i64,
+    /// Files skipped (ledger, conflict policy).
+    pub skipped: i64,
+    /// Files that failed.
+    pub failed: i64,
+    /// Bytes moved.
+    pub bytes: i64,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Store id.
+    pub id: i64,
+    /// The job.
+    pub job_id: i64,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The fire it stands for (schedule runs); unique per job.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Status.
+    pub status: RunStatus,
+    /// Counts and bytes.
+    pub counts: RunCounts,
+    /// Why it failed, in a user's words (first errors).
+    pub error: Option<String>,
+    /// The node that runs (or ran) it.
+    pub node_id: Option<String>,
+    /// Until when that node's claim holds.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// A dry run moves nothing.
+    pub dry_run: bool,
+}
+
+/// A run to be created.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRun {
+    /// The job.
+    pub job_id: i64,
+    /// What started it.
+    pub trigger: Trigger,
+    /// The fire it stands for, if any.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// Initial status: `queued`, or `skipped` for a fire that found its job still running.
+    pub status: RunStatus,
+    /// A dry run moves nothing.
+    pub dry_run: bool,
+}
+
+/// Filter and page for listing runs (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// Only this job's runs.
+    pub job_id: Option<i64>,
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Page size (default 50).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+/// Where one file of a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFileStatus {
+    /// Being moved.
+    Transferring,
+    /// Delivered and verified.
+    Transferred,
+    /// Not moved (ledger or conflict policy).
+    Skipped,
+    /// Failed after its retries.
+    Failed,
+    /// Dry run: would have been moved.
+    WouldTransfer,
+}
+
+string_enum!(RunFileStatus, "status", {
+    Transferring => "transferring",
+    Transferred => "transferred",
+    Skipped => "skipped",
+    Failed => "failed",
+    WouldTransfer => "would-transfer",
+});
+
+/// One file within a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFile {
+    /// Store id (0 until saved).
+    pub id: i64,
+    /// The run.
+    pub run_id: i64,
+    /// Path at the source, relative to the source site's root.
+    pub source_path: String,
+    /// Final path at the target, relative to the target site's root.
+    pub target_path: String,
+    /// Size at the source.
+    pub size: i64,
+    /// Bytes moved so far.
+    pub bytes: i64,
+    /// Time spent.
+    pub duration: Duration,
+    /// Status.
+    pub status: RunFileStatus,
+    /// Why it failed or was skipped.
+    pub error: Option<String>,
+}

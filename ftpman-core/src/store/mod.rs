@@ -1,0 +1,274 @@
+//! The [`Store`] trait and its two sqlx implementations: SQLite (the embedded default) and
+//! PostgreSQL (production, and several nodes sharing one database).
+//!
+//! Both backends run the same SQL (written once in `sql.rs`; `$1` placeholders work in both)
+//! except where the databases really differ: the DDL, and claiming a run (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite serialises writers). Times are stored as Unix milliseconds.
+//! Secrets are sealed by the store itself, so no caller can write one in clear by mistake.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::model::*;
+use crate::secrets::{KeySource, SecretError};
+use crate::validate::ValidationError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite: one node.
+    Sqlite,
+    /// PostgreSQL: one or more nodes.
+    Postgres,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one ftpman opens.
+    #[error(
+        "database URL '{0}' is not supported; use sqlite://PATH (e.g. sqlite://ftpman.db) or postgres://user@host/db"
+    )]
+    UnsupportedUrl(String),
+    /// The database could not be reached or answered with an error.
+    #[error("database error while {context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("could not bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A record with that name already exists.
+    #[error("{kind} '{name}' already exists")]
+    Exists {
+        /// Kind of record.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// No record with that name or id.
+    #[error("{kind} '{name}' not found")]
+    NotFound {
+        /// Kind of record.
+        kind: &'static str,
+        /// The name or id looked for.
+        name: String,
+    },
+    /// The record is still used by others.
+    #[error("{kind} '{name}' is still used by {users}; remove or change those first")]
+    InUse {
+        /// Kind of record.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// Who uses it.
+        users: String,
+    },
+    /// A value was refused by validation.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A secret could not be sealed or opened, or the key is wrong.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A stored row holds a value this version cannot read.
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which value.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Result of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a retention sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Finished runs removed (their run files go with them).
+    pub runs: u64,
+    /// System log entries removed.
+    pub logs: u64,
+}
+
+/// Persistent state of ftpman. Every frontend and the engine go through this trait.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+    /// Closes the connection pool.
+    async fn close(&self);
+
+    /// Saves a new site; its name must be free.
+    async fn create_site(&self, site: &Site) -> StoreResult<Site>;
+    /// Saves changes to a site (matched by id).
+    async fn update_site(&self, site: &Site) -> StoreResult<Site>;
+    /// A site by name.
+    async fn site(&self, name: &str) -> StoreResult<Site>;
+    /// A site by id.
+    async fn site_by_id(&self, id: i64) -> StoreResult<Site>;
+    /// Every site, by name.
+    async fn sites(&self) -> StoreResult<Vec<Site>>;
+    /// Removes a site no job uses.
+    async fn delete_site(&self, name: &str) -> StoreResult<()>;
+
+    /// Saves a new job; its name must be free and its sites must exist.
+    async fn create_job(&self, job: &Job) -> StoreResult<Job>;
+    /// Saves changes to a job (matched by id).
+    async fn update_job(&self, job: &Job) -> StoreResult<Job>;
+    /// A job by name.
+    async fn job(&self, name: &str) -> StoreResult<Job>;
+    /// A job by id.
+    async fn job_by_id(&self, id: i64) -> StoreResult<Job>;
+    /// Every job, by name.
+    async fn jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Removes a job with its runs and ledger.
+    async fn delete_job(&self, name: &str) -> StoreResult<()>;
+
+    /// Creates a run. Returns `None` when a run for the same job and `scheduled_for` exists
+    /// already: that uniqueness makes each fire happen once, across nodes.
+    async fn create_run(&self, new: &NewRun) -> StoreResult<Option<Run>>;
+    /// A run by id.
+    async fn run(&self, id: i64) -> StoreResult<Run>;
+    /// Runs, newest first, filtered and paged.
+    async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>>;
+    /// Claims the oldest queued run whose job has no running run, for `node_id`, holding a lease
+    /// until `now + lease`. Each queued run is claimed by exactly one caller.
+    async fn claim_run(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Run>>;
+    /// Extends the lease of a run this node holds; `false` when it no longer holds it.
+    async fn renew_lease(
+        &self,
+        run_id: i64,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    /// Marks running runs whose lease expired before `now` as `interrupted`; returns their ids.
+    async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
+    /// Whether the job has a run in `running` state.
+    async fn job_running(&self, job_id: i64) -> StoreResult<bool>;
+    /// Stores a running run's counts (progress).
+    async fn update_run_counts(&self, run_id: i64, counts: &RunCounts) -> StoreResult<()>;
+    /// Ends a run with its final status, counts and error summary.
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Adds a file to a run.
+    async fn add_run_file(&self, file: &RunFile) -> StoreResult<RunFile>;
+    /// Saves a run file's progress or outcome (matched by id).
+    async fn update_run_file(&self, file: &RunFile) -> StoreResult<()>;
+    /// A run's files, in the order they were added.
+    async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>>;
+
+    /// The ledger entry of a source path, if it was delivered before.
+    async fn ledger_entry(
+        &self,
+        job_id: i64,
+        source_path: &str,
+    ) -> StoreResult<Option<LedgerEntry>>;
+    /// Records (or updates) a delivery in the job's ledger.
+    async fn record_delivery(&self, entry: &LedgerEntry) -> StoreResult<()>;
+    /// A job's ledger, newest delivery first.
+    async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>>;
+    /// Clears a job's ledger, so every file is sent again; returns how many entries went.
+    async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64>;
+
+    /// A setting by key.
+    async fn setting(&self, key: &str) -> StoreResult<Option<Setting>>;
+    /// Creates or replaces a setting (sealed when secret).
+    async fn set_setting(&self, setting: &Setting) -> StoreResult<()>;
+    /// Every setting, by key.
+    async fn settings(&self) -> StoreResult<Vec<Setting>>;
+    /// Removes a setting; `false` when there was none.
+    async fn delete_setting(&self, key: &str) -> StoreResult<bool>;
+
+    /// Appends to the system log; returns the entry's id.
+    async fn append_log(&self, entry: &LogEntry) -> StoreResult<i64>;
+    /// System log entries, newest first, filtered and paged.
+    async fn logs(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>>;
+
+    /// Runs, successes, failures and bytes per UTC day since `since`.
+    async fn daily_stats(&self, since: DateTime<Utc>) -> StoreResult<Vec<DayStats>>;
+    /// Removes finished runs and log entries older than `cutoff`.
+    async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport>;
+
+    /// Records a node's heartbeat (creating the node on its first beat).
+    async fn heartbeat(&self, node_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Every node that ever beat, newest heartbeat first.
+    async fn nodes(&self) -> StoreResult<Vec<Node>>;
+
+    /// Saves a new web user.
+    async fn create_user(&self, user: &User) -> StoreResult<User>;
+    /// A user by name.
+    async fn user(&self, username: &str) -> StoreResult<User>;
+    /// Every user, by name.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Removes a user.
+    async fn delete_user(&self, username: &str) -> StoreResult<()>;
+}
+
+/// Opens the store a database URL names, applies migrations and checks the encryption key.
+/// `key` is taken from the environment when `None` (see [`KeySource::from_env`]).
+pub async fn open(url: &str, key: Option<KeySource>) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, key).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let key = match key {
+            Some(k) => k,
+            None => KeySource::from_env(None)?,
+        };
+        Ok(Arc::new(PgStore::open(url, key).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+pub(crate) fn lease_until(now: DateTime<Utc>, lease: Duration) -> i64 {
+    to_ms(now).saturating_add(lease.as_millis().min(i64::MAX as u128) as i64)
+}

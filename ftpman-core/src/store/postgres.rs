@@ -1,0 +1,48 @@
+//! The PostgreSQL store: production, and several nodes sharing one database.
+
+use super::sql::{claim_sql, impl_sql_store};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr as _;
+
+/// A [`Store`] on PostgreSQL.
+pub struct PgStore {
+    pool: sqlx::PgPool,
+    cipher: Cipher,
+}
+
+impl PgStore {
+    /// Connects to `url`, applies migrations and checks the key.
+    pub async fn open(url: &str, key: KeySource) -> StoreResult<PgStore> {
+        let options = PgConnectOptions::from_str(url).map_err(db(format!(
+            "reading the database URL {}",
+            super::redact_url(url)
+        )))?;
+        Self::open_with(options, key).await
+    }
+
+    /// Connects with prepared options (e.g. a `search_path` per test), applies migrations and
+    /// checks the key.
+    pub async fn open_with(options: PgConnectOptions, key: KeySource) -> StoreResult<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(db("connecting to PostgreSQL"))?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let cipher = Self::init_cipher(&pool, &key).await?;
+        Ok(PgStore { pool, cipher })
+    }
+
+    /// The connection pool, for tests that read raw rows.
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}
+
+impl_sql_store!(
+    PgStore,
+    sqlx::postgres::PgRow,
+    Backend::Postgres,
+    claim_sql!("FOR UPDATE SKIP LOCKED")
+);

@@ -1,0 +1,1091 @@
+//! The SQL both backends share, written once: `impl_sql_store!` implements [`Store`] for a store
+//! type holding `pool` and `cipher`, given its row type and the claim statement (the one place
+//! where SQLite and PostgreSQL need different SQL).
+
+macro_rules! site_cols {
+    () => {
+        "id, name, protocol, host, port, username, password_enc, private_key_enc, key_passphrase_enc, root, passive, \
+         host_key, cert_fingerprint, insecure_skip_verify, connect_timeout_secs, max_connections, created_at, updated_at"
+    };
+}
+
+macro_rules! job_cols {
+    () => {
+        "id, name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, exclude_globs, \
+         recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, retry_backoff_secs, \
+         file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, notify, recipients, \
+         created_at, updated_at"
+    };
+}
+
+macro_rules! run_cols {
+    () => {
+        "id, job_id, run_trigger, scheduled_for, created_at, started_at, finished_at, status, found, transferred, \
+         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run"
+    };
+}
+
+macro_rules! run_file_cols {
+    () => {
+        "id, run_id, source_path, target_path, size, bytes, duration_ms, status, error"
+    };
+}
+
+/// The claim statement shared by both backends, with `$lock` after the inner SELECT
+/// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite).
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE runs SET status = 'running', node_id = $1, started_at = $2, lease_expires_at = $3 \
+             WHERE id = (SELECT r.id FROM runs r WHERE r.status = 'queued' \
+             AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.job_id = r.job_id AND x.status = 'running') \
+             ORDER BY r.id LIMIT 1 ",
+            $lock,
+            ") AND status = 'queued' RETURNING ",
+            run_cols!()
+        )
+    };
+}
+
+pub(crate) use {claim_sql, job_cols, run_cols, run_file_cols, site_cols};
+
+use super::{StoreError, from_ms};
+use crate::model::*;
+use crate::secrets::{Cipher, Secret};
+use chrono_tz::Tz;
+use std::time::Duration;
+
+/// Maps a driver error to a [`StoreError`] that says what the store was doing.
+pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Database { context, source }
+}
+
+/// Whether a driver error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+pub(crate) fn corrupt(what: &str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+pub(crate) fn parse_stored<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>().map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn seal_opt(cipher: &Cipher, s: &Option<Secret>) -> Option<String> {
+    s.as_ref().map(|s| cipher.seal_secret(s))
+}
+
+pub(crate) fn open_opt(
+    cipher: &Cipher,
+    sealed: Option<String>,
+    what: &str,
+) -> Result<Option<Secret>, StoreError> {
+    sealed
+        .map(|s| cipher.open_secret(&s, what))
+        .transpose()
+        .map_err(StoreError::from)
+}
+
+pub(crate) fn secs(d: Duration) -> i64 {
+    d.as_secs().min(i64::MAX as u64) as i64
+}
+
+pub(crate) fn from_secs(what: &str, v: i64) -> Result<Duration, StoreError> {
+    u64::try_from(v)
+        .map(Duration::from_secs)
+        .map_err(|_| corrupt(what, "negative duration"))
+}
+
+pub(crate) fn to_json(list: &[String]) -> String {
+    serde_json::Value::from(list.to_vec()).to_string()
+}
+
+pub(crate) fn from_json(what: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str::<Vec<String>>(text).map_err(|e| corrupt(what, e))
+}
+
+/// The stored columns of a schedule: kind, expression, zone, instant.
+pub(crate) fn schedule_columns(
+    s: &Schedule,
+) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
+    match s {
+        Schedule::Manual => ("manual", None, None, None),
+        Schedule::Cron { expr, tz } => (
+            "cron",
+            Some(expr.clone()),
+            Some(tz.name().to_string()),
+            None,
+        ),
+        Schedule::Once { at } => ("once", None, None, Some(super::to_ms(*at))),
+    }
+}
+
+pub(crate) fn schedule_from_columns(
+    job: &str,
+    kind: &str,
+    expr: Option<String>,
+    tz: Option<String>,
+    at: Option<i64>,
+) -> Result<Schedule, StoreError> {
+    let what = format!("schedule of job '{job}'");
+    match (kind, expr, tz, at) {
+        ("manual", ..) => Ok(Schedule::Manual),
+        ("cron", Some(expr), Some(tz), _) => Ok(Schedule::Cron {
+            expr,
+            tz: tz.parse::<Tz>().map_err(|e| corrupt(&what, e))?,
+        }),
+        ("once", _, _, Some(at)) => Ok(Schedule::Once { at: from_ms(at) }),
+        (other, ..) => Err(corrupt(
+            &what,
+            format!("kind '{other}' with missing fields"),
+        )),
+    }
+}
+
+macro_rules! impl_sql_store {
+    ($store:ty, $row:ty, $backend:expr, $claim:expr) => {
+        use $crate::store::sql::*;
+        use $crate::store::{lease_until, to_ms, from_ms, Backend, PurgeReport, Store, StoreError, StoreResult};
+        use $crate::model::*;
+        use $crate::secrets::{Cipher, KeySource, SecretError, KEY_CHECK_PLAINTEXT};
+        use chrono::{DateTime, Utc};
+        use sqlx::Row as _;
+        use std::time::Duration;
+
+        impl $store {
+            /// Creates the per-database salt and key check value on first use, derives the key,
+            /// and proves it against the key check value.
+            async fn init_cipher(pool: &sqlx::Pool<<$row as sqlx::Row>::Database>, source: &KeySource) -> StoreResult<Cipher> {
+                let mut salt = [0u8; 16];
+                getrandom::fill(&mut salt).map_err(|e| corrupt("salt", e))?;
+                let salt_hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('kdf_salt', $1) ON CONFLICT (key) DO NOTHING")
+                    .bind(salt_hex)
+                    .execute(pool)
+                    .await
+                    .map_err(db("creating the key salt"))?;
+                let salt: String = sqlx::query("SELECT value FROM meta WHERE key = 'kdf_salt'")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(db("reading the key salt"))?
+                    .try_get("value")
+                    .map_err(db("reading the key salt"))?;
+                let key = $crate::secrets::resolve_key(source, salt.as_bytes())?;
+                let cipher = Cipher::new(&key);
+                sqlx::query("INSERT INTO meta (key, value) VALUES ('key_check', $1) ON CONFLICT (key) DO NOTHING")
+                    .bind(cipher.seal(KEY_CHECK_PLAINTEXT))
+                    .execute(pool)
+                    .await
+                    .map_err(db("creating the key check value"))?;
+                let check: String = sqlx::query("SELECT value FROM meta WHERE key = 'key_check'")
+                    .fetch_one(pool)
+                    .await
+                    .map_err(db("reading the key check value"))?
+                    .try_get("value")
+                    .map_err(db("reading the key check value"))?;
+                match cipher.open(&check, "key check value") {
+                    Ok(plain) if plain == KEY_CHECK_PLAINTEXT => Ok(cipher),
+                    _ => Err(SecretError::WrongKey { variable: source.describe() }.into()),
+                }
+            }
+
+            fn site_from_row(&self, r: &$row) -> StoreResult<Site> {
+                let name: String = r.try_get("name").map_err(db("reading a site"))?;
+                let what = |field: &str| format!("site '{name}' {field}");
+                Ok(Site {
+                    id: r.try_get("id").map_err(db("reading a site"))?,
+                    protocol: parse_stored(&what("protocol"), &r.try_get::<String, _>("protocol").map_err(db("reading a site"))?)?,
+                    host: r.try_get("host").map_err(db("reading a site"))?,
+                    port: u16::try_from(r.try_get::<i64, _>("port").map_err(db("reading a site"))?)
+                        .map_err(|e| corrupt(&what("port"), e))?,
+                    username: r.try_get("username").map_err(db("reading a site"))?,
+                    password: open_opt(&self.cipher, r.try_get("password_enc").map_err(db("reading a site"))?, &what("password"))?,
+                    private_key: open_opt(&self.cipher, r.try_get("private_key_enc").map_err(db("reading a site"))?, &what("private key"))?,
+                    key_passphrase: open_opt(
+                        &self.cipher,
+                        r.try_get("key_passphrase_enc").map_err(db("reading a site"))?,
+                        &what("key passphrase"),
+                    )?,
+                    root: r.try_get("root").map_err(db("reading a site"))?,
+                    passive: r.try_get("passive").map_err(db("reading a site"))?,
+                    host_key: r.try_get("host_key").map_err(db("reading a site"))?,
+                    cert_fingerprint: r.try_get("cert_fingerprint").map_err(db("reading a site"))?,
+                    insecure_skip_verify: r.try_get("insecure_skip_verify").map_err(db("reading a site"))?,
+                    connect_timeout: from_secs(&what("timeout"), r.try_get("connect_timeout_secs").map_err(db("reading a site"))?)?,
+                    max_connections: u32::try_from(r.try_get::<i64, _>("max_connections").map_err(db("reading a site"))?)
+                        .map_err(|e| corrupt(&what("max_connections"), e))?,
+                    created_at: from_ms(r.try_get("created_at").map_err(db("reading a site"))?),
+                    updated_at: from_ms(r.try_get("updated_at").map_err(db("reading a site"))?),
+                    name,
+                })
+            }
+
+            fn job_from_row(r: &$row) -> StoreResult<Job> {
+                let e = || db("reading a job");
+                let name: String = r.try_get("name").map_err(e())?;
+                let what = |field: &str| format!("job '{name}' {field}");
+                let max_age: Option<i64> = r.try_get("max_age_secs").map_err(e())?;
+                let bwlimit: Option<i64> = r.try_get("bwlimit").map_err(e())?;
+                let schedule = schedule_from_columns(
+                    &name,
+                    &r.try_get::<String, _>("schedule_kind").map_err(e())?,
+                    r.try_get("schedule_expr").map_err(e())?,
+                    r.try_get("schedule_tz").map_err(e())?,
+                    r.try_get("schedule_at").map_err(e())?,
+                )?;
+                Ok(Job {
+                    id: r.try_get("id").map_err(e())?,
+                    enabled: r.try_get("enabled").map_err(e())?,
+                    source_site_id: r.try_get("source_site_id").map_err(e())?,
+                    source_path: r.try_get("source_path").map_err(e())?,
+                    target_site_id: r.try_get("target_site_id").map_err(e())?,
+                    target_path: r.try_get("target_path").map_err(e())?,
+                    include: from_json(&what("include"), &r.try_get::<String, _>("include_globs").map_err(e())?)?,
+                    exclude: from_json(&what("exclude"), &r.try_get::<String, _>("exclude_globs").map_err(e())?)?,
+                    recursive: r.try_get("recurse_dirs").map_err(e())?,
+                    min_age: from_secs(&what("min_age"), r.try_get("min_age_secs").map_err(e())?)?,
+                    max_age: max_age.map(|v| from_secs(&what("max_age"), v)).transpose()?,
+                    conflict: parse_stored(&what("on_conflict"), &r.try_get::<String, _>("conflict").map_err(e())?)?,
+                    after: AfterAction::parse(&r.try_get::<String, _>("after_action").map_err(e())?)
+                        .map_err(|err| corrupt(&what("after"), err))?,
+                    atomic: r.try_get("atomic").map_err(e())?,
+                    parallel: u32::try_from(r.try_get::<i64, _>("parallel").map_err(e())?).map_err(|x| corrupt(&what("parallel"), x))?,
+                    retries: u32::try_from(r.try_get::<i64, _>("retries").map_err(e())?).map_err(|x| corrupt(&what("retries"), x))?,
+                    retry_backoff: from_secs(&what("retry_backoff"), r.try_get("retry_backoff_secs").map_err(e())?)?,
+                    file_timeout: from_secs(&what("file_timeout"), r.try_get("file_timeout_secs").map_err(e())?)?,
+                    bwlimit: bwlimit.map(|v| u64::try_from(v).map_err(|x| corrupt(&what("bwlimit"), x))).transpose()?,
+                    schedule,
+                    notify: parse_stored(&what("notify"), &r.try_get::<String, _>("notify").map_err(e())?)?,
+                    recipients: from_json(&what("recipients"), &r.try_get::<String, _>("recipients").map_err(e())?)?,
+                    created_at: from_ms(r.try_get("created_at").map_err(e())?),
+                    updated_at: from_ms(r.try_get("updated_at").map_err(e())?),
+                    name,
+                })
+            }
+
+            fn run_from_row(r: &$row) -> StoreResult<Run> {
+                let e = || db("reading a run");
+                let opt_time = |col: &str| -> StoreResult<Option<DateTime<Utc>>> {
+                    Ok(r.try_get::<Option<i64>, _>(col).map_err(e())?.map(from_ms))
+                };
+                Ok(Run {
+                    id: r.try_get("id").map_err(e())?,
+                    job_id: r.try_get("job_id").map_err(e())?,
+                    trigger: parse_stored("run trigger", &r.try_get::<String, _>("run_trigger").map_err(e())?)?,
+                    scheduled_for: opt_time("scheduled_for")?,
+                    created_at: from_ms(r.try_get("created_at").map_err(e())?),
+                    started_at: opt_time("started_at")?,
+                    finished_at: opt_time("finished_at")?,
+                    status: parse_stored("run status", &r.try_get::<String, _>("status").map_err(e())?)?,
+                    counts: RunCounts {
+                        found: r.try_get("found").map_err(e())?,
+                        transferred: r.try_get("transferred").map_err(e())?,
+                        skipped: r.try_get("skipped").map_err(e())?,
+                        failed: r.try_get("failed").map_err(e())?,
+                        bytes: r.try_get("bytes").map_err(e())?,
+                    },
+                    error: r.try_get("error").map_err(e())?,
+                    node_id: r.try_get("node_id").map_err(e())?,
+                    lease_expires_at: opt_time("lease_expires_at")?,
+                    dry_run: r.try_get("dry_run").map_err(e())?,
+                })
+            }
+
+            fn run_file_from_row(r: &$row) -> StoreResult<RunFile> {
+                let e = || db("reading a run file");
+                Ok(RunFile {
+                    id: r.try_get("id").map_err(e())?,
+                    run_id: r.try_get("run_id").map_err(e())?,
+                    source_path: r.try_get("source_path").map_err(e())?,
+                    target_path: r.try_get("target_path").map_err(e())?,
+                    size: r.try_get("size").map_err(e())?,
+                    bytes: r.try_get("bytes").map_err(e())?,
+                    duration: Duration::from_millis(u64::try_from(r.try_get::<i64, _>("duration_ms").map_err(e())?).unwrap_or(0)),
+                    status: parse_stored("run file status", &r.try_get::<String, _>("status").map_err(e())?)?,
+                    error: r.try_get("error").map_err(e())?,
+                })
+            }
+
+            fn ledger_from_row(r: &$row) -> StoreResult<LedgerEntry> {
+                let e = || db("reading the ledger");
+                Ok(LedgerEntry {
+                    job_id: r.try_get("job_id").map_err(e())?,
+                    source_path: r.try_get("source_path").map_err(e())?,
+                    size: r.try_get("size").map_err(e())?,
+                    mtime: r.try_get("mtime").map_err(e())?,
+                    delivered_at: from_ms(r.try_get("delivered_at").map_err(e())?),
+                    run_id: r.try_get("run_id").map_err(e())?,
+                })
+            }
+
+            fn setting_from_row(&self, r: &$row) -> StoreResult<Setting> {
+                let e = || db("reading a setting");
+                let key: String = r.try_get("key").map_err(e())?;
+                let secret: bool = r.try_get("secret").map_err(e())?;
+                let stored: String = r.try_get("value").map_err(e())?;
+                let value = if secret {
+                    self.cipher.open_secret(&stored, &format!("setting {key}"))?
+                } else {
+                    $crate::secrets::Secret::new(stored)
+                };
+                Ok(Setting { key, value, secret })
+            }
+
+            fn log_from_row(r: &$row) -> StoreResult<LogEntry> {
+                let e = || db("reading the system log");
+                let context: String = r.try_get("context").map_err(e())?;
+                Ok(LogEntry {
+                    id: r.try_get("id").map_err(e())?,
+                    time: from_ms(r.try_get("time").map_err(e())?),
+                    level: parse_stored("log level", &r.try_get::<String, _>("level").map_err(e())?)?,
+                    component: r.try_get("component").map_err(e())?,
+                    message: r.try_get("message").map_err(e())?,
+                    context: serde_json::from_str(&context).unwrap_or(serde_json::Value::Null),
+                })
+            }
+
+            fn user_from_row(r: &$row) -> StoreResult<User> {
+                let e = || db("reading a user");
+                Ok(User {
+                    id: r.try_get("id").map_err(e())?,
+                    username: r.try_get("username").map_err(e())?,
+                    password_hash: r.try_get("password_hash").map_err(e())?,
+                    role: parse_stored("user role", &r.try_get::<String, _>("role").map_err(e())?)?,
+                    created_at: from_ms(r.try_get("created_at").map_err(e())?),
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn create_site(&self, site: &Site) -> StoreResult<Site> {
+                site.validate()?;
+                let now = to_ms(Utc::now());
+                let row = sqlx::query(concat!(
+                    "INSERT INTO sites (name, protocol, host, port, username, password_enc, private_key_enc, key_passphrase_enc, \
+                     root, passive, host_key, cert_fingerprint, insecure_skip_verify, connect_timeout_secs, max_connections, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+                     RETURNING ", site_cols!()))
+                    .bind(&site.name)
+                    .bind(site.protocol.as_str())
+                    .bind(&site.host)
+                    .bind(site.port as i64)
+                    .bind(&site.username)
+                    .bind(seal_opt(&self.cipher, &site.password))
+                    .bind(seal_opt(&self.cipher, &site.private_key))
+                    .bind(seal_opt(&self.cipher, &site.key_passphrase))
+                    .bind(&site.root)
+                    .bind(site.passive)
+                    .bind(&site.host_key)
+                    .bind(&site.cert_fingerprint)
+                    .bind(site.insecure_skip_verify)
+                    .bind(secs(site.connect_timeout))
+                    .bind(site.max_connections as i64)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Exists { kind: "site", name: site.name.clone() }
+                        } else {
+                            db(format!("saving site '{}'", site.name))(e)
+                        }
+                    })?;
+                self.site_from_row(&row)
+            }
+
+            async fn update_site(&self, site: &Site) -> StoreResult<Site> {
+                site.validate()?;
+                let row = sqlx::query(concat!(
+                    "UPDATE sites SET name = $2, protocol = $3, host = $4, port = $5, username = $6, password_enc = $7, \
+                     private_key_enc = $8, key_passphrase_enc = $9, root = $10, passive = $11, host_key = $12, \
+                     cert_fingerprint = $13, insecure_skip_verify = $14, connect_timeout_secs = $15, max_connections = $16, \
+                     updated_at = $17 WHERE id = $1 RETURNING ", site_cols!()))
+                    .bind(site.id)
+                    .bind(&site.name)
+                    .bind(site.protocol.as_str())
+                    .bind(&site.host)
+                    .bind(site.port as i64)
+                    .bind(&site.username)
+                    .bind(seal_opt(&self.cipher, &site.password))
+                    .bind(seal_opt(&self.cipher, &site.private_key))
+                    .bind(seal_opt(&self.cipher, &site.key_passphrase))
+                    .bind(&site.root)
+                    .bind(site.passive)
+                    .bind(&site.host_key)
+                    .bind(&site.cert_fingerprint)
+                    .bind(site.insecure_skip_verify)
+                    .bind(secs(site.connect_timeout))
+                    .bind(site.max_connections as i64)
+                    .bind(to_ms(Utc::now()))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Exists { kind: "site", name: site.name.clone() }
+                        } else {
+                            db(format!("saving site '{}'", site.name))(e)
+                        }
+                    })?
+                    .ok_or_else(|| StoreError::NotFound { kind: "site", name: site.name.clone() })?;
+                self.site_from_row(&row)
+            }
+
+            async fn site(&self, name: &str) -> StoreResult<Site> {
+                let row = sqlx::query(concat!("SELECT ", site_cols!(), " FROM sites WHERE name = $1"))
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading site '{name}'")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "site", name: name.to_string() })?;
+                self.site_from_row(&row)
+            }
+
+            async fn site_by_id(&self, id: i64) -> StoreResult<Site> {
+                let row = sqlx::query(concat!("SELECT ", site_cols!(), " FROM sites WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading site #{id}")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "site", name: format!("#{id}") })?;
+                self.site_from_row(&row)
+            }
+
+            async fn sites(&self) -> StoreResult<Vec<Site>> {
+                let rows = sqlx::query(concat!("SELECT ", site_cols!(), " FROM sites ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing sites"))?;
+                rows.iter().map(|r| self.site_from_row(r)).collect()
+            }
+
+            async fn delete_site(&self, name: &str) -> StoreResult<()> {
+                let site = self.site(name).await?;
+                let users = sqlx::query("SELECT name FROM jobs WHERE source_site_id = $1 OR target_site_id = $1 ORDER BY name")
+                    .bind(site.id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db(format!("checking jobs of site '{name}'")))?;
+                if !users.is_empty() {
+                    let names: Vec<String> = users.iter().filter_map(|r| r.try_get::<String, _>("name").ok()).collect();
+                    return Err(StoreError::InUse {
+                        kind: "site",
+                        name: name.to_string(),
+                        users: format!("job(s) {}", names.join(", ")),
+                    });
+                }
+                sqlx::query("DELETE FROM sites WHERE id = $1")
+                    .bind(site.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("removing site '{name}'")))?;
+                Ok(())
+            }
+
+            async fn create_job(&self, job: &Job) -> StoreResult<Job> {
+                job.validate()?;
+                self.site_by_id(job.source_site_id).await?;
+                self.site_by_id(job.target_site_id).await?;
+                let (kind, expr, tz, at) = schedule_columns(&job.schedule);
+                let now = to_ms(Utc::now());
+                let row = sqlx::query(concat!(
+                    "INSERT INTO jobs (name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, \
+                     exclude_globs, recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, \
+                     retry_backoff_secs, file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, \
+                     notify, recipients, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $26) RETURNING ", job_cols!()))
+                    .bind(&job.name)
+                    .bind(job.enabled)
+                    .bind(job.source_site_id)
+                    .bind(&job.source_path)
+                    .bind(job.target_site_id)
+                    .bind(&job.target_path)
+                    .bind(to_json(&job.include))
+                    .bind(to_json(&job.exclude))
+                    .bind(job.recursive)
+                    .bind(secs(job.min_age))
+                    .bind(job.max_age.map(secs))
+                    .bind(job.conflict.as_str())
+                    .bind(job.after.to_string())
+                    .bind(job.atomic)
+                    .bind(job.parallel as i64)
+                    .bind(job.retries as i64)
+                    .bind(secs(job.retry_backoff))
+                    .bind(secs(job.file_timeout))
+                    .bind(job.bwlimit.map(|b| b.min(i64::MAX as u64) as i64))
+                    .bind(kind)
+                    .bind(expr)
+                    .bind(tz)
+                    .bind(at)
+                    .bind(job.notify.as_str())
+                    .bind(to_json(&job.recipients))
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Exists { kind: "job", name: job.name.clone() }
+                        } else {
+                            db(format!("saving job '{}'", job.name))(e)
+                        }
+                    })?;
+                Self::job_from_row(&row)
+            }
+
+            async fn update_job(&self, job: &Job) -> StoreResult<Job> {
+                job.validate()?;
+                self.site_by_id(job.source_site_id).await?;
+                self.site_by_id(job.target_site_id).await?;
+                let (kind, expr, tz, at) = schedule_columns(&job.schedule);
+                let row = sqlx::query(concat!(
+                    "UPDATE jobs SET name = $2, enabled = $3, source_site_id = $4, source_path = $5, target_site_id = $6, \
+                     target_path = $7, include_globs = $8, exclude_globs = $9, recurse_dirs = $10, min_age_secs = $11, \
+                     max_age_secs = $12, conflict = $13, after_action = $14, atomic = $15, parallel = $16, retries = $17, \
+                     retry_backoff_secs = $18, file_timeout_secs = $19, bwlimit = $20, schedule_kind = $21, \
+                     schedule_expr = $22, schedule_tz = $23, schedule_at = $24, notify = $25, recipients = $26, \
+                     updated_at = $27 WHERE id = $1 RETURNING ", job_cols!()))
+                    .bind(job.id)
+                    .bind(&job.name)
+                    .bind(job.enabled)
+                    .bind(job.source_site_id)
+                    .bind(&job.source_path)
+                    .bind(job.target_site_id)
+                    .bind(&job.target_path)
+                    .bind(to_json(&job.include))
+                    .bind(to_json(&job.exclude))
+                    .bind(job.recursive)
+                    .bind(secs(job.min_age))
+                    .bind(job.max_age.map(secs))
+                    .bind(job.conflict.as_str())
+                    .bind(job.after.to_string())
+                    .bind(job.atomic)
+                    .bind(job.parallel as i64)
+                    .bind(job.retries as i64)
+                    .bind(secs(job.retry_backoff))
+                    .bind(secs(job.file_timeout))
+                    .bind(job.bwlimit.map(|b| b.min(i64::MAX as u64) as i64))
+                    .bind(kind)
+                    .bind(expr)
+                    .bind(tz)
+                    .bind(at)
+                    .bind(job.notify.as_str())
+                    .bind(to_json(&job.recipients))
+                    .bind(to_ms(Utc::now()))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::Exists { kind: "job", name: job.name.clone() }
+                        } else {
+                            db(format!("saving job '{}'", job.name))(e)
+                        }
+                    })?
+                    .ok_or_else(|| StoreError::NotFound { kind: "job", name: job.name.clone() })?;
+                Self::job_from_row(&row)
+            }
+
+            async fn job(&self, name: &str) -> StoreResult<Job> {
+                let row = sqlx::query(concat!("SELECT ", job_cols!(), " FROM jobs WHERE name = $1"))
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading job '{name}'")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "job", name: name.to_string() })?;
+                Self::job_from_row(&row)
+            }
+
+            async fn job_by_id(&self, id: i64) -> StoreResult<Job> {
+                let row = sqlx::query(concat!("SELECT ", job_cols!(), " FROM jobs WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading job #{id}")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "job", name: format!("#{id}") })?;
+                Self::job_from_row(&row)
+            }
+
+            async fn jobs(&self) -> StoreResult<Vec<Job>> {
+                let rows = sqlx::query(concat!("SELECT ", job_cols!(), " FROM jobs ORDER BY name"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing jobs"))?;
+                rows.iter().map(Self::job_from_row).collect()
+            }
+
+            async fn delete_job(&self, name: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM jobs WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("removing job '{name}'")))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "job", name: name.to_string() });
+                }
+                Ok(())
+            }
+
+            async fn create_run(&self, new: &NewRun) -> StoreResult<Option<Run>> {
+                let now = to_ms(Utc::now());
+                let finished = new.status.is_final().then_some(now);
+                let row = sqlx::query(concat!(
+                    "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
+                    .bind(new.job_id)
+                    .bind(new.trigger.as_str())
+                    .bind(new.scheduled_for.map(to_ms))
+                    .bind(now)
+                    .bind(finished)
+                    .bind(new.status.as_str())
+                    .bind(new.dry_run)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
+                row.as_ref().map(Self::run_from_row).transpose()
+            }
+
+            async fn run(&self, id: i64) -> StoreResult<Run> {
+                let row = sqlx::query(concat!("SELECT ", run_cols!(), " FROM runs WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading run {id}")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "run", name: id.to_string() })?;
+                Self::run_from_row(&row)
+            }
+
+            async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", run_cols!(), " FROM runs WHERE ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR status = $2) \
+                     ORDER BY id DESC LIMIT $3 OFFSET $4"))
+                    .bind(query.job_id)
+                    .bind(query.status.map(|s| s.as_str()))
+                    .bind(query.limit.unwrap_or(50).clamp(1, 10_000))
+                    .bind(query.offset.max(0))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing runs"))?;
+                rows.iter().map(Self::run_from_row).collect()
+            }
+
+            async fn claim_run(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
+                let row = sqlx::query($claim)
+                    .bind(node_id)
+                    .bind(to_ms(now))
+                    .bind(lease_until(now, lease))
+                    .fetch_optional(&self.pool)
+                    .await;
+                match row {
+                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
+                    // Two nodes claimed queued runs of one job at the same instant: the index that
+                    // keeps a job to one running run refused the second. Nothing is claimed now;
+                    // the caller polls again.
+                    Err(e) if is_unique_violation(&e) => Ok(None),
+                    Err(e) => Err(db("claiming a queued run")(e)),
+                }
+            }
+
+            async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'",
+                )
+                .bind(run_id)
+                .bind(node_id)
+                .bind(lease_until(now, lease))
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("renewing the lease of run {run_id}")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
+                let rows = sqlx::query(
+                    "UPDATE runs SET status = 'interrupted', finished_at = $1, lease_expires_at = NULL, \
+                     error = COALESCE(error, 'interrupted: node ' || COALESCE(node_id, '?') || ' stopped renewing its lease') \
+                     WHERE status = 'running' AND lease_expires_at < $1 RETURNING id",
+                )
+                .bind(to_ms(now))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("expiring leases"))?;
+                rows.iter().map(|r| r.try_get::<i64, _>("id").map_err(db("expiring leases"))).collect()
+            }
+
+            async fn job_running(&self, job_id: i64) -> StoreResult<bool> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE job_id = $1 AND status = 'running'")
+                    .bind(job_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db("checking running runs"))?
+                    .try_get("n")
+                    .map_err(db("checking running runs"))?;
+                Ok(n > 0)
+            }
+
+            async fn update_run_counts(&self, run_id: i64, c: &RunCounts) -> StoreResult<()> {
+                sqlx::query("UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6 WHERE id = $1")
+                    .bind(run_id)
+                    .bind(c.found)
+                    .bind(c.transferred)
+                    .bind(c.skipped)
+                    .bind(c.failed)
+                    .bind(c.bytes)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("saving progress of run {run_id}")))?;
+                Ok(())
+            }
+
+            async fn finish_run(
+                &self,
+                run_id: i64,
+                status: RunStatus,
+                c: &RunCounts,
+                error: Option<&str>,
+                now: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE runs SET status = $2, found = $3, transferred = $4, skipped = $5, failed = $6, bytes = $7, \
+                     error = $8, finished_at = $9, lease_expires_at = NULL WHERE id = $1",
+                )
+                .bind(run_id)
+                .bind(status.as_str())
+                .bind(c.found)
+                .bind(c.transferred)
+                .bind(c.skipped)
+                .bind(c.failed)
+                .bind(c.bytes)
+                .bind(error)
+                .bind(to_ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("finishing run {run_id}")))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "run", name: run_id.to_string() });
+                }
+                Ok(())
+            }
+
+            async fn add_run_file(&self, f: &RunFile) -> StoreResult<RunFile> {
+                let row = sqlx::query(concat!(
+                    "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", run_file_cols!()))
+                    .bind(f.run_id)
+                    .bind(&f.source_path)
+                    .bind(&f.target_path)
+                    .bind(f.size)
+                    .bind(f.bytes)
+                    .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
+                    .bind(f.status.as_str())
+                    .bind(&f.error)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
+                Self::run_file_from_row(&row)
+            }
+
+            async fn update_run_file(&self, f: &RunFile) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE run_files SET target_path = $2, size = $3, bytes = $4, duration_ms = $5, status = $6, error = $7 \
+                     WHERE id = $1",
+                )
+                .bind(f.id)
+                .bind(&f.target_path)
+                .bind(f.size)
+                .bind(f.bytes)
+                .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
+                .bind(f.status.as_str())
+                .bind(&f.error)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
+                Ok(())
+            }
+
+            async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>> {
+                let rows = sqlx::query(concat!("SELECT ", run_file_cols!(), " FROM run_files WHERE run_id = $1 ORDER BY id"))
+                    .bind(run_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db(format!("listing files of run {run_id}")))?;
+                rows.iter().map(Self::run_file_from_row).collect()
+            }
+
+            async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>> {
+                let row = sqlx::query(
+                    "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = $1 AND source_path = $2",
+                )
+                .bind(job_id)
+                .bind(source_path)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("reading the ledger"))?;
+                row.as_ref().map(Self::ledger_from_row).transpose()
+            }
+
+            async fn record_delivery(&self, e: &LedgerEntry) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
+                     delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                )
+                .bind(e.job_id)
+                .bind(&e.source_path)
+                .bind(e.size)
+                .bind(e.mtime)
+                .bind(to_ms(e.delivered_at))
+                .bind(e.run_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("recording delivery of {}", e.source_path)))?;
+                Ok(())
+            }
+
+            async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>> {
+                let rows = sqlx::query(
+                    "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = $1 \
+                     ORDER BY delivered_at DESC, source_path LIMIT $2",
+                )
+                .bind(job_id)
+                .bind(limit.max(1))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading the ledger"))?;
+                rows.iter().map(Self::ledger_from_row).collect()
+            }
+
+            async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM ledger WHERE job_id = $1")
+                    .bind(job_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("clearing the ledger"))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn setting(&self, key: &str) -> StoreResult<Option<Setting>> {
+                let row = sqlx::query("SELECT key, value, secret FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading setting {key}")))?;
+                row.as_ref().map(|r| self.setting_from_row(r)).transpose()
+            }
+
+            async fn set_setting(&self, s: &Setting) -> StoreResult<()> {
+                $crate::model::check_setting_key(&s.key)?;
+                let stored = if s.secret {
+                    self.cipher.seal_secret(&s.value)
+                } else {
+                    s.value.expose().to_string()
+                };
+                sqlx::query(
+                    "INSERT INTO settings (key, value, secret) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, secret = excluded.secret",
+                )
+                .bind(&s.key)
+                .bind(stored)
+                .bind(s.secret)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("saving setting {}", s.key)))?;
+                Ok(())
+            }
+
+            async fn settings(&self) -> StoreResult<Vec<Setting>> {
+                let rows = sqlx::query("SELECT key, value, secret FROM settings ORDER BY key")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing settings"))?;
+                rows.iter().map(|r| self.setting_from_row(r)).collect()
+            }
+
+            async fn delete_setting(&self, key: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM settings WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("removing setting {key}")))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn append_log(&self, e: &LogEntry) -> StoreResult<i64> {
+                sqlx::query(
+                    "INSERT INTO system_log (time, level, level_rank, component, message, context) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(to_ms(e.time))
+                .bind(e.level.as_str())
+                .bind(e.level.rank())
+                .bind(&e.component)
+                .bind(&e.message)
+                .bind(e.context.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("writing the system log"))?
+                .try_get("id")
+                .map_err(db("writing the system log"))
+            }
+
+            async fn logs(&self, q: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+                let rows = sqlx::query(
+                    "SELECT id, time, level, component, message, context FROM system_log \
+                     WHERE ($1 IS NULL OR level_rank >= $1) AND ($2 IS NULL OR component = $2) AND ($3 IS NULL OR id < $3) \
+                     ORDER BY id DESC LIMIT $4",
+                )
+                .bind(q.min_level.map(|l| l.rank()))
+                .bind(q.component.as_deref())
+                .bind(q.before_id)
+                .bind(q.limit.unwrap_or(100).clamp(1, 10_000))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("reading the system log"))?;
+                rows.iter().map(Self::log_from_row).collect()
+            }
+
+            async fn daily_stats(&self, since: DateTime<Utc>) -> StoreResult<Vec<DayStats>> {
+                let rows = sqlx::query(
+                    "SELECT CAST(created_at / 86400000 AS BIGINT) AS day, CAST(COUNT(*) AS BIGINT) AS runs, \
+                     CAST(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT) AS succeeded, \
+                     CAST(SUM(CASE WHEN status IN ('failed', 'partial') THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
+                     CAST(SUM(bytes) AS BIGINT) AS bytes \
+                     FROM runs WHERE created_at >= $1 GROUP BY CAST(created_at / 86400000 AS BIGINT) ORDER BY day",
+                )
+                .bind(to_ms(since))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("computing daily statistics"))?;
+                rows.iter()
+                    .map(|r| {
+                        let e = || db("computing daily statistics");
+                        let day: i64 = r.try_get("day").map_err(e())?;
+                        Ok(DayStats {
+                            day: from_ms(day * 86_400_000).date_naive(),
+                            runs: r.try_get("runs").map_err(e())?,
+                            succeeded: r.try_get("succeeded").map_err(e())?,
+                            failed: r.try_get("failed").map_err(e())?,
+                            bytes: r.try_get("bytes").map_err(e())?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport> {
+                let runs = sqlx::query("DELETE FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')")
+                    .bind(to_ms(cutoff))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("removing old runs"))?
+                    .rows_affected();
+                let logs = sqlx::query("DELETE FROM system_log WHERE time < $1")
+                    .bind(to_ms(cutoff))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("removing old log entries"))?
+                    .rows_affected();
+                Ok(PurgeReport { runs, logs })
+            }
+
+            async fn heartbeat(&self, node_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO nodes (id, started_at, heartbeat_at) VALUES ($1, $2, $2) \
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                )
+                .bind(node_id)
+                .bind(to_ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("recording the heartbeat of node {node_id}")))?;
+                Ok(())
+            }
+
+            async fn nodes(&self) -> StoreResult<Vec<Node>> {
+                let rows = sqlx::query("SELECT id, started_at, heartbeat_at FROM nodes ORDER BY heartbeat_at DESC, id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing nodes"))?;
+                rows.iter()
+                    .map(|r| {
+                        let e = || db("listing nodes");
+                        Ok(Node {
+                            id: r.try_get("id").map_err(e())?,
+                            started_at: from_ms(r.try_get("started_at").map_err(e())?),
+                            heartbeat_at: from_ms(r.try_get("heartbeat_at").map_err(e())?),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_user(&self, u: &User) -> StoreResult<User> {
+                $crate::validate::check_name("username", &u.username)?;
+                let row = sqlx::query(
+                    "INSERT INTO users (username, password_hash, role, created_at) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, username, password_hash, role, created_at",
+                )
+                .bind(&u.username)
+                .bind(&u.password_hash)
+                .bind(u.role.as_str())
+                .bind(to_ms(Utc::now()))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Exists { kind: "user", name: u.username.clone() }
+                    } else {
+                        db(format!("saving user '{}'", u.username))(e)
+                    }
+                })?;
+                Self::user_from_row(&row)
+            }
+
+            async fn user(&self, username: &str) -> StoreResult<User> {
+                let row = sqlx::query("SELECT id, username, password_hash, role, created_at FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db(format!("reading user '{username}'")))?
+                    .ok_or_else(|| StoreError::NotFound { kind: "user", name: username.to_string() })?;
+                Self::user_from_row(&row)
+            }
+
+            async fn users(&self) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query("SELECT id, username, password_hash, role, created_at FROM users ORDER BY username")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing users"))?;
+                rows.iter().map(Self::user_from_row).collect()
+            }
+
+            async fn delete_user(&self, username: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM users WHERE username = $1")
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("removing user '{username}'")))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound { kind: "user", name: username.to_string() });
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;

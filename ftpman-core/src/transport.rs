@@ -1,0 +1,199 @@
+//! The [`Transport`] trait: one connection to one site, speaking FTP, FTPS, SFTP or the local
+//! file system. Implementations come with the transports issue; the engine only sees this trait.
+//!
+//! Paths given to a transport are relative to the site's root; a transport never reaches outside
+//! it, and refuses names from a server that would (`..`, `/`, `\` or NUL inside a name).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::model::Site;
+
+/// What a listing says about one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name within its folder (checked: no separators, not `.` or `..`).
+    pub name: String,
+    /// Path relative to the site's root.
+    pub path: String,
+    /// File, folder or link.
+    pub kind: EntryKind,
+    /// Size in bytes (files).
+    pub size: u64,
+    /// Last modification, when the server says.
+    pub mtime: Option<DateTime<Utc>>,
+}
+
+/// Kind of a listed entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Dir,
+    /// A symbolic link (not followed by default).
+    Symlink,
+}
+
+/// A checksum a server computed for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    /// Algorithm name, e.g. `sha256`, `md5`.
+    pub algorithm: String,
+    /// Lower-case hex digest.
+    pub hex: String,
+}
+
+/// Why a transport operation failed, with the site and path it concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The host could not be reached (name lookup, refused, unreachable).
+    #[error("site '{site}': cannot reach {host}: {reason}")]
+    Unreachable {
+        /// Site name.
+        site: String,
+        /// host:port.
+        host: String,
+        /// What the network said.
+        reason: String,
+    },
+    /// An operation took longer than the site's timeout.
+    #[error("site '{site}': {operation} timed out after {seconds}s")]
+    Timeout {
+        /// Site name.
+        site: String,
+        /// What was being done.
+        operation: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The server refused the login.
+    #[error("site '{site}': login refused for user '{user}'")]
+    Login {
+        /// Site name.
+        site: String,
+        /// User name.
+        user: String,
+    },
+    /// The server's SSH host key differs from the pinned one.
+    #[error(
+        "site '{site}': host key mismatch: expected {expected}, server offered {actual}; if the server's key really changed, pin the new one"
+    )]
+    HostKeyMismatch {
+        /// Site name.
+        site: String,
+        /// Pinned fingerprint.
+        expected: String,
+        /// Offered fingerprint.
+        actual: String,
+    },
+    /// The TLS certificate could not be verified.
+    #[error("site '{site}': TLS certificate refused: {reason}")]
+    Certificate {
+        /// Site name.
+        site: String,
+        /// Why.
+        reason: String,
+    },
+    /// No such file or folder.
+    #[error("site '{site}': {path}: not found")]
+    NotFound {
+        /// Site name.
+        site: String,
+        /// Path.
+        path: String,
+    },
+    /// The server denied access.
+    #[error("site '{site}': {path}: permission denied")]
+    PermissionDenied {
+        /// Site name.
+        site: String,
+        /// Path.
+        path: String,
+    },
+    /// A name from the server would escape the folder it was listed in.
+    #[error("site '{site}': refused hostile name {name:?} listed in {path}")]
+    HostileName {
+        /// Site name.
+        site: String,
+        /// Folder that was listed.
+        path: String,
+        /// The name, printable.
+        name: String,
+    },
+    /// The connection broke or the server answered with an error.
+    #[error("site '{site}': {operation} {path}: {reason}")]
+    Protocol {
+        /// Site name.
+        site: String,
+        /// What was being done.
+        operation: String,
+        /// Path.
+        path: String,
+        /// The server's or library's words.
+        reason: String,
+        /// Whether trying again may help (dropped connection, 4xx reply).
+        transient: bool,
+    },
+}
+
+impl TransportError {
+    /// Whether a retry may succeed (timeouts, dropped connections, transient server replies).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Unreachable { .. } | TransportError::Timeout { .. } => true,
+            TransportError::Protocol { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+/// Result of transport operations.
+pub type TransportResult<T> = Result<T, TransportError>;
+
+/// A file being written; `finish` completes it and returns the bytes written.
+#[async_trait]
+pub trait FileWriter: AsyncWrite + Send + Unpin {
+    /// Flushes, closes and confirms the upload (FTP's final reply, SFTP's close).
+    async fn finish(self: Box<Self>) -> TransportResult<u64>;
+}
+
+/// One logged-in connection to a site.
+#[async_trait]
+pub trait Transport: Send {
+    /// The site this connection belongs to.
+    fn site(&self) -> &Site;
+    /// Lists a folder (not recursive).
+    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>>;
+    /// Describes one path.
+    async fn stat(&mut self, path: &str) -> TransportResult<Entry>;
+    /// Opens a file for reading from `offset`.
+    async fn read(
+        &mut self,
+        path: &str,
+        offset: u64,
+    ) -> TransportResult<Box<dyn AsyncRead + Send + Unpin + '_>>;
+    /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
+    async fn write(&mut self, path: &str, offset: u64)
+    -> TransportResult<Box<dyn FileWriter + '_>>;
+    /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows.
+    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()>;
+    /// Deletes a file.
+    async fn delete(&mut self, path: &str) -> TransportResult<()>;
+    /// Creates a folder and its missing parents.
+    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()>;
+    /// Removes an empty folder.
+    async fn rmdir(&mut self, path: &str) -> TransportResult<()>;
+    /// A checksum, where the server computes one cheaply.
+    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>>;
+    /// Logs out and closes.
+    async fn close(self: Box<Self>) -> TransportResult<()>;
+}
+
+/// Opens [`Transport`]s for sites; the engine holds one and asks it for connections.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Connects and logs in to `site`.
+    async fn connect(&self, site: &Site) -> TransportResult<Box<dyn Transport>>;
+}

@@ -1,0 +1,121 @@
+//! Target path templates: `/in/{yyyy}/{mm}/{name}` and friends.
+
+use super::{Valid, ValidationError, check_path, printable};
+use chrono::{DateTime, Datelike, Timelike};
+use chrono_tz::Tz;
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "yyyy", "mm", "dd", "hh", "mi", "ss", "job", "name", "stem", "ext", "run",
+];
+
+/// A validated target path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    raw: String,
+}
+
+/// What a template is rendered with.
+#[derive(Debug, Clone)]
+pub struct TemplateContext<'a> {
+    /// When the run started, in the job's time zone.
+    pub time: DateTime<Tz>,
+    /// The job's name.
+    pub job: &'a str,
+    /// The file's name (last path segment) at the source.
+    pub file_name: &'a str,
+    /// The run's id.
+    pub run_id: i64,
+}
+
+impl PathTemplate {
+    /// Checks `raw` for `field`: known placeholders only, balanced braces, no `..`.
+    pub fn parse(field: &str, raw: &str) -> Valid<Self> {
+        check_path(field, raw)?;
+        let mut rest = raw;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest.as_bytes()[open] == b'}' {
+                return Err(ValidationError::new(
+                    field,
+                    format!("'{}' has a '}}' without its '{{'", printable(raw)),
+                ));
+            }
+            let after = &rest[open + 1..];
+            let close = after.find('}').ok_or_else(|| {
+                ValidationError::new(
+                    field,
+                    format!("'{}' has a '{{' that is never closed", printable(raw)),
+                )
+            })?;
+            let name = &after[..close];
+            if !PLACEHOLDERS.contains(&name) {
+                return Err(ValidationError::new(
+                    field,
+                    format!(
+                        "'{}' uses an unknown placeholder {{{}}}; known: {}",
+                        printable(raw),
+                        printable(name),
+                        PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                ));
+            }
+            rest = &after[close + 1..];
+        }
+        Ok(PathTemplate {
+            raw: raw.to_string(),
+        })
+    }
+
+    /// The template as the user wrote it.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Whether the template names the file itself (`{name}`, `{stem}` or `{ext}`); when it does
+    /// not, the file's name is appended as a last segment.
+    pub fn names_file(&self) -> bool {
+        ["{name}", "{stem}", "{ext}"]
+            .iter()
+            .any(|p| self.raw.contains(p))
+    }
+
+    /// Fills in the placeholders. A placeholder's value never contains '/' or '..' as a segment:
+    /// file names were checked when listed, and dates are digits.
+    pub fn render(&self, ctx: &TemplateContext<'_>) -> String {
+        let (stem, ext) = match ctx.file_name.rfind('.') {
+            Some(i) if i > 0 => (&ctx.file_name[..i], &ctx.file_name[i + 1..]),
+            _ => (ctx.file_name, ""),
+        };
+        let t = &ctx.time;
+        // One pass over the template, so a file named "{run}.csv" is copied, not expanded.
+        let mut out = String::with_capacity(self.raw.len() + ctx.file_name.len());
+        let mut rest = self.raw.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or(after.len());
+            let value = match &after[..close] {
+                "yyyy" => format!("{:04}", t.year()),
+                "mm" => format!("{:02}", t.month()),
+                "dd" => format!("{:02}", t.day()),
+                "hh" => format!("{:02}", t.hour()),
+                "mi" => format!("{:02}", t.minute()),
+                "ss" => format!("{:02}", t.second()),
+                "job" => ctx.job.to_string(),
+                "name" => ctx.file_name.to_string(),
+                "stem" => stem.to_string(),
+                "ext" => ext.to_string(),
+                "run" => ctx.run_id.to_string(),
+                other => format!("{{{other}}}"),
+            };
+            out.push_str(&value);
+            rest = after.get(close + 1..).unwrap_or("");
+        }
+        out.push_str(rest);
+        out
+    }
+}
