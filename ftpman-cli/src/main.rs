@@ -9,12 +9,7 @@ use std::process::ExitCode;
 #[command(version, about)]
 struct Cli {
     /// Database URL: sqlite://PATH (embedded) or postgres://user@host/db.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://ftpman.db",
-        global = true
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ftpman.db", global = true)]
     db: String,
     #[command(subcommand)]
     command: Option<Command>,
@@ -29,10 +24,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

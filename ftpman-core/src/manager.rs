@@ -51,10 +51,7 @@ impl Manager {
     }
 
     /// Opens the database with an explicit key source (`None`: from the environment).
-    pub async fn open_with_key(
-        db_url: &str,
-        key: Option<KeySource>,
-    ) -> Result<Manager, ManagerError> {
+    pub async fn open_with_key(db_url: &str, key: Option<KeySource>) -> Result<Manager, ManagerError> {
         let store = store::open(db_url, key).await?;
         Ok(Manager {
             store,

@@ -48,8 +48,5 @@ pub trait Scheduler: Send + Sync {
     /// Queues the runs of every fire due up to now; returns how many were queued.
     async fn tick(&self) -> Result<usize, crate::store::StoreError>;
     /// Runs until `shutdown` resolves, then returns after releasing what it holds.
-    async fn run_until(
-        &self,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), crate::store::StoreError>;
+    async fn run_until(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<(), crate::store::StoreError>;
 }

@@ -47,13 +47,7 @@ impl SystemLog {
     }
 
     /// Queues an entry; never blocks. `context` should be a JSON object.
-    pub fn write(
-        &self,
-        level: LogLevel,
-        component: &str,
-        message: impl Into<String>,
-        context: serde_json::Value,
-    ) {
+    pub fn write(&self, level: LogLevel, component: &str, message: impl Into<String>, context: serde_json::Value) {
         let entry = LogEntry {
             id: 0,
             time: Utc::now(),
@@ -89,8 +83,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SystemLogLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         let target = meta.target();
-        if !(target == "ftpman" || target.starts_with("ftpman::") || target.starts_with("ftpman_"))
-        {
+        if !(target == "ftpman" || target.starts_with("ftpman::") || target.starts_with("ftpman_")) {
             return;
         }
         let level = match *meta.level() {

@@ -169,14 +169,9 @@ pub trait Transport: Send {
     /// Describes one path.
     async fn stat(&mut self, path: &str) -> TransportResult<Entry>;
     /// Opens a file for reading from `offset`.
-    async fn read(
-        &mut self,
-        path: &str,
-        offset: u64,
-    ) -> TransportResult<Box<dyn AsyncRead + Send + Unpin + '_>>;
+    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn AsyncRead + Send + Unpin + '_>>;
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
-    async fn write(&mut self, path: &str, offset: u64)
-    -> TransportResult<Box<dyn FileWriter + '_>>;
+    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
     /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows.
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()>;
     /// Deletes a file.

@@ -2,8 +2,8 @@
 
 use super::string_enum;
 use crate::validate::{
-    PathTemplate, Valid, ValidationError, check_email, check_glob, check_name, check_path,
-    check_range, parse_cron, printable,
+    PathTemplate, Valid, ValidationError, check_email, check_glob, check_name, check_path, check_range, parse_cron,
+    printable,
 };
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -68,16 +68,10 @@ impl AfterAction {
                     check_path("after", dir)?;
                     Ok(AfterAction::Move(dir.to_string()))
                 }
-                Some(_) => Err(ValidationError::new(
-                    "after",
-                    "move: needs a folder, e.g. move:/done",
-                )),
+                Some(_) => Err(ValidationError::new("after", "move: needs a folder, e.g. move:/done")),
                 None => Err(ValidationError::new(
                     "after",
-                    format!(
-                        "'{}' is not one of: keep, delete, move:DIR",
-                        printable(other)
-                    ),
+                    format!("'{}' is not one of: keep, delete, move:DIR", printable(other)),
                 )),
             },
         }
@@ -181,13 +175,7 @@ pub struct Job {
 impl Job {
     /// A new, unsaved job with the defaults a careful user would choose: atomic delivery, keep the
     /// source, fail on conflict, 3 retries, manual schedule.
-    pub fn new(
-        name: &str,
-        source_site_id: i64,
-        source_path: &str,
-        target_site_id: i64,
-        target_path: &str,
-    ) -> Job {
+    pub fn new(name: &str, source_site_id: i64, source_path: &str, target_site_id: i64, target_path: &str) -> Job {
         let now = Utc::now();
         Job {
             id: 0,
@@ -251,10 +239,7 @@ impl Job {
         check_range("parallel", self.parallel as i64, 1, 64)?;
         check_range("retries", self.retries as i64, 0, 100)?;
         if self.file_timeout.is_zero() {
-            return Err(ValidationError::new(
-                "file_timeout",
-                "must be longer than 0s",
-            ));
+            return Err(ValidationError::new("file_timeout", "must be longer than 0s"));
         }
         if self.bwlimit == Some(0) {
             return Err(ValidationError::new(

@@ -3,8 +3,7 @@
 use super::string_enum;
 use crate::secrets::Secret;
 use crate::validate::{
-    Valid, ValidationError, check_host_key, check_name, check_path, check_range,
-    normalize_cert_fingerprint, printable,
+    Valid, ValidationError, check_host_key, check_name, check_path, check_range, normalize_cert_fingerprint, printable,
 };
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -45,10 +44,7 @@ impl Protocol {
 
     /// Whether the protocol speaks FTP (plain or TLS).
     pub fn is_ftp(&self) -> bool {
-        matches!(
-            self,
-            Protocol::Ftp | Protocol::Ftps | Protocol::FtpsImplicit
-        )
+        matches!(self, Protocol::Ftp | Protocol::Ftps | Protocol::FtpsImplicit)
     }
 }
 
@@ -140,6 +136,12 @@ impl SiteUrl {
                 ));
             }
         };
+        // The URL parser resolves `..` segments silently; a user who typed them meant something
+        // else than the folder that would result, so refuse them before parsing.
+        let after_scheme = &input[scheme.len() + 3..];
+        if let Some(slash) = after_scheme.find('/') {
+            check_path("root", &percent_decode(&after_scheme[slash..], "root")?)?;
+        }
         let url = url::Url::parse(input).map_err(|e| {
             let field = if e == url::ParseError::InvalidPort {
                 "port"
@@ -147,10 +149,7 @@ impl SiteUrl {
                 FIELD
             };
             let message = if e == url::ParseError::InvalidPort {
-                format!(
-                    "the port in '{}' is not a number from 1 to 65535",
-                    printable(input)
-                )
+                format!("the port in '{}' is not a number from 1 to 65535", printable(input))
             } else {
                 format!("'{}' is not a valid URL: {e}", printable(input))
             };
@@ -171,10 +170,7 @@ impl SiteUrl {
         let root = percent_decode(url.path(), "root")?;
         check_path("root", &root)?;
         if protocol == Protocol::Local {
-            if url
-                .host_str()
-                .is_some_and(|h| !h.is_empty() && h != "localhost")
-            {
+            if url.host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
                 return Err(ValidationError::new(
                     "host",
                     "a file:// URL names a folder on this machine: write file:///abs/dir",
@@ -224,11 +220,7 @@ impl SiteUrl {
                 ),
             ));
         }
-        let root = if root.is_empty() {
-            "/".to_string()
-        } else {
-            root
-        };
+        let root = if root.is_empty() { "/".to_string() } else { root };
         Ok(SiteUrl {
             protocol,
             host,
@@ -255,13 +247,10 @@ fn percent_decode(s: &str, field: &str) -> Valid<String> {
         out.push(bytes[i]);
         i += 1;
     }
-    let text = String::from_utf8(out)
-        .map_err(|_| ValidationError::new(field, "is not valid UTF-8 after percent-decoding"))?;
+    let text =
+        String::from_utf8(out).map_err(|_| ValidationError::new(field, "is not valid UTF-8 after percent-decoding"))?;
     if text.contains('\0') {
-        return Err(ValidationError::new(
-            field,
-            "must not contain a NUL character",
-        ));
+        return Err(ValidationError::new(field, "must not contain a NUL character"));
     }
     Ok(text)
 }
@@ -299,12 +288,7 @@ impl Site {
         check_name("name", &self.name)?;
         check_path("root", &self.root)?;
         if self.protocol != Protocol::Local {
-            if self.host.is_empty()
-                || self
-                    .host
-                    .chars()
-                    .any(|c| c.is_whitespace() || c == '/' || c == '@')
-            {
+            if self.host.is_empty() || self.host.chars().any(|c| c.is_whitespace() || c == '/' || c == '@') {
                 return Err(ValidationError::new(
                     "host",
                     format!("'{}' is not a host name or address", printable(&self.host)),
@@ -346,10 +330,7 @@ impl Site {
         }
         let timeout = self.connect_timeout.as_secs();
         if !(1..=3_600).contains(&timeout) {
-            return Err(ValidationError::new(
-                "connect_timeout",
-                "must be from 1s to 1h",
-            ));
+            return Err(ValidationError::new("connect_timeout", "must be from 1s to 1h"));
         }
         check_range("max_connections", self.max_connections as i64, 1, 64)?;
         Ok(())
@@ -365,14 +346,7 @@ impl Site {
                 } else {
                     self.host.clone()
                 };
-                format!(
-                    "{}://{}@{}:{}{}",
-                    p.as_str(),
-                    self.username,
-                    host,
-                    self.port,
-                    self.root
-                )
+                format!("{}://{}@{}:{}{}", p.as_str(), self.username, host, self.port, self.root)
             }
         }
     }

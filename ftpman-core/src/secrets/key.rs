@@ -49,9 +49,7 @@ impl KeySource {
             if p.chars().count() < 12 {
                 return Err(SecretError::BadKey {
                     variable: "ENCRYPTION_PASSWORD".into(),
-                    reason:
-                        "it is shorter than 12 characters; use a long passphrase or ENCRYPTION_KEY"
-                            .into(),
+                    reason: "it is shorter than 12 characters; use a long passphrase or ENCRYPTION_KEY".into(),
                 });
             }
             return Ok(KeySource::Password(Secret::new(p)));
@@ -93,12 +91,7 @@ pub fn resolve_key(source: &KeySource, salt: &[u8]) -> Result<[u8; 32], SecretEr
         KeySource::Key(k) => Ok(**k),
         KeySource::Password(p) => {
             let mut key = [0u8; 32];
-            pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(
-                p.expose().as_bytes(),
-                salt,
-                PBKDF2_ROUNDS,
-                &mut key,
-            );
+            pbkdf2::pbkdf2_hmac::<pbkdf2::sha2::Sha256>(p.expose().as_bytes(), salt, PBKDF2_ROUNDS, &mut key);
             Ok(key)
         }
         KeySource::KeyFile(path) => read_or_create_key_file(path),
@@ -169,17 +162,11 @@ mod tests {
         let err = KeySource::from_values(Some(&short), None, None)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("ENCRYPTION_KEY") && err.contains("16 bytes"),
-            "{err}"
-        );
+        assert!(err.contains("ENCRYPTION_KEY") && err.contains("16 bytes"), "{err}");
         let err = KeySource::from_values(Some("not base64 !!"), None, None)
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("ENCRYPTION_KEY") && err.contains("base64"),
-            "{err}"
-        );
+        assert!(err.contains("ENCRYPTION_KEY") && err.contains("base64"), "{err}");
         let err = KeySource::from_values(None, Some("short"), None)
             .unwrap_err()
             .to_string();
@@ -213,10 +200,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -68,9 +68,7 @@ pub enum SecretError {
     )]
     NoKey,
     /// A sealed value failed authentication: it was changed or belongs to another key.
-    #[error(
-        "a stored secret ({what}) failed its integrity check: it was altered or sealed with another key"
-    )]
+    #[error("a stored secret ({what}) failed its integrity check: it was altered or sealed with another key")]
     Tampered {
         /// Which value (e.g. `site partner password`).
         what: String,
@@ -126,13 +124,7 @@ impl Cipher {
         // bug in the AEAD crate, and sealing to an empty value would lose the secret silently.
         let ct = self
             .aead
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plain,
-                    aad: AAD,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plain, aad: AAD })
             .expect("AES-GCM encryption of an in-memory buffer");
         let mut buf = Vec::with_capacity(NONCE_LEN + ct.len());
         buf.extend_from_slice(nonce.as_slice());
@@ -147,12 +139,10 @@ impl Cipher {
 
     /// Opens a sealed value; `what` names it in errors (never its content).
     pub fn open(&self, sealed: &str, what: &str) -> Result<Vec<u8>, SecretError> {
-        let body = sealed
-            .strip_prefix(VERSION_TAG)
-            .ok_or_else(|| SecretError::Malformed {
-                what: what.to_string(),
-                reason: "unknown version tag".into(),
-            })?;
+        let body = sealed.strip_prefix(VERSION_TAG).ok_or_else(|| SecretError::Malformed {
+            what: what.to_string(),
+            reason: "unknown version tag".into(),
+        })?;
         let raw = B64.decode(body).map_err(|_| SecretError::Malformed {
             what: what.to_string(),
             reason: "not base64".into(),
@@ -170,9 +160,7 @@ impl Cipher {
         })?;
         self.aead
             .decrypt(&nonce, Payload { msg: ct, aad: AAD })
-            .map_err(|_| SecretError::Tampered {
-                what: what.to_string(),
-            })
+            .map_err(|_| SecretError::Tampered { what: what.to_string() })
     }
 
     /// Opens a sealed value that holds UTF-8 text.
@@ -211,23 +199,11 @@ mod tests {
         let last = raw.len() - 1;
         raw[last] ^= 0x01;
         let tampered = format!("v1:{}", B64.encode(&raw));
-        assert!(matches!(
-            c.open(&tampered, "pw"),
-            Err(SecretError::Tampered { .. })
-        ));
+        assert!(matches!(c.open(&tampered, "pw"), Err(SecretError::Tampered { .. })));
         let other = Cipher::new(&[8u8; 32]);
-        assert!(matches!(
-            other.open(&sealed, "pw"),
-            Err(SecretError::Tampered { .. })
-        ));
-        assert!(matches!(
-            c.open("v2:abc", "pw"),
-            Err(SecretError::Malformed { .. })
-        ));
-        assert!(matches!(
-            c.open("v1:!!!", "pw"),
-            Err(SecretError::Malformed { .. })
-        ));
+        assert!(matches!(other.open(&sealed, "pw"), Err(SecretError::Tampered { .. })));
+        assert!(matches!(c.open("v2:abc", "pw"), Err(SecretError::Malformed { .. })));
+        assert!(matches!(c.open("v1:!!!", "pw"), Err(SecretError::Malformed { .. })));
     }
 
     #[test]

@@ -150,20 +150,9 @@ pub trait Store: Send + Sync + 'static {
     async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>>;
     /// Claims the oldest queued run whose job has no running run, for `node_id`, holding a lease
     /// until `now + lease`. Each queued run is claimed by exactly one caller.
-    async fn claim_run(
-        &self,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<Option<Run>>;
+    async fn claim_run(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>>;
     /// Extends the lease of a run this node holds; `false` when it no longer holds it.
-    async fn renew_lease(
-        &self,
-        run_id: i64,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<bool>;
+    async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool>;
     /// Marks running runs whose lease expired before `now` as `interrupted`; returns their ids.
     async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
     /// Whether the job has a run in `running` state.
@@ -188,11 +177,7 @@ pub trait Store: Send + Sync + 'static {
     async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>>;
 
     /// The ledger entry of a source path, if it was delivered before.
-    async fn ledger_entry(
-        &self,
-        job_id: i64,
-        source_path: &str,
-    ) -> StoreResult<Option<LedgerEntry>>;
+    async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>>;
     /// Records (or updates) a delivery in the job's ledger.
     async fn record_delivery(&self, entry: &LedgerEntry) -> StoreResult<()>;
     /// A job's ledger, newest delivery first.

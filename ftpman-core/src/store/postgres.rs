@@ -13,10 +13,8 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url`, applies migrations and checks the key.
     pub async fn open(url: &str, key: KeySource) -> StoreResult<PgStore> {
-        let options = PgConnectOptions::from_str(url).map_err(db(format!(
-            "reading the database URL {}",
-            super::redact_url(url)
-        )))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(db(format!("reading the database URL {}", super::redact_url(url))))?;
         Self::open_with(options, key).await
     }
 

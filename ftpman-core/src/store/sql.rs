@@ -63,8 +63,7 @@ pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Stor
 
 /// Whether a driver error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 pub(crate) fn corrupt(what: &str, reason: impl std::fmt::Display) -> StoreError {
@@ -85,11 +84,7 @@ pub(crate) fn seal_opt(cipher: &Cipher, s: &Option<Secret>) -> Option<String> {
     s.as_ref().map(|s| cipher.seal_secret(s))
 }
 
-pub(crate) fn open_opt(
-    cipher: &Cipher,
-    sealed: Option<String>,
-    what: &str,
-) -> Result<Option<Secret>, StoreError> {
+pub(crate) fn open_opt(cipher: &Cipher, sealed: Option<String>, what: &str) -> Result<Option<Secret>, StoreError> {
     sealed
         .map(|s| cipher.open_secret(&s, what))
         .transpose()
@@ -115,17 +110,10 @@ pub(crate) fn from_json(what: &str, text: &str) -> Result<Vec<String>, StoreErro
 }
 
 /// The stored columns of a schedule: kind, expression, zone, instant.
-pub(crate) fn schedule_columns(
-    s: &Schedule,
-) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
+pub(crate) fn schedule_columns(s: &Schedule) -> (&'static str, Option<String>, Option<String>, Option<i64>) {
     match s {
         Schedule::Manual => ("manual", None, None, None),
-        Schedule::Cron { expr, tz } => (
-            "cron",
-            Some(expr.clone()),
-            Some(tz.name().to_string()),
-            None,
-        ),
+        Schedule::Cron { expr, tz } => ("cron", Some(expr.clone()), Some(tz.name().to_string()), None),
         Schedule::Once { at } => ("once", None, None, Some(super::to_ms(*at))),
     }
 }
@@ -145,10 +133,7 @@ pub(crate) fn schedule_from_columns(
             tz: tz.parse::<Tz>().map_err(|e| corrupt(&what, e))?,
         }),
         ("once", _, _, Some(at)) => Ok(Schedule::Once { at: from_ms(at) }),
-        (other, ..) => Err(corrupt(
-            &what,
-            format!("kind '{other}' with missing fields"),
-        )),
+        (other, ..) => Err(corrupt(&what, format!("kind '{other}' with missing fields"))),
     }
 }
 

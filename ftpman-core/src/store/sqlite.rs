@@ -64,17 +64,9 @@ impl SqliteStore {
 
 /// Where the key file of an embedded database lives: beside it, named `<file>.key`.
 pub fn key_file_for(db_path: &Path) -> PathBuf {
-    let mut name = db_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".key");
     db_path.with_file_name(name)
 }
 
-impl_sql_store!(
-    SqliteStore,
-    sqlx::sqlite::SqliteRow,
-    Backend::Sqlite,
-    claim_sql!("")
-);
+impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, Backend::Sqlite, claim_sql!(""));

@@ -9,18 +9,12 @@ const HINT: &str = "write a number followed by s, m, h or d, e.g. 30s, 5m, 2h, 7
 pub fn parse_duration(field: &str, input: &str) -> Valid<Duration> {
     let s = input.trim();
     if s.is_empty() {
-        return Err(ValidationError::new(
-            field,
-            format!("must not be empty; {HINT}"),
-        ));
+        return Err(ValidationError::new(field, format!("must not be empty; {HINT}")));
     }
     if s.starts_with('-') {
         return Err(ValidationError::new(
             field,
-            format!(
-                "'{}' is negative; durations count forward: {HINT}",
-                printable(s)
-            ),
+            format!("'{}' is negative; durations count forward: {HINT}", printable(s)),
         ));
     }
     let mut total: u64 = 0;
@@ -60,9 +54,7 @@ pub fn parse_duration(field: &str, input: &str) -> Valid<Duration> {
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| {
-                ValidationError::new(field, format!("'{}' is too large", printable(s)))
-            })?;
+            .ok_or_else(|| ValidationError::new(field, format!("'{}' is too large", printable(s))))?;
         digits.clear();
         saw_unit = true;
     }

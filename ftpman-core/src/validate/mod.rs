@@ -40,10 +40,7 @@ const NAME_MAX: usize = 64;
 pub fn check_name(field: &str, name: &str) -> Valid<()> {
     let hint = "use lower-case letters, digits, '-' and '_', starting with a letter or digit (e.g. partner-sftp)";
     if name.is_empty() {
-        return Err(ValidationError::new(
-            field,
-            format!("must not be empty; {hint}"),
-        ));
+        return Err(ValidationError::new(field, format!("must not be empty; {hint}")));
     }
     if name.len() > NAME_MAX {
         return Err(ValidationError::new(
@@ -55,8 +52,7 @@ pub fn check_name(field: &str, name: &str) -> Valid<()> {
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !first_ok || !rest_ok {
         return Err(ValidationError::new(
             field,
@@ -70,18 +66,12 @@ pub fn check_name(field: &str, name: &str) -> Valid<()> {
 /// (nothing may reach outside a site's root), no NUL, no backslash.
 pub fn check_path(field: &str, path: &str) -> Valid<()> {
     if path.contains('\0') {
-        return Err(ValidationError::new(
-            field,
-            "must not contain a NUL character",
-        ));
+        return Err(ValidationError::new(field, "must not contain a NUL character"));
     }
     if path.contains('\\') {
         return Err(ValidationError::new(
             field,
-            format!(
-                "'{}' contains '\\'; separate folders with '/'",
-                printable(path)
-            ),
+            format!("'{}' contains '\\'; separate folders with '/'", printable(path)),
         ));
     }
     if path.split('/').any(|seg| seg == "..") {
@@ -105,10 +95,7 @@ pub fn check_glob(field: &str, pattern: &str) -> Valid<()> {
         ));
     }
     if pattern.contains('\n') || pattern.contains('\0') {
-        return Err(ValidationError::new(
-            field,
-            "a glob must not contain a newline or NUL",
-        ));
+        return Err(ValidationError::new(field, "a glob must not contain a newline or NUL"));
     }
     globset::Glob::new(pattern).map_err(|e| {
         ValidationError::new(
@@ -131,9 +118,9 @@ pub fn check_email(field: &str, addr: &str) -> Valid<()> {
                 && !domain.is_empty()
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !addr.chars().any(|c| {
-                    c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>'
-                })
+                && !addr
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>')
                 && !domain.contains('@')
         }
         None => false,
@@ -174,9 +161,7 @@ pub fn check_host_key(field: &str, fp: &str) -> Valid<()> {
         )
     })?;
     let body = body.trim_end_matches('=');
-    let valid_chars = body
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
+    let valid_chars = body.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
     if body.len() != 43 || !valid_chars {
         return Err(ValidationError::new(
             field,
@@ -216,9 +201,7 @@ pub fn normalize_cert_fingerprint(field: &str, fp: &str) -> Valid<String> {
 /// Renders user input for an error message without control characters (a hostile value must not
 /// rewrite a terminal or a log line).
 pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use super::{Valid, ValidationError, printable};
 
-const HINT: &str = "write bytes per second as a number with an optional K, M or G suffix (1024-based), e.g. 512K or 10M";
+const HINT: &str =
+    "write bytes per second as a number with an optional K, M or G suffix (1024-based), e.g. 512K or 10M";
 
 /// Parses a rate in bytes per second. Suffixes K, M, G, T are powers of 1024; `B`, `iB` and `/s`
 /// may follow (`10MiB/s`). Zero is refused: leave the limit unset for "unlimited".
@@ -17,6 +18,12 @@ pub fn parse_rate(field: &str, input: &str) -> Valid<u64> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(body.len());
     let (num, suffix) = body.split_at(split);
+    if num.is_empty() {
+        return Err(ValidationError::new(
+            field,
+            format!("'{}' is not a rate; {HINT}", printable(s)),
+        ));
+    }
     let mult: u64 = match suffix {
         "" => 1,
         "K" | "k" => 1 << 10,
@@ -26,17 +33,13 @@ pub fn parse_rate(field: &str, input: &str) -> Valid<u64> {
         _ => {
             return Err(ValidationError::new(
                 field,
-                format!(
-                    "'{}' has an unknown unit '{}'; {HINT}",
-                    printable(s),
-                    printable(suffix)
-                ),
+                format!("'{}' has an unknown unit '{}'; {HINT}", printable(s), printable(suffix)),
             ));
         }
     };
-    let n: f64 = num.parse().map_err(|_| {
-        ValidationError::new(field, format!("'{}' is not a rate; {HINT}", printable(s)))
-    })?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| ValidationError::new(field, format!("'{}' is not a rate; {HINT}", printable(s))))?;
     let bytes = n * mult as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
         return Err(ValidationError::new(
@@ -52,13 +55,8 @@ pub fn parse_rate(field: &str, input: &str) -> Valid<u64> {
 
 /// Formats a rate the way [`parse_rate`] reads it back, as exactly as the value allows.
 pub fn format_rate(bytes_per_sec: u64) -> String {
-    for (suffix, mult) in [
-        ("T", 1u64 << 40),
-        ("G", 1 << 30),
-        ("M", 1 << 20),
-        ("K", 1 << 10),
-    ] {
-        if bytes_per_sec >= mult && bytes_per_sec % mult == 0 {
+    for (suffix, mult) in [("T", 1u64 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] {
+        if bytes_per_sec >= mult && bytes_per_sec.is_multiple_of(mult) {
             return format!("{}{suffix}", bytes_per_sec / mult);
         }
     }

@@ -34,16 +34,15 @@ pub fn parse_cron(field: &str, expr: &str, tz: Tz, now: DateTime<Utc>) -> Valid<
                 ),
             )
         })?;
-    cron.find_next_occurrence(&now.with_timezone(&tz), false)
-        .map_err(|_| {
-            ValidationError::new(
-                field,
-                format!(
-                    "'{}' never fires (no matching date, e.g. 30 February)",
-                    printable(trimmed)
-                ),
-            )
-        })?;
+    cron.find_next_occurrence(&now.with_timezone(&tz), false).map_err(|_| {
+        ValidationError::new(
+            field,
+            format!(
+                "'{}' never fires (no matching date, e.g. 30 February)",
+                printable(trimmed)
+            ),
+        )
+    })?;
     Ok(cron)
 }
 
@@ -52,7 +51,10 @@ pub fn parse_time_zone(field: &str, name: &str) -> Valid<Tz> {
     name.trim().parse::<Tz>().map_err(|_| {
         ValidationError::new(
             field,
-            format!("'{}' is not a known time zone; use an IANA name such as UTC, Europe/Berlin or America/New_York", printable(name)),
+            format!(
+                "'{}' is not a known time zone; use an IANA name such as UTC, Europe/Berlin or America/New_York",
+                printable(name)
+            ),
         )
     })
 }

@@ -42,10 +42,7 @@ impl PathTemplate {
             }
             let after = &rest[open + 1..];
             let close = after.find('}').ok_or_else(|| {
-                ValidationError::new(
-                    field,
-                    format!("'{}' has a '{{' that is never closed", printable(raw)),
-                )
+                ValidationError::new(field, format!("'{}' has a '{{' that is never closed", printable(raw)))
             })?;
             let name = &after[..close];
             if !PLACEHOLDERS.contains(&name) {
@@ -65,9 +62,7 @@ impl PathTemplate {
             }
             rest = &after[close + 1..];
         }
-        Ok(PathTemplate {
-            raw: raw.to_string(),
-        })
+        Ok(PathTemplate { raw: raw.to_string() })
     }
 
     /// The template as the user wrote it.
@@ -78,9 +73,7 @@ impl PathTemplate {
     /// Whether the template names the file itself (`{name}`, `{stem}` or `{ext}`); when it does
     /// not, the file's name is appended as a last segment.
     pub fn names_file(&self) -> bool {
-        ["{name}", "{stem}", "{ext}"]
-            .iter()
-            .any(|p| self.raw.contains(p))
+        ["{name}", "{stem}", "{ext}"].iter().any(|p| self.raw.contains(p))
     }
 
     /// Fills in the placeholders. A placeholder's value never contains '/' or '..' as a segment:
