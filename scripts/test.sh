@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Runs every ftpman test. Installs and starts what the tests need (PostgreSQL), gives this run
-# its own database, checks formatting and lints, then runs the whole test suite.
+# Runs every ftpman test. Installs and starts what the tests need (PostgreSQL, OpenSSH sshd,
+# vsftpd), gives this run its own database and servers, checks formatting and lints, then runs
+# the whole test suite.
 # Usage: scripts/test.sh [extra cargo test args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
+source scripts/lib/test-servers.sh
 
 log "ensuring PostgreSQL"
 ensure_postgres
 
-# Each run gets its own database (and each store test its own schema inside it), so runs never
-# collide; the database is dropped when the run ends.
+# Each run gets its own database (and each store test its own schema inside it) and its own
+# servers, so runs never collide; all of it goes when the run ends.
 run_db="ftpman_test_$$_$(date +%s)"
+servers_dir=$(mktemp -d /tmp/ftpman-servers.XXXXXX)
+chmod 755 "$servers_dir"
+cleanup() {
+  stop_test_servers "$servers_dir"
+  rm -rf "$servers_dir"
+  pg_admin -c "DROP DATABASE IF EXISTS ${run_db} WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 pg_admin -c "CREATE DATABASE ${run_db}" >/dev/null
-trap 'pg_admin -c "DROP DATABASE IF EXISTS ${run_db} WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+
+log "starting sshd and vsftpd (plain, explicit FTPS, implicit FTPS) on loopback"
+start_test_servers "$servers_dir"
 export FTPMAN_TEST_PG="postgres://postgres@127.0.0.1:5432/${run_db}"
 
 log "cargo fmt --check"
@@ -24,7 +36,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 log "cargo test"
 out=$(mktemp)
-trap 'rm -f "$out"; pg_admin -c "DROP DATABASE IF EXISTS ${run_db} WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+trap 'rm -f "$out"; cleanup' EXIT
 status=0
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$out" || status=$?
 # cargo prints one summary per test binary, the last often a crate's empty doc-test run: close

@@ -1,8 +1,23 @@
 //! The [`Transport`] trait: one connection to one site, speaking FTP, FTPS, SFTP or the local
-//! file system. Implementations come with the transports issue; the engine only sees this trait.
+//! file system, one folder per protocol (`ftp/`, `sftp/`, `local/`) split by role. Behaviour
+//! that wraps any transport (retry, throttle, metrics) is written once in `layer/`; the
+//! connection pool in `pool.rs`; the site test in `site_test.rs`.
 //!
 //! Paths given to a transport are relative to the site's root; a transport never reaches outside
 //! it, and refuses names from a server that would (`..`, `/`, `\` or NUL inside a name).
+
+mod connector;
+pub mod copy;
+pub mod ftp;
+pub mod io;
+pub mod layer;
+pub mod local;
+pub mod path;
+pub mod pool;
+pub mod sftp;
+pub mod site_test;
+
+pub use connector::{ProtocolConnector, fetch_host_key};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,14 +64,42 @@ pub struct Checksum {
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The host could not be reached (name lookup, refused, unreachable).
-    #[error("site '{site}': cannot reach {host}: {reason}")]
+    #[error("site '{site}': cannot reach {host}: {kind}: {reason}")]
     Unreachable {
         /// Site name.
         site: String,
         /// host:port.
         host: String,
+        /// Which way it failed.
+        kind: UnreachableKind,
         /// What the network said.
         reason: String,
+    },
+    /// No SSH host key is pinned for the site.
+    #[error(
+        "site '{site}': no SSH host key pinned; the server offers {offered}: pin it with --host-key {offered} after checking it with the server's administrator"
+    )]
+    HostKeyNotPinned {
+        /// Site name.
+        site: String,
+        /// The fingerprint the server offered.
+        offered: String,
+    },
+    /// The site's own settings cannot work (a key that does not parse, a root that does not exist).
+    #[error("site '{site}': {reason}")]
+    Config {
+        /// Site name.
+        site: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target name exists and overwriting was not asked for.
+    #[error("site '{site}': {path}: already exists")]
+    AlreadyExists {
+        /// Site name.
+        site: String,
+        /// Path.
+        path: String,
     },
     /// An operation took longer than the site's timeout.
     #[error("site '{site}': {operation} timed out after {seconds}s")]
@@ -142,10 +185,35 @@ impl TransportError {
     /// Whether a retry may succeed (timeouts, dropped connections, transient server replies).
     pub fn is_transient(&self) -> bool {
         match self {
-            TransportError::Unreachable { .. } | TransportError::Timeout { .. } => true,
+            TransportError::Timeout { .. } => true,
             TransportError::Protocol { transient, .. } => *transient,
+            TransportError::Unreachable { kind, .. } => *kind != UnreachableKind::NameLookup,
             _ => false,
         }
+    }
+}
+
+/// How a connection attempt failed before any protocol was spoken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreachableKind {
+    /// The host name did not resolve.
+    NameLookup,
+    /// Nothing listens on that port.
+    Refused,
+    /// No answer within the timeout.
+    Timeout,
+    /// The network said the host or network cannot be reached, or the connection dropped.
+    Network,
+}
+
+impl std::fmt::Display for UnreachableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnreachableKind::NameLookup => "name lookup failed",
+            UnreachableKind::Refused => "connection refused",
+            UnreachableKind::Timeout => "no answer (timeout)",
+            UnreachableKind::Network => "network error",
+        })
     }
 }
 
@@ -169,7 +237,7 @@ pub trait Transport: Send {
     /// Describes one path.
     async fn stat(&mut self, path: &str) -> TransportResult<Entry>;
     /// Opens a file for reading from `offset`.
-    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn AsyncRead + Send + Unpin + '_>>;
+    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>>;
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
     /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows.
@@ -191,4 +259,50 @@ pub trait Transport: Send {
 pub trait Connector: Send + Sync {
     /// Connects and logs in to `site`.
     async fn connect(&self, site: &Site) -> TransportResult<Box<dyn Transport>>;
+}
+
+/// The byte-stream half of a reader returned by [`Transport::read`].
+pub type FileReader<'a> = Box<dyn AsyncRead + Send + Unpin + 'a>;
+
+/// Builds an [`Entry`] for `name` listed in `dir`, refusing names that would escape `dir`.
+/// `.` and `..` are listing noise and yield `Ok(None)`.
+pub(crate) fn listed_entry(
+    site: &Site,
+    dir: &str,
+    name: &str,
+    kind: EntryKind,
+    size: u64,
+    mtime: Option<DateTime<Utc>>,
+) -> TransportResult<Option<Entry>> {
+    if name == "." || name == ".." {
+        return Ok(None);
+    }
+    if !path::is_safe_listed_name(name) {
+        return Err(TransportError::HostileName {
+            site: site.name.clone(),
+            path: dir.to_string(),
+            name: crate::validate::printable(name),
+        });
+    }
+    Ok(Some(Entry {
+        name: name.to_string(),
+        path: path::child(dir, name),
+        kind,
+        size,
+        mtime,
+    }))
+}
+
+/// Keeps the entries of a listing whose names are safe; each refused name is logged as a warning
+/// (it reaches the system log) and never followed.
+pub(crate) fn accept_listing(results: Vec<TransportResult<Option<Entry>>>) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(Some(e)) => out.push(e),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(target: "ftpman::transport", "{e}"),
+        }
+    }
+    out
 }

@@ -1,0 +1,105 @@
+//! Streaming one file from a source transport to a target transport with a bounded buffer, so
+//! memory does not grow with file size, and resuming a broken transfer from its offset.
+
+use super::pool::SitePool;
+use super::{Transport, TransportError, TransportResult};
+use crate::transport::layer::RetryPolicy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The copy buffer: large enough to keep pipelines full, small enough that memory stays flat.
+pub const BUFFER_SIZE: usize = 256 * 1024;
+
+/// Copies `src_path` from `offset` to `dst_path` (written from the same offset; 0 truncates).
+/// Returns the bytes moved by this call. `progress` is called with each chunk's size.
+pub async fn copy_file(
+    src: &mut dyn Transport,
+    src_path: &str,
+    dst: &mut dyn Transport,
+    dst_path: &str,
+    offset: u64,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> TransportResult<u64> {
+    let src_site = src.site().name.clone();
+    let dst_site = dst.site().name.clone();
+    let mut reader = src.read(src_path, offset).await?;
+    let mut writer = dst.write(dst_path, offset).await?;
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut moved = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| stream_error(&src_site, "read", src_path, e))?;
+        if n == 0 {
+            break;
+        }
+        writer
+            .write_all(&buf[..n])
+            .await
+            .map_err(|e| stream_error(&dst_site, "write", dst_path, e))?;
+        moved += n as u64;
+        progress(n as u64);
+    }
+    drop(reader);
+    writer.finish().await?;
+    Ok(moved)
+}
+
+fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
+    let transient = !matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::StorageFull
+    );
+    TransportError::Protocol {
+        site: site.to_string(),
+        operation: op.to_string(),
+        path: path.to_string(),
+        reason: e.to_string(),
+        transient,
+    }
+}
+
+/// Copies a file of `size` bytes between two sites, retrying transient failures with fresh
+/// connections and resuming each retry from the bytes already at the target. Returns the size
+/// of the file at the target.
+pub async fn copy_resumable(
+    src: &SitePool,
+    src_path: &str,
+    dst: &SitePool,
+    dst_path: &str,
+    size: u64,
+    policy: RetryPolicy,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> TransportResult<u64> {
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let mut target = dst.get().await?;
+            let offset = if attempt == 1 {
+                0
+            } else {
+                match target.stat(dst_path).await {
+                    Ok(e) if e.size <= size => e.size,
+                    _ => 0,
+                }
+            };
+            let mut source = src.get().await?;
+            let r = copy_file(&mut *source, src_path, &mut *target, dst_path, offset, progress).await;
+            if r.is_err() {
+                source.mark_broken();
+                target.mark_broken();
+            }
+            r.map(|n| offset + n)
+        }
+        .await;
+        match result {
+            Ok(delivered) => return Ok(delivered),
+            Err(e) if e.is_transient() && attempt < policy.attempts.max(1) => {
+                tracing::info!(target: "ftpman::transport", attempt, path = src_path, "transfer broke, resuming: {e}");
+                tokio::time::sleep(policy.backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

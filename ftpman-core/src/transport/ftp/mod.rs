@@ -1,0 +1,300 @@
+//! FTP and FTPS (explicit and implicit) through suppaftp: binary mode always, passive (EPSV) by
+//! default or active, MLSD or LIST listings, REST to resume, a timeout on every operation.
+
+mod connect;
+mod errors;
+mod list;
+pub mod tls;
+
+use super::io::{CountingWriter, IdleTimeout};
+use super::{
+    Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
+    path,
+};
+use crate::model::Site;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use errors::ftp_error;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use suppaftp::tokio::{AsyncRustlsFtpStream, AsyncRustlsStream};
+use suppaftp::{FtpError, Status};
+use tokio::io::AsyncWrite;
+
+pub(crate) type Ftp = AsyncRustlsFtpStream;
+type DataStream = suppaftp::tokio::TransferStream<AsyncRustlsStream>;
+
+/// One logged-in FTP or FTPS control connection.
+pub struct FtpTransport {
+    site: Site,
+    ftp: Ftp,
+    mlsd: bool,
+    mlst: bool,
+    hash: bool,
+}
+
+impl FtpTransport {
+    /// Connects, secures (FTPS), logs in and switches to binary mode.
+    pub async fn connect(site: &Site) -> TransportResult<FtpTransport> {
+        let (ftp, features) = connect::connect(site).await?;
+        let has = |name: &str| features.keys().any(|k| k.eq_ignore_ascii_case(name));
+        Ok(FtpTransport {
+            site: site.clone(),
+            mlsd: has("MLST"),
+            mlst: has("MLST"),
+            hash: has("HASH"),
+            ftp,
+        })
+    }
+
+    /// Whether `full` is a folder (CWD succeeds).
+    async fn is_dir(&mut self, full: &str) -> bool {
+        let site = self.site.connect_timeout;
+        matches!(tokio::time::timeout(site, self.ftp.cwd(full)).await, Ok(Ok(())))
+    }
+}
+
+/// Runs one FTP operation within the site's timeout.
+async fn timed<T>(
+    site: &Site,
+    op: &str,
+    rel: &str,
+    fut: impl Future<Output = Result<T, FtpError>>,
+) -> TransportResult<T> {
+    tokio::time::timeout(site.connect_timeout, fut)
+        .await
+        .map_err(|_| TransportError::Timeout {
+            site: site.name.clone(),
+            operation: format!("{op} {rel}"),
+            seconds: site.connect_timeout.as_secs(),
+        })?
+        .map_err(|e| ftp_error(&site.name, op, rel, e))
+}
+
+#[async_trait]
+impl Transport for FtpTransport {
+    fn site(&self) -> &Site {
+        &self.site
+    }
+
+    async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
+        let full = path::resolve(&self.site, rel)?;
+        let mlsd = self.mlsd;
+        let lines = if mlsd {
+            let timeout = self.site.connect_timeout;
+            tokio::time::timeout(timeout, self.ftp.mlsd(Some(&full))).await
+        } else {
+            let timeout = self.site.connect_timeout;
+            tokio::time::timeout(timeout, self.ftp.list(Some(&full))).await
+        }
+        .map_err(|_| TransportError::Timeout {
+            site: self.site.name.clone(),
+            operation: format!("list {rel}"),
+            seconds: self.site.connect_timeout.as_secs(),
+        })?
+        .map_err(|e| ftp_error(&self.site.name, "list", rel, e))?;
+        // An empty LIST of a missing folder looks like an empty folder on some servers.
+        if lines.is_empty() && !self.is_dir(&full).await {
+            return Err(TransportError::NotFound {
+                site: self.site.name.clone(),
+                path: rel.to_string(),
+            });
+        }
+        let results = lines
+            .iter()
+            .filter_map(|l| list::parse_line(&self.site, rel, l, mlsd))
+            .collect();
+        let mut entries = accept_listing(results);
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    async fn stat(&mut self, rel: &str) -> TransportResult<Entry> {
+        let full = path::resolve(&self.site, rel)?;
+        let name = path::file_name(rel).to_string();
+        let normalized = path::normalize(rel).unwrap_or_else(|_| rel.to_string());
+        if self.mlst {
+            let line = timed(&self.site, "stat", rel, self.ftp.mlst(Some(&full))).await?;
+            if let Some(Ok(Some(mut e))) = list::parse_line(&self.site, &path::parent(rel), line.trim(), true) {
+                e.name = name;
+                e.path = normalized;
+                return Ok(e);
+            }
+        }
+        let timeout = self.site.connect_timeout;
+        match tokio::time::timeout(timeout, self.ftp.size(&full)).await {
+            Ok(Ok(size)) => {
+                let mtime = match tokio::time::timeout(timeout, self.ftp.mdtm(&full)).await {
+                    Ok(Ok(t)) => Some(DateTime::<Utc>::from_naive_utc_and_offset(t, Utc)),
+                    _ => None,
+                };
+                Ok(Entry {
+                    name,
+                    path: normalized,
+                    kind: EntryKind::File,
+                    size: size as u64,
+                    mtime,
+                })
+            }
+            _ if self.is_dir(&full).await => Ok(Entry {
+                name,
+                path: normalized,
+                kind: EntryKind::Dir,
+                size: 0,
+                mtime: None,
+            }),
+            _ => Err(TransportError::NotFound {
+                site: self.site.name.clone(),
+                path: rel.to_string(),
+            }),
+        }
+    }
+
+    async fn read(&mut self, rel: &str, offset: u64) -> TransportResult<FileReader<'_>> {
+        let full = path::resolve(&self.site, rel)?;
+        if offset > 0 {
+            timed(&self.site, "resume", rel, self.ftp.resume_transfer(offset as usize)).await?;
+        }
+        let stream = timed(&self.site, "read", rel, self.ftp.retr_as_stream(&full)).await?;
+        Ok(Box::new(IdleTimeout::new(stream, self.site.connect_timeout)))
+    }
+
+    async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        let full = path::resolve(&self.site, rel)?;
+        if offset > 0 {
+            timed(&self.site, "resume", rel, self.ftp.resume_transfer(offset as usize)).await?;
+        }
+        let stream = timed(&self.site, "write", rel, self.ftp.put_with_stream(&full)).await?;
+        Ok(Box::new(FtpWriter {
+            inner: CountingWriter::new(IdleTimeout::new(stream, self.site.connect_timeout)),
+            site: self.site.name.clone(),
+            path: rel.to_string(),
+            timeout: self.site.connect_timeout,
+        }))
+    }
+
+    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
+        let src = path::resolve(&self.site, from)?;
+        let dst = path::resolve(&self.site, to)?;
+        let target_exists = match self.stat(to).await {
+            Ok(_) => true,
+            Err(TransportError::NotFound { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        if target_exists && !overwrite {
+            return Err(TransportError::AlreadyExists {
+                site: self.site.name.clone(),
+                path: to.to_string(),
+            });
+        }
+        match timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await {
+            Ok(()) => Ok(()),
+            // Some servers refuse to rename over a file: remove it, then rename.
+            Err(_) if target_exists => {
+                timed(&self.site, "delete", to, self.ftp.rm(&dst)).await?;
+                timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&mut self, rel: &str) -> TransportResult<()> {
+        let full = path::resolve(&self.site, rel)?;
+        timed(&self.site, "delete", rel, self.ftp.rm(&full)).await
+    }
+
+    async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
+        let parts = path::components(rel).map_err(|reason| TransportError::Config {
+            site: self.site.name.clone(),
+            reason,
+        })?;
+        let mut prefix = String::new();
+        for part in parts {
+            prefix.push('/');
+            prefix.push_str(part);
+            let full = path::resolve(&self.site, &prefix)?;
+            if self.is_dir(&full).await {
+                continue;
+            }
+            if let Err(e) = timed(&self.site, "mkdir", &prefix, self.ftp.mkdir(&full)).await
+                && !self.is_dir(&full).await
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn rmdir(&mut self, rel: &str) -> TransportResult<()> {
+        let full = path::resolve(&self.site, rel)?;
+        timed(&self.site, "rmdir", rel, self.ftp.rmdir(&full)).await
+    }
+
+    async fn checksum(&mut self, rel: &str) -> TransportResult<Option<Checksum>> {
+        if !self.hash {
+            return Ok(None);
+        }
+        let full = path::resolve(&self.site, rel)?;
+        // draft-bryan-ftpext-hash: "213 SHA-256 0-1234 <hex> <path>".
+        let reply = timed(
+            &self.site,
+            "checksum",
+            rel,
+            self.ftp.custom_command(format!("HASH {full}"), &[Status::File]),
+        )
+        .await?;
+        let text = reply.as_string().unwrap_or_default();
+        let mut words = text.split_whitespace().skip(1);
+        match (words.next(), words.nth(1)) {
+            (Some(alg), Some(hex)) if hex.chars().all(|c| c.is_ascii_hexdigit()) => Ok(Some(Checksum {
+                algorithm: alg.to_ascii_lowercase().replace('-', ""),
+                hex: hex.to_ascii_lowercase(),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn close(mut self: Box<Self>) -> TransportResult<()> {
+        let _ = tokio::time::timeout(self.site.connect_timeout, self.ftp.quit()).await;
+        Ok(())
+    }
+}
+
+struct FtpWriter {
+    inner: CountingWriter<IdleTimeout<DataStream>>,
+    site: String,
+    path: String,
+    timeout: std::time::Duration,
+}
+
+#[async_trait]
+impl FileWriter for FtpWriter {
+    async fn finish(self: Box<Self>) -> TransportResult<u64> {
+        let written = self.inner.written();
+        let stream = self.inner.into_inner().into_inner();
+        // The server's final reply (226) confirms it stored every byte.
+        tokio::time::timeout(self.timeout * 4, stream.finish())
+            .await
+            .map_err(|_| TransportError::Timeout {
+                site: self.site.clone(),
+                operation: format!("finishing upload of {}", self.path),
+                seconds: self.timeout.as_secs() * 4,
+            })?
+            .map_err(|e| ftp_error(&self.site, "write", &self.path, e))?;
+        Ok(written)
+    }
+}
+
+impl AsyncWrite for FtpWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

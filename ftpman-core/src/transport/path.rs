@@ -1,0 +1,133 @@
+//! Paths inside a site. Every path a job or a user gives is relative to the site's root (a
+//! leading `/` means "from the root"); nothing resolves outside the root.
+
+use crate::model::Site;
+use crate::transport::{TransportError, TransportResult};
+
+/// The components of a path relative to a site's root, with `.` and empty segments dropped.
+/// A `..` segment, a backslash or a NUL is refused: no path leaves the root.
+pub fn components(rel: &str) -> Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "path '{}' contains '..' and would leave the site's root",
+                    printable(rel)
+                ));
+            }
+            s if s.contains('\0') || s.contains('\\') => {
+                return Err(format!("path '{}' contains a NUL or '\\'", printable(rel)));
+            }
+            s => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+/// Normalises a relative path to `/a/b` form (the root is `/`).
+pub fn normalize(rel: &str) -> Result<String, String> {
+    Ok(format!("/{}", components(rel)?.join("/")))
+}
+
+/// The server-side path of `rel` under `root`.
+pub fn join(root: &str, rel: &str) -> Result<String, String> {
+    let parts = components(rel)?;
+    let root = root.trim_end_matches('/');
+    if parts.is_empty() {
+        return Ok(if root.is_empty() {
+            "/".to_string()
+        } else {
+            root.to_string()
+        });
+    }
+    Ok(format!("{root}/{}", parts.join("/")))
+}
+
+/// [`join`] for a site, with the error a transport returns.
+pub fn resolve(site: &Site, rel: &str) -> TransportResult<String> {
+    join(&site.root, rel).map_err(|reason| TransportError::Config {
+        site: site.name.clone(),
+        reason,
+    })
+}
+
+/// The relative path of `name` inside the relative folder `dir`.
+pub fn child(dir: &str, name: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        format!("/{name}")
+    } else if dir.starts_with('/') {
+        format!("{dir}/{name}")
+    } else {
+        format!("/{dir}/{name}")
+    }
+}
+
+/// The folder part of a relative path (`/a/b.txt` -> `/a`; `/b.txt` -> `/`).
+pub fn parent(rel: &str) -> String {
+    let trimmed = rel.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) | None => "/".to_string(),
+        Some(i) => trimmed[..i].to_string(),
+    }
+}
+
+/// The last segment of a path.
+pub fn file_name(rel: &str) -> &str {
+    let trimmed = rel.trim_end_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Whether a name a server listed names one entry inside the listed folder.
+pub fn is_safe_listed_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']))
+}
+
+fn printable(s: &str) -> String {
+    crate::validate::printable(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        assert_eq!(join("/home/bob", "/out/a.csv").unwrap(), "/home/bob/out/a.csv");
+        assert_eq!(join("/home/bob/", "out//./a.csv").unwrap(), "/home/bob/out/a.csv");
+        assert_eq!(join("/", "/a").unwrap(), "/a");
+        assert_eq!(join("/", "").unwrap(), "/");
+        assert_eq!(join("/srv", "/").unwrap(), "/srv");
+        for bad in ["../etc/passwd", "/out/../../etc", "a/..", "a\\..\\b", "a\0b"] {
+            assert!(join("/srv", bad).is_err(), "{bad:?} must be refused");
+        }
+        assert_eq!(normalize("out/x/").unwrap(), "/out/x");
+        assert_eq!(child("/", "a"), "/a");
+        assert_eq!(child("/out", "a"), "/out/a");
+        assert_eq!(child("out", "a"), "/out/a");
+        assert_eq!(parent("/out/a.csv"), "/out");
+        assert_eq!(parent("/a.csv"), "/");
+        assert_eq!(file_name("/out/a.csv"), "a.csv");
+    }
+
+    #[test]
+    fn hostile_listed_names_are_refused() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../etc/passwd",
+            "a/b",
+            "..\\x",
+            "/etc/passwd",
+            "nul\0byte",
+        ] {
+            assert!(!is_safe_listed_name(bad), "{bad:?} must be refused");
+        }
+        for good in ["a.csv", "with space.txt", "Übersicht.pdf", "...", ".hidden", "a..b"] {
+            assert!(is_safe_listed_name(good), "{good:?} is a fine name");
+        }
+    }
+}

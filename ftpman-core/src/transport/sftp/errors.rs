@@ -1,0 +1,49 @@
+//! Maps russh-sftp errors to transport errors with the site and path.
+
+use crate::transport::TransportError;
+use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::protocol::StatusCode;
+
+/// Maps an SFTP error during `op` on `path`.
+pub(super) fn sftp_error(site: &str, op: &str, path: &str, e: SftpError) -> TransportError {
+    match e {
+        SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile => TransportError::NotFound {
+            site: site.to_string(),
+            path: path.to_string(),
+        },
+        SftpError::Status(s) if s.status_code == StatusCode::PermissionDenied => TransportError::PermissionDenied {
+            site: site.to_string(),
+            path: path.to_string(),
+        },
+        SftpError::Timeout => TransportError::Timeout {
+            site: site.to_string(),
+            operation: format!("{op} {path}"),
+            seconds: 0,
+        },
+        other => {
+            let transient = matches!(other, SftpError::IO(_) | SftpError::UnexpectedPacket);
+            TransportError::Protocol {
+                site: site.to_string(),
+                operation: op.to_string(),
+                path: path.to_string(),
+                reason: other.to_string(),
+                transient,
+            }
+        }
+    }
+}
+
+/// Maps an I/O error from an SFTP file stream.
+pub(super) fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
+    let transient = !matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
+    );
+    TransportError::Protocol {
+        site: site.to_string(),
+        operation: op.to_string(),
+        path: path.to_string(),
+        reason: e.to_string(),
+        transient,
+    }
+}
