@@ -374,12 +374,11 @@ async fn killed_mid_transfer_resumes(kind: Kind, pid_file: &str) {
     };
     let started = std::time::Instant::now();
     let delivered = copy_resumable(
-        &src_pool,
-        "/big.bin",
-        &dst_pool,
-        "/big.bin",
+        (&src_pool, "/big.bin"),
+        (&dst_pool, "/big.bin"),
         SIZE,
         policy,
+        None,
         &mut progress,
     )
     .await
@@ -421,9 +420,11 @@ async fn copy_between_protocols_streams_site_to_site() {
     let mut src = connect(&site(Kind::Ftps, &src_scratch.path)).await;
     let mut dst = connect(&site(Kind::SftpKey, &dst_scratch.path)).await;
     let mut seen = 0;
-    let n = copy_file(src.as_mut(), "/f.bin", dst.as_mut(), "/f.bin", 0, &mut |n| seen += n)
-        .await
-        .unwrap();
+    let n = copy_file(src.as_mut(), "/f.bin", dst.as_mut(), "/f.bin", 0, None, &mut |n| {
+        seen += n
+    })
+    .await
+    .unwrap();
     assert_eq!((n, seen), (5_000_000, 5_000_000));
     assert_eq!(harness::sha256_file(&dst_scratch.path.join("f.bin")), want);
 }

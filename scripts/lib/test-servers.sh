@@ -1,7 +1,8 @@
 # Real servers for the transport tests, on loopback high ports: OpenSSH sshd (SFTP; a password
 # user and a key user) and three vsftpd instances (plain FTP, explicit FTPS with
 # require_ssl_reuse=YES, implicit FTPS), with host keys, client keys and a certificate made for
-# this run. `start_test_servers DIR` exports FTPMAN_TEST_* variables describing them;
+# this run, and an SMTP listener (aiosmtpd) that keeps every message in a maildir.
+# `start_test_servers DIR` exports FTPMAN_TEST_* variables describing them;
 # `stop_test_servers DIR` ends them. Sourced by scripts/test.sh and the benchmarks.
 
 FTPMAN_TEST_USER=ftpman-pw
@@ -102,7 +103,16 @@ CONF
     echo $! > "$dir/vsftpd-${name}.pid"
   done
 
+  # --- SMTP: aiosmtpd writing every message into a maildir -----------------------------
+  python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore aiosmtpd >&2
+  local smtp_port; smtp_port=$(free_port)
+  mkdir -p "$dir/maildir"
+  python3 -m aiosmtpd -n -l "127.0.0.1:${smtp_port}" -c aiosmtpd.handlers.Mailbox "$dir/maildir" \
+    > "$dir/smtp.log" 2>&1 &
+  echo $! > "$dir/smtp.pid"
+
   wait_port "$ssh_port" sshd "$dir/sshd.log"
+  wait_port "$smtp_port" aiosmtpd "$dir/smtp.log"
   wait_port "$ftp_port" vsftpd-plain "$dir/vsftpd-plain.out"
   wait_port "$ftps_port" vsftpd-explicit "$dir/vsftpd-explicit.out"
   wait_port "$ftpsi_port" vsftpd-implicit "$dir/vsftpd-implicit.out"
@@ -116,6 +126,8 @@ CONF
   export FTPMAN_TEST_FTPS_IMPLICIT_PORT=$ftpsi_port
   export FTPMAN_TEST_FAULT_SSH_PORT=$fault_ssh_port
   export FTPMAN_TEST_FAULT_FTP_PORT=$fault_ftp_port
+  export FTPMAN_TEST_SMTP_PORT=$smtp_port
+  export FTPMAN_TEST_MAILDIR=$dir/maildir
   export FTPMAN_TEST_USER FTPMAN_TEST_KEY_USER
   export FTPMAN_TEST_PASSWORD=$password
   export FTPMAN_TEST_CERT_SHA256=$cert_sha256
@@ -179,10 +191,13 @@ wait_port() {
 
 stop_test_servers() {
   local dir=$1 f
-  for f in "$dir"/sshd*.pid "$dir"/vsftpd-*.pid; do
+  for f in "$dir"/sshd*.pid "$dir"/vsftpd-*.pid "$dir"/smtp.pid; do
     [ -f "$f" ] || continue
     local pid; pid=$(cat "$f" 2>/dev/null) || continue
     pkill -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
   done
+  # Whatever is left (every server's command line names this folder) goes for good.
+  sleep 0.2
+  pkill -KILL -f "$dir" 2>/dev/null || true
 }

@@ -151,6 +151,17 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the oldest queued run whose job has no running run, for `node_id`, holding a lease
     /// until `now + lease`. Each queued run is claimed by exactly one caller.
     async fn claim_run(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>>;
+    /// Starts a given queued run on `node_id` (a run started by hand on this node); `None` when
+    /// it is no longer queued.
+    async fn start_run(
+        &self,
+        run_id: i64,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Run>>;
+    /// The latest `scheduled_for` among a job's runs: the last fire that was recorded.
+    async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>>;
     /// Extends the lease of a run this node holds; `false` when it no longer holds it.
     async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool>;
     /// Marks running runs whose lease expired before `now` as `interrupted`; returns their ids.

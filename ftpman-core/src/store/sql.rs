@@ -687,6 +687,35 @@ macro_rules! impl_sql_store {
                 }
             }
 
+            async fn start_run(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
+                let row = sqlx::query(concat!(
+                    "UPDATE runs SET status = 'running', node_id = $2, started_at = $3, lease_expires_at = $4 \
+                     WHERE id = $1 AND status = 'queued' RETURNING ", run_cols!()))
+                    .bind(run_id)
+                    .bind(node_id)
+                    .bind(to_ms(now))
+                    .bind(lease_until(now, lease))
+                    .fetch_optional(&self.pool)
+                    .await;
+                match row {
+                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
+                    // Its job started running elsewhere in the meantime.
+                    Err(e) if is_unique_violation(&e) => Ok(None),
+                    Err(e) => Err(db(format!("starting run {run_id}"))(e)),
+                }
+            }
+
+            async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>> {
+                let v: Option<i64> = sqlx::query("SELECT MAX(scheduled_for) AS last FROM runs WHERE job_id = $1")
+                    .bind(job_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db("reading the last fire"))?
+                    .try_get("last")
+                    .map_err(db("reading the last fire"))?;
+                Ok(v.map(from_ms))
+            }
+
             async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool> {
                 let done = sqlx::query(
                     "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'",

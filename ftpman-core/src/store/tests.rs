@@ -483,6 +483,11 @@ async fn each_fire_becomes_one_run(h: &Harness) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        h.store.last_fire(job.id).await.unwrap(),
+        Some(fire + ChronoDuration::minutes(5))
+    );
+    assert_eq!(h.store.last_fire(job.id + 100).await.unwrap(), None);
 }
 
 async fn claim_renew_and_expire_leases(h: &Harness) {
@@ -557,11 +562,26 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         (done.status, done.lease_expires_at, done.error.as_deref()),
         (RunStatus::Partial, None, Some("b.csv: permission denied"))
     );
-    // With j1 no longer running, its second run can be claimed.
+    // With j1 no longer running, its second run can be started by hand on a node...
+    let started = h
+        .store
+        .start_run(r1b.id, "node-x", later, lease)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        h.store.claim_run("node-a", later, lease).await.unwrap().unwrap().id,
-        r1b.id
+        (started.id, started.status, started.node_id.as_deref()),
+        (r1b.id, RunStatus::Running, Some("node-x"))
     );
+    // ...once only.
+    assert!(
+        h.store
+            .start_run(r1b.id, "node-y", later, lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(h.store.claim_run("node-a", later, lease).await.unwrap().is_none());
 }
 
 async fn concurrent_claimers_claim_each_run_once(h: &Harness) {

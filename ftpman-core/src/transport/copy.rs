@@ -1,27 +1,35 @@
 //! Streaming one file from a source transport to a target transport with a bounded buffer, so
 //! memory does not grow with file size, and resuming a broken transfer from its offset.
 
+use super::layer::throttle::ThrottledReader;
+use super::layer::{RateLimiter, RetryPolicy};
 use super::pool::SitePool;
-use super::{Transport, TransportError, TransportResult};
-use crate::transport::layer::RetryPolicy;
+use super::{FileReader, Transport, TransportError, TransportResult};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The copy buffer: large enough to keep pipelines full, small enough that memory stays flat.
 pub const BUFFER_SIZE: usize = 256 * 1024;
 
-/// Copies `src_path` from `offset` to `dst_path` (written from the same offset; 0 truncates).
-/// Returns the bytes moved by this call. `progress` is called with each chunk's size.
+/// Copies `src_path` from `offset` to `dst_path` (written from the same offset; 0 truncates),
+/// keeping to `limiter` when given. Returns the bytes moved by this call. `progress` is called
+/// with each chunk's size.
 pub async fn copy_file(
     src: &mut dyn Transport,
     src_path: &str,
     dst: &mut dyn Transport,
     dst_path: &str,
     offset: u64,
+    limiter: Option<&Arc<RateLimiter>>,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> TransportResult<u64> {
     let src_site = src.site().name.clone();
     let dst_site = dst.site().name.clone();
-    let mut reader = src.read(src_path, offset).await?;
+    let reader = src.read(src_path, offset).await?;
+    let mut reader: FileReader<'_> = match limiter {
+        Some(l) => Box::new(ThrottledReader::new(reader, l.clone())),
+        None => reader,
+    };
     let mut writer = dst.write(dst_path, offset).await?;
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut moved = 0u64;
@@ -63,12 +71,11 @@ fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> Transpor
 /// connections and resuming each retry from the bytes already at the target. Returns the size
 /// of the file at the target.
 pub async fn copy_resumable(
-    src: &SitePool,
-    src_path: &str,
-    dst: &SitePool,
-    dst_path: &str,
+    (src, src_path): (&SitePool, &str),
+    (dst, dst_path): (&SitePool, &str),
     size: u64,
     policy: RetryPolicy,
+    limiter: Option<&Arc<RateLimiter>>,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> TransportResult<u64> {
     let mut attempt = 1;
@@ -84,7 +91,16 @@ pub async fn copy_resumable(
                 }
             };
             let mut source = src.get().await?;
-            let r = copy_file(&mut *source, src_path, &mut *target, dst_path, offset, progress).await;
+            let r = copy_file(
+                &mut *source,
+                src_path,
+                &mut *target,
+                dst_path,
+                offset,
+                limiter,
+                progress,
+            )
+            .await;
             if r.is_err() {
                 source.mark_broken();
                 target.mark_broken();

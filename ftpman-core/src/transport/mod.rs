@@ -250,6 +250,11 @@ pub trait Transport: Send {
     async fn rmdir(&mut self, path: &str) -> TransportResult<()>;
     /// A checksum, where the server computes one cheaply.
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>>;
+    /// Checks that the connection still works (an idle one may have been dropped by the
+    /// server): FTP NOOP, an SFTP round trip.
+    async fn check(&mut self) -> TransportResult<()> {
+        self.stat("/").await.map(|_| ())
+    }
     /// Logs out and closes.
     async fn close(self: Box<Self>) -> TransportResult<()>;
 }

@@ -5,6 +5,7 @@ use super::{Connector, Transport, TransportResult};
 use crate::model::Site;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections to one site.
@@ -12,8 +13,17 @@ pub struct SitePool {
     site: Site,
     connector: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
-    idle: Arc<Mutex<Vec<Box<dyn Transport>>>>,
+    idle: Arc<Mutex<Vec<Idle>>>,
 }
+
+/// An idle connection and when it was last used.
+struct Idle {
+    conn: Box<dyn Transport>,
+    since: Instant,
+}
+
+/// Idle connections older than this are checked before reuse: servers drop idle sessions.
+const CHECK_AFTER: Duration = Duration::from_secs(2);
 
 impl SitePool {
     /// A pool for `site`, opening connections through `connector`.
@@ -42,8 +52,22 @@ impl SitePool {
         // The semaphore is never closed, so acquiring fails only if it were; treat that as a
         // stale pool and open without a permit rather than panic.
         let permit = self.permits.clone().acquire_owned().await.ok();
-        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match reused {
+        let mut conn = None;
+        while let Some(mut idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            if idle.since.elapsed() < CHECK_AFTER {
+                conn = Some(idle.conn);
+                break;
+            }
+            match tokio::time::timeout(self.site.connect_timeout, idle.conn.check()).await {
+                Ok(Ok(())) => {
+                    conn = Some(idle.conn);
+                    break;
+                }
+                // Dropped by the server while idle: forget it and try the next.
+                _ => continue,
+            }
+        }
+        let conn = match conn {
             Some(c) => c,
             None => self.connector.connect(&self.site).await?,
         };
@@ -59,7 +83,7 @@ impl SitePool {
     pub async fn close_idle(&self) {
         let conns: Vec<_> = self.idle.lock().map(|mut i| i.drain(..).collect()).unwrap_or_default();
         for c in conns {
-            let _ = c.close().await;
+            let _ = c.conn.close().await;
         }
     }
 }
@@ -68,7 +92,7 @@ impl SitePool {
 /// was marked broken.
 pub struct PooledTransport {
     conn: Option<Box<dyn Transport>>,
-    idle: Arc<Mutex<Vec<Box<dyn Transport>>>>,
+    idle: Arc<Mutex<Vec<Idle>>>,
     broken: bool,
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -100,7 +124,10 @@ impl Drop for PooledTransport {
             && !self.broken
             && let Ok(mut idle) = self.idle.lock()
         {
-            idle.push(conn);
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
         }
     }
 }

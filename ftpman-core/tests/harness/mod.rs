@@ -20,6 +20,9 @@ pub struct Servers {
     /// A second sshd and vsftpd whose sessions fault tests may kill.
     pub fault_ssh_port: u16,
     pub fault_ftp_port: u16,
+    /// The SMTP listener and the maildir it writes every message into.
+    pub smtp_port: u16,
+    pub maildir: PathBuf,
     pub user: String,
     pub password: String,
     pub key_user: String,
@@ -46,6 +49,8 @@ pub fn servers() -> &'static Servers {
             ftps_implicit_port: port("FTPMAN_TEST_FTPS_IMPLICIT_PORT"),
             fault_ssh_port: port("FTPMAN_TEST_FAULT_SSH_PORT"),
             fault_ftp_port: port("FTPMAN_TEST_FAULT_FTP_PORT"),
+            smtp_port: port("FTPMAN_TEST_SMTP_PORT"),
+            maildir: PathBuf::from(var("FTPMAN_TEST_MAILDIR")),
             user: var("FTPMAN_TEST_USER"),
             password: var("FTPMAN_TEST_PASSWORD"),
             key_user: var("FTPMAN_TEST_KEY_USER"),
@@ -246,4 +251,40 @@ pub fn sha256_file(path: &Path) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh SQLite store in a temporary folder (kept alive by the returned guard).
+pub async fn sqlite_store() -> (std::sync::Arc<dyn ftpman_core::Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("ftpman.db").display());
+    let store = ftpman_core::store::open(&url, Some(ftpman_core::KeySource::Key(Box::new([9u8; 32]))))
+        .await
+        .expect("open store");
+    (store, dir)
+}
+
+/// Saves `site` under `name`.
+pub async fn save_site(store: &dyn ftpman_core::Store, name: &str, mut site: Site) -> Site {
+    site.name = name.to_string();
+    store.create_site(&site).await.expect("save site")
+}
+
+/// Every file below `root`, as (relative path, SHA-256), sorted; dot files (temporary names) too.
+pub fn tree(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let e = e.expect("entry");
+            let p = e.path();
+            if e.file_type().expect("type").is_dir() {
+                dirs.push(p);
+            } else {
+                let rel = p.strip_prefix(root).expect("prefix").display().to_string();
+                out.push((rel, sha256_file(&p)));
+            }
+        }
+    }
+    out.sort();
+    out
 }

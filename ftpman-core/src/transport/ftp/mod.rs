@@ -254,6 +254,10 @@ impl Transport for FtpTransport {
         }
     }
 
+    async fn check(&mut self) -> TransportResult<()> {
+        timed(&self.site, "NOOP", "", self.ftp.noop()).await
+    }
+
     async fn close(mut self: Box<Self>) -> TransportResult<()> {
         let _ = tokio::time::timeout(self.site.connect_timeout, self.ftp.quit()).await;
         Ok(())

@@ -116,6 +116,9 @@ impl Transport for MeteredTransport {
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
         metered!(self, self.inner.checksum(path))
     }
+    async fn check(&mut self) -> TransportResult<()> {
+        metered!(self, self.inner.check())
+    }
     async fn close(self: Box<Self>) -> TransportResult<()> {
         self.inner.close().await
     }

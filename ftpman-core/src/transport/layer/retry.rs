@@ -193,6 +193,10 @@ impl Transport for RetryingTransport {
         with_retry!(self, |c| c.checksum(path))
     }
 
+    async fn check(&mut self) -> TransportResult<()> {
+        with_retry!(self, |c| c.check())
+    }
+
     async fn close(self: Box<Self>) -> TransportResult<()> {
         match self.inner {
             Some(c) => c.close().await,

@@ -142,6 +142,9 @@ impl Transport for ThrottledTransport {
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
         self.inner.checksum(path).await
     }
+    async fn check(&mut self) -> TransportResult<()> {
+        self.inner.check().await
+    }
     async fn close(self: Box<Self>) -> TransportResult<()> {
         self.inner.close().await
     }

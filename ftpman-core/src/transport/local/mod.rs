@@ -213,6 +213,10 @@ impl Transport for LocalTransport {
         }))
     }
 
+    async fn check(&mut self) -> TransportResult<()> {
+        Ok(())
+    }
+
     async fn close(self: Box<Self>) -> TransportResult<()> {
         Ok(())
     }

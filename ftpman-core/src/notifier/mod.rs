@@ -1,5 +1,13 @@
-//! The [`Notifier`] trait: tells people how a run went (SMTP e-mail, webhook). Implementations
-//! come with the engine issue. A failing notifier is logged; it never changes a run's outcome.
+//! The [`Notifier`] trait: tells people how a run went. Two implementations: SMTP e-mail
+//! ([`smtp::SmtpNotifier`]) and a signed JSON webhook ([`webhook::WebhookNotifier`]); an
+//! embedding program may add its own. A failing notifier is logged; it never changes a run's
+//! outcome.
+
+mod message;
+pub mod smtp;
+pub mod webhook;
+
+pub use message::{body_text, subject};
 
 use async_trait::async_trait;
 

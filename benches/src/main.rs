@@ -1,0 +1,136 @@
+//! `ftpman-bench`: one ftpman transfer, timed, for `benches/run.sh` to compare with other tools.
+//!
+//! ```text
+//! ftpman-bench copy KIND up|down LOCAL_FILE REMOTE_PATH
+//! ```
+//! KIND is sftp, ftp, ftps or ftps-implicit; the servers are the ones `scripts/test.sh` (or
+//! `benches/run.sh`) starts, described by `FTPMAN_TEST_*` variables. Prints one line:
+//! `bytes=N seconds=S peak_rss_kib=K`.
+
+use ftpman_core::Secret;
+use ftpman_core::model::{Site, SiteUrl};
+use ftpman_core::transport::copy::copy_file;
+use ftpman_core::transport::{Connector, ProtocolConnector};
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set; run benches/run.sh"))
+}
+
+fn remote_site(kind: &str, root: &str) -> Result<Site, String> {
+    let user_pw = env("FTPMAN_TEST_USER")?;
+    let user_key = env("FTPMAN_TEST_KEY_USER")?;
+    let (url, user) = match kind {
+        "sftp" => (
+            format!("sftp://{user_key}@127.0.0.1:{}{root}", env("FTPMAN_TEST_SSH_PORT")?),
+            user_key,
+        ),
+        "ftp" => (
+            format!("ftp://{user_pw}@127.0.0.1:{}{root}", env("FTPMAN_TEST_FTP_PORT")?),
+            user_pw,
+        ),
+        "ftps" => (
+            format!("ftps://{user_pw}@127.0.0.1:{}{root}", env("FTPMAN_TEST_FTPS_PORT")?),
+            user_pw,
+        ),
+        "ftps-implicit" => (
+            format!(
+                "ftps-implicit://{user_pw}@127.0.0.1:{}{root}",
+                env("FTPMAN_TEST_FTPS_IMPLICIT_PORT")?
+            ),
+            user_pw,
+        ),
+        other => return Err(format!("unknown kind {other}")),
+    };
+    let _ = user;
+    let mut site = Site::new("bench", &SiteUrl::parse(&url).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    if kind == "sftp" {
+        let key = std::fs::read_to_string(format!("{}/id_ed25519", env("FTPMAN_TEST_SERVERS_DIR")?))
+            .map_err(|e| e.to_string())?;
+        site.private_key = Some(Secret::new(key));
+        site.host_key = Some(env("FTPMAN_TEST_SSH_HOST_KEY")?);
+    } else {
+        site.password = Some(Secret::new(env("FTPMAN_TEST_PASSWORD")?));
+        if kind != "ftp" {
+            site.cert_fingerprint = Some(env("FTPMAN_TEST_CERT_SHA256")?);
+        }
+    }
+    Ok(site)
+}
+
+fn local_site(dir: &str) -> Result<Site, String> {
+    Site::new(
+        "local",
+        &SiteUrl::parse(&format!("file://{dir}")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn split(path: &str) -> (String, String) {
+    let p = std::path::Path::new(path);
+    let dir = p
+        .parent()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "/".into());
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, format!("/{name}"))
+}
+
+async fn copy(kind: &str, direction: &str, local: &str, remote: &str) -> Result<(u64, f64), String> {
+    let (ldir, lname) = split(local);
+    let (rdir, rname) = split(remote);
+    let local_site = local_site(&ldir)?;
+    let remote_site = remote_site(kind, &rdir)?;
+    let mut l = ProtocolConnector
+        .connect(&local_site)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut r = ProtocolConnector
+        .connect(&remote_site)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let bytes = match direction {
+        "up" => copy_file(l.as_mut(), &lname, r.as_mut(), &rname, 0, None, &mut |_| {}).await,
+        "down" => copy_file(r.as_mut(), &rname, l.as_mut(), &lname, 0, None, &mut |_| {}).await,
+        other => return Err(format!("direction must be up or down, not {other}")),
+    }
+    .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    let _ = r.close().await;
+    Ok((bytes, secs))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["copy", kind, direction, local, remote] => copy(kind, direction, local, remote).await,
+        _ => Err("usage: ftpman-bench copy sftp|ftp|ftps|ftps-implicit up|down LOCAL_FILE REMOTE_PATH".into()),
+    };
+    match result {
+        Ok((bytes, secs)) => {
+            println!("bytes={bytes} seconds={secs:.3} peak_rss_kib={}", peak_rss_kib());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ftpman-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Delivering one file (design §3, steps 3 to 6): stream under a temporary name, verify, rename
+//! into place under the conflict policy, record the ledger and the run file, and only then apply
+//! the after-delivery action to the source. A failure at any step leaves no file under its final
+//! name and never touches the source.
+
+use super::events::RunEvent;
+use super::plan::Candidate;
+use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFileStatus};
+use crate::store::Store;
+use crate::transport::copy::copy_file;
+use crate::transport::layer::RateLimiter;
+use crate::transport::pool::{PooledTransport, SitePool};
+use crate::transport::{EntryKind, TransportError, path};
+use crate::validate::{PathTemplate, TemplateContext};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+/// Everything the deliveries of one run share.
+pub(crate) struct RunContext {
+    pub store: Arc<dyn Store>,
+    pub job: Job,
+    pub run_id: i64,
+    pub src: Arc<SitePool>,
+    pub dst: Arc<SitePool>,
+    pub limiter: Option<Arc<RateLimiter>>,
+    pub events: broadcast::Sender<RunEvent>,
+    /// The run's start in the job's time zone (for path templates).
+    pub started: DateTime<Tz>,
+    pub cancel: watch::Receiver<Option<super::StopReason>>,
+    pub dry_run: bool,
+    /// Bytes moved by the run so far.
+    pub bytes: AtomicU64,
+}
+
+/// How one file ended.
+#[derive(Debug, Clone)]
+pub(crate) struct FileOutcome {
+    pub status: RunFileStatus,
+    pub error: Option<String>,
+}
+
+/// Why one attempt failed, and whether another may succeed.
+struct AttemptError {
+    message: String,
+    transient: bool,
+    /// A skip decided by the conflict policy, not a failure.
+    skipped: bool,
+}
+
+impl From<TransportError> for AttemptError {
+    fn from(e: TransportError) -> Self {
+        AttemptError {
+            transient: e.is_transient(),
+            message: e.to_string(),
+            skipped: false,
+        }
+    }
+}
+
+impl AttemptError {
+    fn permanent(message: impl Into<String>) -> Self {
+        AttemptError {
+            message: message.into(),
+            transient: false,
+            skipped: false,
+        }
+    }
+}
+
+/// The final path of a candidate at the target: the job's target template rendered, with the
+/// candidate's sub-folders kept below it.
+pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &DateTime<Tz>) -> String {
+    let template = PathTemplate::parse("target_path", &job.target_path)
+        .unwrap_or_else(|_| PathTemplate::parse("target_path", "/").expect("'/' is a valid template"));
+    let file_name = path::file_name(&cand.rel);
+    let rel_dir = match cand.rel.rfind('/') {
+        Some(i) => &cand.rel[..i],
+        None => "",
+    };
+    let ctx = TemplateContext {
+        time: *started,
+        job: &job.name,
+        file_name,
+        run_id,
+    };
+    let rendered = template.render(&ctx);
+    let joined = if template.names_file() {
+        format!("{}/{rel_dir}/{}", path::parent(&rendered), path::file_name(&rendered))
+    } else {
+        format!("{rendered}/{}", cand.rel)
+    };
+    path::normalize(&joined).unwrap_or(joined)
+}
+
+/// The temporary name a file is written under before it is renamed into place. It is the same
+/// for every run of a job (a job never runs twice at once), so a run after a failure overwrites
+/// the partial file instead of leaving it behind; the job id keeps two jobs apart.
+fn temp_path(final_path: &str, job_id: i64) -> String {
+    path::child(
+        &path::parent(final_path),
+        &format!(".{}.j{job_id}.ftpman-part", path::file_name(final_path)),
+    )
+}
+
+/// `a.csv` -> `a_1.csv`, `a_2.csv`, ...
+fn numbered(final_path: &str, n: u32) -> String {
+    let name = path::file_name(final_path);
+    let numbered = match name.rfind('.') {
+        Some(i) if i > 0 => format!("{}_{n}{}", &name[..i], &name[i..]),
+        _ => format!("{name}_{n}"),
+    };
+    path::child(&path::parent(final_path), &numbered)
+}
+
+/// Where the final file goes given what is already there; `Err` for skip and fail.
+async fn resolve_conflict(
+    job: &Job,
+    tgt: &mut PooledTransport,
+    final_path: &str,
+) -> Result<(String, bool), AttemptError> {
+    match tgt.stat(final_path).await {
+        Err(TransportError::NotFound { .. }) => Ok((final_path.to_string(), false)),
+        Err(e) => Err(e.into()),
+        Ok(existing) if existing.kind == EntryKind::Dir => {
+            Err(AttemptError::permanent(format!("the target {final_path} is a folder")))
+        }
+        Ok(_) => match job.conflict {
+            ConflictPolicy::Overwrite => Ok((final_path.to_string(), true)),
+            ConflictPolicy::Skip => Err(AttemptError {
+                message: format!("{final_path} exists at the target (on-conflict skip)"),
+                transient: false,
+                skipped: true,
+            }),
+            ConflictPolicy::Fail => Err(AttemptError::permanent(format!(
+                "{final_path} exists at the target (on-conflict fail)"
+            ))),
+            ConflictPolicy::Rename => {
+                for n in 1..=10_000 {
+                    let candidate = numbered(final_path, n);
+                    match tgt.stat(&candidate).await {
+                        Err(TransportError::NotFound { .. }) => return Ok((candidate, false)),
+                        Err(e) => return Err(e.into()),
+                        Ok(_) => continue,
+                    }
+                }
+                Err(AttemptError::permanent(format!("no free name next to {final_path}")))
+            }
+        },
+    }
+}
+
+/// One attempt at moving the file. Returns the final path.
+async fn attempt(
+    ctx: &RunContext,
+    cand: &Candidate,
+    final_path: &str,
+    resume: bool,
+    file_bytes: &AtomicU64,
+) -> Result<String, AttemptError> {
+    let size = cand.entry.size;
+    let mut tgt = ctx.dst.get().await?;
+    let result = async {
+        let (mut final_path, mut overwrite) = resolve_conflict(&ctx.job, &mut tgt, final_path).await?;
+        if ctx.dry_run {
+            return Ok(final_path);
+        }
+        tgt.mkdir_all(&path::parent(&final_path)).await?;
+        let temp = if ctx.job.atomic {
+            temp_path(&final_path, ctx.job.id)
+        } else {
+            final_path.clone()
+        };
+        let offset = if resume {
+            match tgt.stat(&temp).await {
+                Ok(e) if e.size <= size => e.size,
+                _ => 0,
+            }
+        } else {
+            0
+        };
+        let mut src = ctx.src.get().await?;
+        let copied = {
+            let run_id = ctx.run_id;
+            let events = ctx.events.clone();
+            let bytes = &ctx.bytes;
+            let mut progress = move |n: u64| {
+                bytes.fetch_add(n, Ordering::Relaxed);
+                file_bytes.fetch_add(n, Ordering::Relaxed);
+                let _ = events.send(RunEvent::Progress { run_id, bytes: n });
+            };
+            let copying = copy_file(
+                &mut *src,
+                &cand.entry.path,
+                &mut *tgt,
+                &temp,
+                offset,
+                ctx.limiter.as_ref(),
+                &mut progress,
+            );
+            match tokio::time::timeout(ctx.job.file_timeout, copying).await {
+                Ok(r) => r,
+                Err(_) => Err(TransportError::Timeout {
+                    site: ctx.dst.site().name.clone(),
+                    operation: format!("moving {}", cand.entry.path),
+                    seconds: ctx.job.file_timeout.as_secs(),
+                }),
+            }
+        };
+        if let Err(e) = copied {
+            src.mark_broken();
+            return Err(e.into());
+        }
+        // Verify before anything is renamed or deleted: the byte count, and a checksum where
+        // both ends give one (the target is asked first: most servers give none, cheaply).
+        let written = tgt.stat(&temp).await?;
+        if written.size != size {
+            return Err(AttemptError {
+                message: format!(
+                    "verification failed: the source has {size} bytes, the target {}",
+                    written.size
+                ),
+                transient: true,
+                skipped: false,
+            });
+        }
+        if let Some(theirs) = tgt.checksum(&temp).await?
+            && let Some(ours) = src.checksum(&cand.entry.path).await?
+            && ours.algorithm == theirs.algorithm
+            && ours.hex != theirs.hex
+        {
+            return Err(AttemptError {
+                message: format!("verification failed: {} checksums differ", ours.algorithm),
+                transient: true,
+                skipped: false,
+            });
+        }
+        if ctx.job.atomic {
+            loop {
+                match tgt.rename(&temp, &final_path, overwrite).await {
+                    Ok(()) => break,
+                    // Someone delivered under that name meanwhile: take the next free one.
+                    Err(TransportError::AlreadyExists { .. }) if ctx.job.conflict == ConflictPolicy::Rename => {
+                        let (next, ow) = resolve_conflict(&ctx.job, &mut tgt, &final_path).await?;
+                        final_path = next;
+                        overwrite = ow;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(final_path)
+    }
+    .await;
+    if result.as_ref().is_err_and(|e| e.transient) {
+        tgt.mark_broken();
+    }
+    result
+}
+
+/// Applies the after-delivery action to the source file.
+async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), TransportError> {
+    match &ctx.job.after {
+        AfterAction::Keep => Ok(()),
+        AfterAction::Delete => ctx.src.get().await?.delete(&cand.entry.path).await,
+        AfterAction::Move(dir) => {
+            let dest = path::normalize(&format!("{dir}/{}", cand.rel)).map_err(|reason| TransportError::Config {
+                site: ctx.src.site().name.clone(),
+                reason,
+            })?;
+            let mut src = ctx.src.get().await?;
+            src.mkdir_all(&path::parent(&dest)).await?;
+            src.rename(&cand.entry.path, &dest, true).await
+        }
+    }
+}
+
+/// Delivers one file with the job's retries; records its run file, ledger entry and events.
+pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcome {
+    let started = Instant::now();
+    let planned_path = target_path(&ctx.job, &cand, ctx.run_id, &ctx.started);
+    let mut record = RunFile {
+        id: 0,
+        run_id: ctx.run_id,
+        source_path: cand.entry.path.clone(),
+        target_path: planned_path.clone(),
+        size: cand.entry.size as i64,
+        bytes: 0,
+        duration: Duration::ZERO,
+        status: RunFileStatus::Transferring,
+        error: None,
+    };
+    if let Ok(saved) = ctx.store.add_run_file(&record).await {
+        record = saved;
+    }
+    let _ = ctx.events.send(RunEvent::FileStarted {
+        run_id: ctx.run_id,
+        path: cand.entry.path.clone(),
+        size: cand.entry.size,
+    });
+    let file_bytes = AtomicU64::new(0);
+    let attempts = ctx.job.retries + 1;
+    let mut cancel = ctx.cancel.clone();
+    let mut outcome = Err(AttemptError::permanent("not attempted"));
+    for n in 1..=attempts {
+        if cancel.borrow().is_some() {
+            outcome = Err(AttemptError::permanent("cancelled"));
+            break;
+        }
+        outcome = tokio::select! {
+            r = attempt(&ctx, &cand, &planned_path, n > 1, &file_bytes) => r,
+            _ = cancel.wait_for(|c| c.is_some()) => Err(AttemptError::permanent("cancelled")),
+        };
+        match &outcome {
+            Err(e) if e.transient && n < attempts => {
+                let delay = ctx
+                    .job
+                    .retry_backoff
+                    .saturating_mul(1 << (n - 1).min(10))
+                    .min(Duration::from_secs(600));
+                tracing::info!(target: "ftpman::engine", job = %ctx.job.name, file = %cand.entry.path, attempt = n, "retrying: {}", e.message);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.wait_for(|c| c.is_some()) => {}
+                }
+            }
+            _ => break,
+        }
+    }
+    let (status, error, final_path) = match outcome {
+        Ok(final_path) if ctx.dry_run => (RunFileStatus::WouldTransfer, None, final_path),
+        Ok(final_path) => {
+            // The ledger first, then the source: a crash between the two re-applies the action
+            // next time, never sends the file twice.
+            let entry = LedgerEntry {
+                job_id: ctx.job.id,
+                source_path: cand.entry.path.clone(),
+                size: cand.entry.size as i64,
+                mtime: cand.entry.mtime.map(|m| m.timestamp()),
+                delivered_at: Utc::now(),
+                run_id: ctx.run_id,
+            };
+            match ctx.store.record_delivery(&entry).await {
+                Err(e) => (
+                    RunFileStatus::Failed,
+                    Some(format!(
+                        "delivered to {final_path}, but recording it failed: {e}; the source was kept"
+                    )),
+                    final_path,
+                ),
+                Ok(()) => match after_delivery(&ctx, &cand).await {
+                    Ok(()) => (RunFileStatus::Transferred, None, final_path),
+                    Err(e) => (
+                        RunFileStatus::Failed,
+                        Some(format!(
+                            "delivered to {final_path}, but the after-delivery action ({}) failed: {e}",
+                            ctx.job.after
+                        )),
+                        final_path,
+                    ),
+                },
+            }
+        }
+        Err(e) if e.skipped => (RunFileStatus::Skipped, Some(e.message), planned_path.clone()),
+        Err(e) => {
+            // Best effort: remove the partial temporary file (never the final name).
+            if ctx.job.atomic && !ctx.dry_run {
+                let temp = temp_path(&planned_path, ctx.job.id);
+                if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(&temp)).await;
+                }
+            }
+            (RunFileStatus::Failed, Some(e.message), planned_path.clone())
+        }
+    };
+    record.target_path = final_path;
+    record.status = status;
+    record.error = error.clone();
+    record.bytes = file_bytes.load(Ordering::Relaxed) as i64;
+    record.duration = started.elapsed();
+    if let Err(e) = ctx.store.update_run_file(&record).await {
+        tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
+    }
+    let _ = ctx.events.send(RunEvent::FileFinished {
+        run_id: ctx.run_id,
+        path: cand.entry.path.clone(),
+        status,
+        error: error.clone(),
+    });
+    FileOutcome { status, error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Entry;
+    use chrono::TimeZone;
+
+    fn cand(rel: &str) -> Candidate {
+        Candidate {
+            entry: Entry {
+                name: path::file_name(rel).into(),
+                path: format!("/out/{rel}"),
+                kind: EntryKind::File,
+                size: 1,
+                mtime: None,
+            },
+            rel: rel.into(),
+        }
+    }
+
+    #[test]
+    fn target_paths_keep_the_tree_and_fill_templates() {
+        let when = Tz::Europe__Berlin.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let mut job = Job::new("nightly", 1, "/out", 2, "/in/{yyyy}/{mm}");
+        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/in/2026/01/a.csv");
+        assert_eq!(target_path(&job, &cand("sub/a.csv"), 7, &when), "/in/2026/01/sub/a.csv");
+        job.target_path = "/in/{job}-{dd}-{name}".into();
+        assert_eq!(
+            target_path(&job, &cand("sub/a.csv"), 7, &when),
+            "/in/sub/nightly-02-a.csv"
+        );
+        job.target_path = "/".into();
+        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/a.csv");
+    }
+
+    #[test]
+    fn renamed_and_temporary_names() {
+        assert_eq!(numbered("/in/a.csv", 1), "/in/a_1.csv");
+        assert_eq!(numbered("/in/a.tar.gz", 2), "/in/a.tar_2.gz");
+        assert_eq!(numbered("/in/README", 3), "/in/README_3");
+        assert_eq!(numbered("/in/.env", 1), "/in/.env_1");
+        assert_eq!(temp_path("/in/a.csv", 42), "/in/.a.csv.j42.ftpman-part");
+    }
+}

@@ -1,0 +1,504 @@
+//! The job engine (design §3): runs a job as a Run with one RunFile per file. It lists and
+//! filters the source, moves files in parallel (bounded by the job and by each site's pool),
+//! verifies and renames them into place, keeps the ledger, applies the after-delivery action,
+//! publishes live progress, and notifies.
+
+mod deliver;
+pub mod events;
+pub mod plan;
+
+pub use events::RunEvent;
+
+use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunStatus, Schedule, Site, Trigger};
+use crate::notifier::{Notification, Notifier};
+use crate::scheduler::{Clock, SystemClock};
+use crate::store::{Store, StoreError};
+use crate::transport::Connector;
+use crate::transport::layer::RateLimiter;
+use crate::transport::pool::SitePool;
+use chrono::{DateTime, Utc};
+use deliver::{RunContext, deliver};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, broadcast, watch};
+use tokio::task::JoinSet;
+
+/// Why a run is being stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A user cancelled it.
+    Cancelled,
+    /// The process is shutting down, or another node took the run over.
+    Interrupted,
+}
+
+/// Why the engine could not start or finish a run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How an engine behaves on this node.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node's id (host name and a random suffix by default).
+    pub node_id: String,
+    /// How long a claim on a run holds without renewal.
+    pub lease: Duration,
+    /// Base URL of the web UI, for links in notifications.
+    pub base_url: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "node".into());
+        let suffix = getrandom::u64().unwrap_or(0) % 0x100_0000;
+        EngineConfig {
+            node_id: format!("{host}-{suffix:06x}"),
+            lease: Duration::from_secs(60),
+            base_url: None,
+        }
+    }
+}
+
+/// Connection pools by site id, with the site version they were made for.
+type SitePools = HashMap<i64, (DateTime<Utc>, Arc<SitePool>)>;
+
+/// How a run's files went.
+struct RunOutcome {
+    status: RunStatus,
+    counts: RunCounts,
+    error: Option<String>,
+    first_errors: Vec<String>,
+    job: Option<Job>,
+}
+
+impl RunOutcome {
+    fn failed(message: String, job: &Job) -> RunOutcome {
+        RunOutcome {
+            status: RunStatus::Failed,
+            counts: RunCounts::default(),
+            error: Some(message.clone()),
+            first_errors: vec![message],
+            job: Some(job.clone()),
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    connector: Arc<dyn Connector>,
+    notifiers: Mutex<Vec<Arc<dyn Notifier>>>,
+    events: broadcast::Sender<RunEvent>,
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    pools: Mutex<SitePools>,
+    stops: Mutex<HashMap<i64, watch::Sender<Option<StopReason>>>>,
+}
+
+/// Runs jobs. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// An engine over `store`, connecting to sites through `connector`.
+    pub fn new(store: Arc<dyn Store>, connector: Arc<dyn Connector>, config: EngineConfig) -> Engine {
+        Self::with_clock(store, connector, config, Arc::new(SystemClock))
+    }
+
+    /// An engine reading time from `clock` (tests use a controllable one).
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        connector: Arc<dyn Connector>,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Engine {
+        let (events, _) = broadcast::channel(4_096);
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                connector,
+                notifiers: Mutex::new(Vec::new()),
+                events,
+                config,
+                clock,
+                pools: Mutex::new(HashMap::new()),
+                stops: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Adds a notifier (SMTP, webhook, or one of the embedding program's own).
+    pub fn add_notifier(&self, notifier: Arc<dyn Notifier>) {
+        if let Ok(mut n) = self.inner.notifiers.lock() {
+            n.push(notifier);
+        }
+    }
+
+    /// Live events of every run on this node.
+    pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// This node's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Runs currently executing on this node.
+    pub fn active_runs(&self) -> Vec<i64> {
+        self.inner
+            .stops
+            .lock()
+            .map(|s| s.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Asks a run on this node to stop; `false` if it is not running here.
+    pub fn stop(&self, run_id: i64, reason: StopReason) -> bool {
+        match self.inner.stops.lock() {
+            Ok(stops) => match stops.get(&run_id) {
+                Some(tx) => {
+                    let _ = tx.send(Some(reason));
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Marks runs whose lease has expired (their node died) as `interrupted`. With `all_running`
+    /// (an embedded SQLite database, where no other node can hold a run) every run still marked
+    /// running is interrupted at once. The ledger makes the next run continue where they stopped.
+    pub async fn recover(&self, all_running: bool) -> Result<Vec<i64>, EngineError> {
+        let now = self.inner.clock.now();
+        let horizon = if all_running {
+            now + chrono::Duration::days(36_500)
+        } else {
+            now
+        };
+        let ids = self.inner.store.expire_leases(horizon).await?;
+        for id in &ids {
+            tracing::warn!(target: "ftpman::engine", run = id, "run was left running by a stopped process: marked interrupted");
+        }
+        Ok(ids)
+    }
+
+    /// Runs a job now, on this node, and returns the finished run. A job whose previous run is
+    /// still going gets a `skipped` run.
+    pub async fn run_job(&self, job: &Job, trigger: Trigger, dry_run: bool) -> Result<Run, EngineError> {
+        let store = &self.inner.store;
+        let new = NewRun {
+            job_id: job.id,
+            trigger,
+            scheduled_for: None,
+            status: RunStatus::Queued,
+            dry_run,
+        };
+        let queued = store.create_run(&new).await?.ok_or_else(|| StoreError::Corrupt {
+            what: "run".into(),
+            reason: "a manual run was refused as a duplicate fire".into(),
+        })?;
+        let now = self.inner.clock.now();
+        match store
+            .start_run(queued.id, &self.inner.config.node_id, now, self.inner.config.lease)
+            .await?
+        {
+            Some(run) => self.execute(run).await,
+            None => {
+                let counts = RunCounts::default();
+                store
+                    .finish_run(
+                        queued.id,
+                        RunStatus::Skipped,
+                        &counts,
+                        Some("the previous run of this job is still going"),
+                        now,
+                    )
+                    .await?;
+                Ok(store.run(queued.id).await?)
+            }
+        }
+    }
+
+    fn pool(&self, site: &Site) -> Arc<SitePool> {
+        let mut pools = match self.inner.pools.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match pools.get(&site.id) {
+            Some((updated, pool)) if *updated == site.updated_at => pool.clone(),
+            _ => {
+                let pool = SitePool::new(site.clone(), self.inner.connector.clone());
+                pools.insert(site.id, (site.updated_at, pool.clone()));
+                pool
+            }
+        }
+    }
+
+    /// Executes a run this node holds (status `running`), renewing its lease until it ends.
+    pub async fn execute(&self, run: Run) -> Result<Run, EngineError> {
+        let store = self.inner.store.clone();
+        let (stop_tx, stop_rx) = watch::channel(None);
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.insert(run.id, stop_tx.clone());
+        }
+        let lease_task = {
+            let store = store.clone();
+            let node = self.inner.config.node_id.clone();
+            let lease = self.inner.config.lease;
+            let clock = self.inner.clock.clone();
+            let run_id = run.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match store.renew_lease(run_id, &node, clock.now(), lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(target: "ftpman::engine", run = run_id, "lost the lease on this run; stopping it");
+                            let _ = stop_tx.send(Some(StopReason::Interrupted));
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: "ftpman::engine", run = run_id, "could not renew the lease: {e}")
+                        }
+                    }
+                }
+            })
+        };
+        let outcome = self.run_files(&run, stop_rx.clone()).await;
+        lease_task.abort();
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.remove(&run.id);
+        }
+        let RunOutcome {
+            status,
+            counts,
+            error,
+            first_errors,
+            job,
+        } = match outcome {
+            Ok(o) => o,
+            Err(e) => RunOutcome {
+                status: RunStatus::Failed,
+                counts: RunCounts::default(),
+                error: Some(e.to_string()),
+                first_errors: vec![e.to_string()],
+                job: None,
+            },
+        };
+        store
+            .finish_run(run.id, status, &counts, error.as_deref(), self.inner.clock.now())
+            .await?;
+        let finished = store.run(run.id).await?;
+        tracing::info!(
+            target: "ftpman::engine",
+            run = run.id,
+            status = %status,
+            transferred = counts.transferred,
+            failed = counts.failed,
+            bytes = counts.bytes,
+            "run finished"
+        );
+        let _ = self.inner.events.send(RunEvent::Finished {
+            run: Box::new(finished.clone()),
+        });
+        if let Some(job) = job {
+            self.notify(&job, &finished, first_errors).await;
+        }
+        Ok(finished)
+    }
+
+    /// Lists, filters and delivers; returns the run's status, counts, error summary and job.
+    async fn run_files(&self, run: &Run, stop: watch::Receiver<Option<StopReason>>) -> Result<RunOutcome, EngineError> {
+        let store = &self.inner.store;
+        let job = store.job_by_id(run.job_id).await?;
+        let _ = self.inner.events.send(RunEvent::Started {
+            run_id: run.id,
+            job: job.name.clone(),
+        });
+        let src_site = store.site_by_id(job.source_site_id).await?;
+        let dst_site = store.site_by_id(job.target_site_id).await?;
+        let src = self.pool(&src_site);
+        let dst = self.pool(&dst_site);
+        let now = self.inner.clock.now();
+        let plan = {
+            let mut conn = match src.get().await {
+                Ok(c) => c,
+                Err(e) => return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job)),
+            };
+            match plan::plan(&job, &mut *conn, store.as_ref(), now).await {
+                Ok(p) => p,
+                Err(e) => {
+                    conn.mark_broken();
+                    return Ok(RunOutcome::failed(e.to_string(), &job));
+                }
+            }
+        };
+        let mut counts = RunCounts {
+            found: (plan.deliver.len() as u64 + plan.already_delivered) as i64,
+            skipped: plan.already_delivered as i64,
+            ..RunCounts::default()
+        };
+        let _ = self.inner.events.send(RunEvent::Planned {
+            run_id: run.id,
+            files: plan.deliver.len() as u64,
+            bytes: plan.deliver.iter().map(|c| c.entry.size).sum(),
+            already_delivered: plan.already_delivered,
+        });
+        store.update_run_counts(run.id, &counts).await?;
+        if plan.deliver.is_empty() {
+            return Ok(RunOutcome {
+                status: RunStatus::Succeeded,
+                counts,
+                error: None,
+                first_errors: Vec::new(),
+                job: Some(job),
+            });
+        }
+        let tz = match &job.schedule {
+            Schedule::Cron { tz, .. } => *tz,
+            _ => chrono_tz::UTC,
+        };
+        let ctx = Arc::new(RunContext {
+            store: store.clone(),
+            job: job.clone(),
+            run_id: run.id,
+            src,
+            dst,
+            limiter: job.bwlimit.map(RateLimiter::new),
+            events: self.inner.events.clone(),
+            started: now.with_timezone(&tz),
+            cancel: stop.clone(),
+            dry_run: run.dry_run,
+            bytes: AtomicU64::new(0),
+        });
+        let slots = Arc::new(Semaphore::new(job.parallel.max(1) as usize));
+        let mut tasks = JoinSet::new();
+        for cand in plan.deliver {
+            let (ctx, slots) = (ctx.clone(), slots.clone());
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                deliver(ctx, cand).await
+            });
+        }
+        let mut first_errors = Vec::new();
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => match next {
+                    None => break,
+                    Some(Ok(outcome)) => {
+                        match outcome.status {
+                            RunFileStatus::Transferred => counts.transferred += 1,
+                            RunFileStatus::Skipped => counts.skipped += 1,
+                            RunFileStatus::WouldTransfer => {}
+                            RunFileStatus::Failed | RunFileStatus::Transferring => {
+                                counts.failed += 1;
+                                if first_errors.len() < 5 && let Some(e) = outcome.error {
+                                    first_errors.push(e);
+                                }
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        counts.failed += 1;
+                        first_errors.push(format!("internal error: {e}"));
+                    }
+                },
+                _ = flush.tick() => {
+                    counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
+                    let _ = store.update_run_counts(run.id, &counts).await;
+                }
+            }
+        }
+        counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
+        let stopped = *stop.borrow();
+        let status = match stopped {
+            Some(StopReason::Cancelled) => RunStatus::Cancelled,
+            Some(StopReason::Interrupted) => RunStatus::Interrupted,
+            None if counts.failed == 0 => RunStatus::Succeeded,
+            None if counts.transferred == 0 && counts.skipped == plan.already_delivered as i64 && !run.dry_run => {
+                RunStatus::Failed
+            }
+            None => RunStatus::Partial,
+        };
+        let error = match (stopped, first_errors.first()) {
+            (Some(StopReason::Cancelled), _) => Some("cancelled".to_string()),
+            (Some(StopReason::Interrupted), _) => {
+                Some("interrupted: ftpman stopped or lost the run's lease".to_string())
+            }
+            (None, Some(first)) if counts.failed > 1 => Some(format!("{} files failed; first: {first}", counts.failed)),
+            (None, Some(first)) => Some(first.clone()),
+            (None, None) => None,
+        };
+        Ok(RunOutcome {
+            status,
+            counts,
+            error,
+            first_errors,
+            job: Some(job),
+        })
+    }
+
+    async fn notify(&self, job: &Job, run: &Run, first_errors: Vec<String>) {
+        let wanted = match job.notify {
+            NotifyPolicy::Never => false,
+            NotifyPolicy::Always => true,
+            NotifyPolicy::Failure => matches!(
+                run.status,
+                RunStatus::Failed | RunStatus::Partial | RunStatus::Interrupted
+            ),
+        };
+        let notifiers: Vec<_> = self.inner.notifiers.lock().map(|n| n.clone()).unwrap_or_default();
+        if !wanted || notifiers.is_empty() {
+            return;
+        }
+        let note = Notification {
+            job: job.clone(),
+            run: run.clone(),
+            first_errors,
+            link: self
+                .inner
+                .config
+                .base_url
+                .as_ref()
+                .map(|b| format!("{}/runs/{}", b.trim_end_matches('/'), run.id)),
+        };
+        for n in notifiers {
+            if let Err(e) = n.notify(&note, &job.recipients).await {
+                // A failing notifier never changes the run's outcome; it is kept in the system log.
+                let entry = crate::model::LogEntry {
+                    id: 0,
+                    time: Utc::now(),
+                    level: crate::model::LogLevel::Error,
+                    component: "notify".into(),
+                    message: format!("could not notify about run {} of job '{}': {e}", run.id, job.name),
+                    context: serde_json::json!({"run": run.id, "job": job.name, "notifier": n.name()}),
+                };
+                if let Err(le) = self.inner.store.append_log(&entry).await {
+                    tracing::error!(target: "ftpman::notify", "{}; and the system log failed too: {le}", entry.message);
+                }
+            }
+        }
+    }
+}

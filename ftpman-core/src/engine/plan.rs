@@ -1,0 +1,135 @@
+//! Listing and filtering the source: which files a run moves.
+
+use crate::model::Job;
+use crate::store::Store;
+use crate::transport::{Entry, EntryKind, Transport, TransportError, path};
+use chrono::{DateTime, Utc};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// One file the run will deliver.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The file as listed (path relative to the source site's root).
+    pub entry: Entry,
+    /// Its path relative to the job's source folder (`sub/a.csv`): what globs match and what the
+    /// target keeps of the tree.
+    pub rel: String,
+}
+
+/// The outcome of planning.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Files to deliver.
+    pub deliver: Vec<Candidate>,
+    /// Files that passed the filters but are in the ledger unchanged.
+    pub already_delivered: u64,
+    /// Files left for later: still being written (younger than `min_age`).
+    pub too_young: u64,
+}
+
+/// Why planning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The source could not be listed.
+    #[error("listing the source: {0}")]
+    List(#[from] TransportError),
+    /// A glob did not compile (validated at save, so only a corrupt job).
+    #[error("job filter: {0}")]
+    Glob(String),
+    /// The ledger could not be read.
+    #[error("reading the ledger: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn globset(patterns: &[String]) -> Result<Option<GlobSet>, PlanError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|e| PlanError::Glob(format!("{p}: {e}")))?);
+    }
+    b.build().map(Some).map_err(|e| PlanError::Glob(e.to_string()))
+}
+
+/// Lists the job's source (recursively when asked) and keeps the files that pass the globs, the
+/// age window and the ledger. `now` is the run's start.
+pub async fn plan(
+    job: &Job,
+    source: &mut dyn Transport,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<Plan, PlanError> {
+    let include = globset(&job.include)?;
+    let exclude = globset(&job.exclude)?;
+    let root = path::normalize(&job.source_path).map_err(|reason| {
+        PlanError::List(TransportError::Config {
+            site: source.site().name.clone(),
+            reason,
+        })
+    })?;
+    let mut files = Vec::new();
+    let mut folders = vec![(root.clone(), String::new())];
+    while let Some((dir, rel_dir)) = folders.pop() {
+        for entry in source.list(&dir).await? {
+            let rel = if rel_dir.is_empty() {
+                entry.name.clone()
+            } else {
+                format!("{rel_dir}/{}", entry.name)
+            };
+            match entry.kind {
+                EntryKind::Dir if job.recursive => folders.push((entry.path.clone(), rel)),
+                EntryKind::File => files.push(Candidate { entry, rel }),
+                // Links are not followed: they could lead anywhere, and loops.
+                _ => {}
+            }
+        }
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+
+    let mut plan = Plan::default();
+    for c in files {
+        if include.as_ref().is_some_and(|g| !g.is_match(&c.rel)) || exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
+        {
+            continue;
+        }
+        let mut entry = c.entry.clone();
+        if !job.min_age.is_zero() || job.max_age.is_some() {
+            // A listing's time may be coarse (FTP LIST shows minutes): ask for the exact one.
+            if (entry.mtime.is_none() || source.site().protocol.is_ftp())
+                && let Ok(exact) = source.stat(&entry.path).await
+            {
+                entry.mtime = exact.mtime.or(entry.mtime);
+                entry.size = exact.size;
+            }
+            let age = entry.mtime.map(|m| now.signed_duration_since(m));
+            let min_age = chrono::Duration::from_std(job.min_age).unwrap_or(chrono::Duration::MAX);
+            match age {
+                // Unknown age: treat as still being written, never as old enough.
+                None if !job.min_age.is_zero() => {
+                    plan.too_young += 1;
+                    continue;
+                }
+                Some(a) if a < min_age => {
+                    plan.too_young += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            if let (Some(max), Some(a)) = (job.max_age, age)
+                && a > chrono::Duration::from_std(max).unwrap_or(chrono::Duration::MAX)
+            {
+                continue;
+            }
+        }
+        if let Some(done) = store.ledger_entry(job.id, &entry.path).await?
+            && done.size == entry.size as i64
+            && done.mtime == entry.mtime.map(|m| m.timestamp())
+        {
+            plan.already_delivered += 1;
+            continue;
+        }
+        plan.deliver.push(Candidate { entry, rel: c.rel });
+    }
+    Ok(plan)
+}

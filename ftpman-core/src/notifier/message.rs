@@ -1,0 +1,59 @@
+//! The words of a notification, shared by every channel.
+
+use super::Notification;
+
+fn human_bytes(n: i64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// The subject line: job, status and run.
+pub fn subject(note: &Notification) -> String {
+    format!("[ftpman] {}: {} (run {})", note.job.name, note.run.status, note.run.id)
+}
+
+/// The plain-text body: job, status, counts, bytes, duration, first errors and a link.
+pub fn body_text(note: &Notification) -> String {
+    let run = &note.run;
+    let c = &run.counts;
+    let duration = match (run.started_at, run.finished_at) {
+        (Some(s), Some(f)) => format!("{:.1}s", (f - s).num_milliseconds() as f64 / 1000.0),
+        _ => "-".into(),
+    };
+    let mut out = String::new();
+    out.push_str(&format!("Job:         {}\n", note.job.name));
+    out.push_str(&format!("Status:      {}\n", run.status));
+    out.push_str(&format!("Run:         {} (started by {})\n", run.id, run.trigger));
+    if let Some(s) = run.started_at {
+        out.push_str(&format!("Started:     {}\n", s.to_rfc3339()));
+    }
+    out.push_str(&format!("Duration:    {duration}\n"));
+    out.push_str(&format!(
+        "Files:       {} found, {} transferred, {} skipped, {} failed\n",
+        c.found, c.transferred, c.skipped, c.failed
+    ));
+    out.push_str(&format!("Bytes:       {} ({} bytes)\n", human_bytes(c.bytes), c.bytes));
+    if let Some(e) = &run.error {
+        out.push_str(&format!("Error:       {e}\n"));
+    }
+    if !note.first_errors.is_empty() {
+        out.push_str("First errors:\n");
+        for e in &note.first_errors {
+            out.push_str(&format!("  - {e}\n"));
+        }
+    }
+    if let Some(link) = &note.link {
+        out.push_str(&format!("\nDetails: {link}\n"));
+    }
+    out
+}

@@ -1,0 +1,397 @@
+//! The job engine against the real servers: trees moved between protocols, the ledger,
+//! atomicity under a killed server or a cancel, `min_age`, conflict policies and templates.
+
+mod harness;
+
+use chrono::{TimeZone, Utc};
+use ftpman_core::engine::{Engine, EngineConfig, RunEvent, StopReason};
+use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Schedule, Trigger};
+use ftpman_core::scheduler::ManualClock;
+use ftpman_core::transport::ProtocolConnector;
+use harness::{Kind, Scratch, chown_tree, noise_file, save_site, scratch, servers, site, sqlite_store, tree};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn engine(store: Arc<dyn ftpman_core::Store>) -> Engine {
+    Engine::new(store, Arc::new(ProtocolConnector), EngineConfig::default())
+}
+
+/// 300 files from 0 bytes to 20 MiB in a tree three levels deep.
+fn make_tree(root: &Path) {
+    for i in 0..300u64 {
+        let dir = root.join(format!("d{}/e{}", i % 5, i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        let size = match i {
+            0 => 0,
+            i if i % 60 == 1 => ((i / 60 + 1) * 4) << 20, // 4, 8, 12, 16, 20 MiB
+            i => (i * 7_919) % 70_000,
+        };
+        noise_file(&dir.join(format!("f{i}.bin")), size, i + 1);
+    }
+}
+
+fn kind_user(kind: Kind) -> &'static str {
+    harness::user_of(kind)
+}
+
+async fn tree_between(from: Kind, to: Kind) {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = harness::scratch_for(kind_user(from), &format!("tree-src-{from:?}"));
+    let dst_dir = harness::scratch_for(kind_user(to), &format!("tree-dst-{to:?}"));
+    make_tree(&src_dir.path);
+    chown_tree(&src_dir.path, kind_user(from));
+    let src = save_site(store.as_ref(), "src", site(from, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(to, &dst_dir.path)).await;
+    let mut job = Job::new("tree", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    job.parallel = 4;
+    // A changed source file replaces its earlier delivery.
+    job.conflict = ConflictPolicy::Overwrite;
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+
+    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        first.status,
+        RunStatus::Succeeded,
+        "{from:?} -> {to:?}: {:?}",
+        first.error
+    );
+    assert_eq!(
+        (first.counts.found, first.counts.transferred, first.counts.failed),
+        (300, 300, 0)
+    );
+    assert_eq!(
+        tree(&dst_dir.path),
+        tree(&src_dir.path),
+        "{from:?} -> {to:?}: every file, SHA-256 equal"
+    );
+    let files = store.run_files(first.id).await.unwrap();
+    assert_eq!(files.len(), 300);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.status == RunFileStatus::Transferred && f.bytes == f.size)
+    );
+    assert_eq!(first.counts.bytes, files.iter().map(|f| f.size).sum::<i64>());
+
+    let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (second.status, second.counts.transferred, second.counts.skipped),
+        (RunStatus::Succeeded, 0, 300)
+    );
+    assert_eq!(second.counts.bytes, 0, "the second run sends nothing");
+
+    // One source file changes: the third run sends exactly that one.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let changed = src_dir.path.join("d2/e1/f7.bin");
+    noise_file(&changed, 12_345, 777);
+    chown_tree(&src_dir.path, kind_user(from));
+    let third = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (third.status, third.counts.transferred, third.counts.skipped),
+        (RunStatus::Succeeded, 1, 299)
+    );
+    let sent = store.run_files(third.id).await.unwrap();
+    assert_eq!(
+        sent.iter().map(|f| f.source_path.as_str()).collect::<Vec<_>>(),
+        ["/d2/e1/f7.bin"]
+    );
+    assert_eq!(tree(&dst_dir.path), tree(&src_dir.path));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_sftp_to_ftp() {
+    tree_between(Kind::SftpPassword, Kind::Ftp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_ftp_to_local() {
+    tree_between(Kind::Ftp, Kind::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_local_to_sftp() {
+    tree_between(Kind::Local, Kind::SftpKey).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_ftps_to_sftp() {
+    tree_between(Kind::Ftps, Kind::SftpPassword).await;
+}
+
+/// A local source with one big file and `after = delete`, to a target on the fault server.
+async fn atomic_setup(
+    name: &str,
+) -> (
+    Arc<dyn ftpman_core::Store>,
+    tempfile::TempDir,
+    Scratch,
+    Scratch,
+    Job,
+    String,
+) {
+    let (store, db) = sqlite_store().await;
+    let src_dir = scratch(&format!("{name}-src"));
+    let dst_dir = scratch(&format!("{name}-dst"));
+    let want = noise_file(&src_dir.path.join("big.bin"), 64 << 20, 5);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let mut target = harness::fault_site(Kind::Ftp, &dst_dir.path);
+    target.connect_timeout = Duration::from_secs(5);
+    let dst = save_site(store.as_ref(), "dst", target).await;
+    let mut job = Job::new(name, src.id, "/", dst.id, "/in");
+    job.after = AfterAction::Delete;
+    job.retries = 0;
+    job.bwlimit = Some(16 << 20); // about 4 s for the file: time to strike midway
+    let job = store.create_job(&job).await.unwrap();
+    (store, db, src_dir, dst_dir, job, want)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_leaves_no_final_file_and_keeps_the_source() {
+    let (store, _db, src_dir, dst_dir, job, want) = atomic_setup("atomic-kill").await;
+    let e = engine(store.clone());
+    let mut events = e.subscribe();
+    let killer = tokio::spawn(async move {
+        let mut moved = 0;
+        while let Ok(ev) = events.recv().await {
+            if let RunEvent::Progress { bytes, .. } = ev {
+                moved += bytes;
+                if moved > 20 << 20 {
+                    harness::kill_sessions("vsftpd-fault.pid");
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert!(killer.await.unwrap(), "the server was killed mid-file");
+    assert_eq!(run.status, RunStatus::Failed, "{:?}", run.error);
+    assert!(
+        !dst_dir.path.join("in/big.bin").exists(),
+        "no file under its final name after a failure"
+    );
+    assert!(
+        src_dir.path.join("big.bin").exists(),
+        "after=delete never deletes an undelivered source"
+    );
+    assert!(store.ledger_entry(job.id, "/big.bin").await.unwrap().is_none());
+
+    // The kill may also have caught a connection the failed run had just pooled; the pool checks
+    // connections idle for more than 2 s before reusing them.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut job = job;
+    job.bwlimit = None;
+    let job = store.update_job(&job).await.unwrap();
+    let again = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(again.status, RunStatus::Succeeded, "{:?}", again.error);
+    assert_eq!(harness::sha256_file(&dst_dir.path.join("in/big.bin")), want);
+    assert!(
+        !src_dir.path.join("big.bin").exists(),
+        "deleted once delivered and verified"
+    );
+    let leftovers: Vec<_> = tree(&dst_dir.path).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(leftovers, ["in/big.bin"], "no temporary file is left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_run_leaves_no_final_file_and_keeps_the_source() {
+    let (store, _db, src_dir, dst_dir, job, _) = atomic_setup("atomic-cancel").await;
+    let e = engine(store.clone());
+    let mut events = e.subscribe();
+    let canceller = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            let mut moved = 0;
+            while let Ok(ev) = events.recv().await {
+                if let RunEvent::Progress { run_id, bytes } = ev {
+                    moved += bytes;
+                    if moved > 10 << 20 {
+                        return e.stop(run_id, StopReason::Cancelled);
+                    }
+                }
+            }
+            false
+        })
+    };
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert!(canceller.await.unwrap());
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert!(!dst_dir.path.join("in/big.bin").exists());
+    assert!(src_dir.path.join("big.bin").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_being_written_waits_for_min_age() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("minage-src");
+    let dst_dir = scratch("minage-dst");
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Ftp, &dst_dir.path)).await;
+    let mut job = Job::new("minage", src.id, "/", dst.id, "/");
+    job.min_age = Duration::from_secs(60);
+    let job = store.create_job(&job).await.unwrap();
+    let t0 = Utc::now();
+    let clock = Arc::new(ManualClock::new(t0));
+    let e = Engine::with_clock(
+        store.clone(),
+        Arc::new(ProtocolConnector),
+        EngineConfig::default(),
+        clock.clone(),
+    );
+
+    let growing = src_dir.path.join("growing.csv");
+    std::fs::write(&growing, b"first half,").unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (run.status, run.counts.found, run.counts.transferred),
+        (RunStatus::Succeeded, 0, 0)
+    );
+
+    // Still being written 30 s later (by the job's clock): still not picked up.
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&growing)
+        .unwrap()
+        .write_all(b"second half\n")
+        .unwrap();
+    clock.set(t0 + chrono::Duration::seconds(30));
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.counts.transferred, 0);
+    assert!(!dst_dir.path.join("growing.csv").exists());
+
+    // Unchanged for 61 s: delivered, whole.
+    clock.set(Utc::now() + chrono::Duration::seconds(61));
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.counts.transferred, 1, "{:?}", run.error);
+    assert_eq!(
+        std::fs::read(dst_dir.path.join("growing.csv")).unwrap(),
+        b"first half,second half\n"
+    );
+}
+
+async fn conflict_run(policy: ConflictPolicy) -> (RunStatus, Scratch, Vec<ftpman_core::model::RunFile>, Engine, Job) {
+    let (store, db) = sqlite_store().await;
+    std::mem::forget(db); // the engine returned below outlives this function
+    let src_dir = scratch("conflict-src");
+    let dst_dir = scratch("conflict-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"new").unwrap();
+    std::fs::create_dir_all(dst_dir.path.join("in")).unwrap();
+    std::fs::write(dst_dir.path.join("in/a.csv"), b"old").unwrap();
+    chown_tree(&dst_dir.path, &servers().user);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::SftpPassword, &dst_dir.path)).await;
+    let mut job = Job::new("conflict", src.id, "/", dst.id, "/in");
+    job.conflict = policy;
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    let files = store.run_files(run.id).await.unwrap();
+    std::mem::forget(src_dir);
+    (run.status, dst_dir, files, e, job)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflict_policies() {
+    let (status, dst, files, ..) = conflict_run(ConflictPolicy::Skip).await;
+    assert_eq!(
+        (status, files[0].status),
+        (RunStatus::Succeeded, RunFileStatus::Skipped)
+    );
+    assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
+
+    let (status, dst, files, ..) = conflict_run(ConflictPolicy::Fail).await;
+    assert_eq!((status, files[0].status), (RunStatus::Failed, RunFileStatus::Failed));
+    assert!(
+        files[0].error.as_deref().unwrap().contains("exists"),
+        "{:?}",
+        files[0].error
+    );
+    assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
+
+    let (status, dst, ..) = conflict_run(ConflictPolicy::Overwrite).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"new");
+
+    let (status, dst, files, e, job) = conflict_run(ConflictPolicy::Rename).await;
+    assert_eq!(status, RunStatus::Succeeded);
+    assert_eq!(files[0].target_path, "/in/a_1.csv");
+    assert_eq!(std::fs::read(dst.path.join("in/a_1.csv")).unwrap(), b"new");
+    // Sent again (ledger cleared): the next free name.
+    e.store().forget_ledger(job.id).await.unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(e.store().run_files(run.id).await.unwrap()[0].target_path, "/in/a_2.csv");
+    assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
+    assert_eq!(std::fs::read(dst.path.join("in/a_2.csv")).unwrap(), b"new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_filters_dry_run_and_move_after() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("tpl-src");
+    let dst_dir = scratch("tpl-dst");
+    for name in ["r1.csv", "r2.csv", "skip.tmp", "sub/r3.csv", "notes.txt"] {
+        let p = src_dir.path.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, name.as_bytes()).unwrap();
+    }
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Ftps, &dst_dir.path)).await;
+    let mut job = Job::new("nightly", src.id, "/", dst.id, "/in/{yyyy}/{mm}/{dd}/{job}-{name}");
+    job.recursive = true;
+    job.include = vec!["*.csv".into(), "*.tmp".into()];
+    job.exclude = vec!["*.tmp".into()];
+    job.after = AfterAction::Move("/done".into());
+    job.schedule = Schedule::Cron {
+        expr: "0 2 * * *".into(),
+        tz: chrono_tz::Europe::Berlin,
+    };
+    let job = store.create_job(&job).await.unwrap();
+    // 23:30 UTC on 9 March is 00:30 on 10 March in Berlin: the template uses the job's zone.
+    let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 9, 23, 30, 0).unwrap()));
+    let e = Engine::with_clock(
+        store.clone(),
+        Arc::new(ProtocolConnector),
+        EngineConfig::default(),
+        clock,
+    );
+
+    let dry = e.run_job(&job, Trigger::Manual, true).await.unwrap();
+    assert_eq!(
+        (dry.status, dry.counts.found, dry.counts.transferred),
+        (RunStatus::Succeeded, 3, 0)
+    );
+    let planned = store.run_files(dry.id).await.unwrap();
+    assert!(planned.iter().all(|f| f.status == RunFileStatus::WouldTransfer));
+    assert!(
+        std::fs::read_dir(&dst_dir.path).unwrap().next().is_none(),
+        "a dry run changes nothing"
+    );
+    assert!(src_dir.path.join("r1.csv").exists());
+
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (run.status, run.counts.transferred),
+        (RunStatus::Succeeded, 3),
+        "{:?}",
+        run.error
+    );
+    let got: Vec<String> = tree(&dst_dir.path).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        got,
+        [
+            "in/2026/03/10/nightly-r1.csv",
+            "in/2026/03/10/nightly-r2.csv",
+            "in/2026/03/10/sub/nightly-r3.csv"
+        ]
+    );
+    // Moved at the source once delivered; the rest stays.
+    let left: Vec<String> = tree(&src_dir.path).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        left,
+        ["done/r1.csv", "done/r2.csv", "done/sub/r3.csv", "notes.txt", "skip.tmp"]
+    );
+}
