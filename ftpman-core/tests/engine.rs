@@ -395,3 +395,235 @@ async fn templates_filters_dry_run_and_move_after() {
         ["done/r1.csv", "done/r2.csv", "done/sub/r3.csv", "notes.txt", "skip.tmp"]
     );
 }
+
+async fn set(store: &dyn ftpman_core::Store, key: &str, value: &str, secret: bool) {
+    store
+        .set_setting(&ftpman_core::model::Setting {
+            key: key.into(),
+            value: ftpman_core::Secret::new(value),
+            secret,
+        })
+        .await
+        .unwrap();
+}
+
+/// Messages in the SMTP listener's maildir whose text contains `needle`.
+fn mails_containing(needle: &str) -> Vec<String> {
+    let new = servers().maildir.join("new");
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(new) {
+        for e in rd.flatten() {
+            // Undo quoted-printable line folding, the one encoding plain-text bodies get.
+            if let Ok(raw) = std::fs::read_to_string(e.path()) {
+                let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+                if text.contains(needle) {
+                    out.push(text);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A job whose source folder does not exist, so every run fails at listing.
+async fn failing_job(store: &Arc<dyn ftpman_core::Store>, name: &str, notify: ftpman_core::model::NotifyPolicy) -> Job {
+    let dst_dir = tempfile::tempdir().unwrap().keep();
+    let src = save_site(
+        store.as_ref(),
+        &format!("{name}-src"),
+        site(Kind::Ftp, Path::new("/home/ftpman-pw/no-such-folder")),
+    )
+    .await;
+    let dst = save_site(store.as_ref(), &format!("{name}-dst"), site(Kind::Local, &dst_dir)).await;
+    let mut job = Job::new(name, src.id, "/", dst.id, "/");
+    job.notify = notify;
+    job.recipients = vec!["ops@example.com".into(), "oncall@example.com".into()];
+    store.create_job(&job).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_sends_one_email() {
+    let (store, _db) = sqlite_store().await;
+    set(store.as_ref(), "smtp.host", "127.0.0.1", false).await;
+    set(store.as_ref(), "smtp.port", &servers().smtp_port.to_string(), false).await;
+    set(store.as_ref(), "smtp.tls", "none", false).await;
+    set(store.as_ref(), "smtp.from", "ftpman@test.example", false).await;
+    let name = format!("mail-{}", std::process::id());
+    let job = failing_job(&store, &name, ftpman_core::model::NotifyPolicy::Failure).await;
+    let config = EngineConfig {
+        base_url: Some("https://mft.example.com/".into()),
+        ..EngineConfig::default()
+    };
+    let e = Engine::new(store.clone(), Arc::new(ProtocolConnector), config);
+    e.add_notifier(Arc::new(ftpman_core::notifier::smtp::SmtpNotifier::new(store.clone())));
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+
+    let subject = format!("Subject: [ftpman] {name}: failed (run {})", run.id);
+    let mut mails = Vec::new();
+    for _ in 0..50 {
+        mails = mails_containing(&subject);
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mails.len(), 1, "exactly one e-mail for the failed run");
+    let mail = &mails[0];
+    for want in [
+        "From: ftpman@test.example",
+        "ops@example.com",
+        "oncall@example.com",
+        &format!("Job:         {name}"),
+        "Status:      failed",
+        "Files:       0 found, 0 transferred, 0 skipped, 0 failed",
+        "Bytes:       0 B",
+        "no-such-folder",
+        &format!("Details: https://mft.example.com/runs/{}", run.id),
+    ] {
+        assert!(mail.contains(want), "the e-mail lacks {want:?}:\n{mail}");
+    }
+    assert!(!mail.contains(&servers().password), "no secret in the e-mail");
+
+    // With notify=never, the next failed run sends nothing.
+    let mut silent = job.clone();
+    silent.notify = ftpman_core::model::NotifyPolicy::Never;
+    let silent = store.update_job(&silent).await.unwrap();
+    let again = e.run_job(&silent, Trigger::Manual, false).await.unwrap();
+    assert_eq!(again.status, RunStatus::Failed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(mails_containing(&format!("[ftpman] {name}: failed (run {})", again.id)).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_is_logged_and_leaves_the_run_alone() {
+    let (store, _db) = sqlite_store().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    set(store.as_ref(), "smtp.host", "127.0.0.1", false).await;
+    set(store.as_ref(), "smtp.port", &closed.to_string(), false).await;
+    set(store.as_ref(), "smtp.tls", "none", false).await;
+    let src_dir = tempfile::tempdir().unwrap();
+    let dst_dir = tempfile::tempdir().unwrap();
+    std::fs::write(src_dir.path().join("a.txt"), b"a").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, src_dir.path())).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, dst_dir.path())).await;
+    let mut job = Job::new("always", src.id, "/", dst.id, "/");
+    job.notify = ftpman_core::model::NotifyPolicy::Always;
+    job.recipients = vec!["ops@example.com".into()];
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    e.add_notifier(Arc::new(ftpman_core::notifier::smtp::SmtpNotifier::new(store.clone())));
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        run.status,
+        RunStatus::Succeeded,
+        "a failing notifier never changes the outcome"
+    );
+    assert_eq!(store.run(run.id).await.unwrap().status, RunStatus::Succeeded);
+    let logs = store
+        .logs(&ftpman_core::model::LogQuery {
+            component: Some("notify".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(logs[0].level, ftpman_core::model::LogLevel::Error);
+    assert!(
+        logs[0].message.contains(&format!("run {}", run.id)) && logs[0].message.contains(&closed.to_string()),
+        "{}",
+        logs[0].message
+    );
+}
+
+/// A webhook receiver on loopback: answers 200 and hands over (headers, body) of one request.
+async fn webhook_receiver() -> (u16, tokio::sync::oneshot::Receiver<(String, String)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let (head, body) = loop {
+            let n = sock.read(&mut chunk).await.unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(i) = text.find("\r\n\r\n") {
+                let head = text[..i].to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= i + 4 + len {
+                    break (head, String::from_utf8_lossy(&buf[i + 4..i + 4 + len]).to_string());
+                }
+            }
+        };
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = tx.send((head, body));
+    });
+    (port, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_gets_a_correctly_signed_body() {
+    use hmac::{KeyInit, Mac};
+    let (store, _db) = sqlite_store().await;
+    let (port, received) = webhook_receiver().await;
+    set(
+        store.as_ref(),
+        "webhook.url",
+        &format!("http://127.0.0.1:{port}/hooks/ftpman"),
+        false,
+    )
+    .await;
+    set(store.as_ref(), "webhook.secret", "whsec-9f8e7d", true).await;
+    let name = "hooked";
+    let job = failing_job(&store, name, ftpman_core::model::NotifyPolicy::Always).await;
+    let e = engine(store.clone());
+    e.add_notifier(Arc::new(
+        ftpman_core::notifier::webhook::WebhookNotifier::new(store.clone()).unwrap(),
+    ));
+    let run = e.run_job(&job, Trigger::Api, false).await.unwrap();
+    let (head, body) = tokio::time::timeout(Duration::from_secs(10), received)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(head.starts_with("POST /hooks/ftpman HTTP/1.1"), "{head}");
+    let sig = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("x-ftpman-signature: ")
+                .or_else(|| l.strip_prefix("X-Ftpman-Signature: "))
+        })
+        .expect("signature header")
+        .trim()
+        .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"whsec-9f8e7d").unwrap();
+    mac.update(body.as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        sig,
+        format!("sha256={expected}"),
+        "the signature is HMAC-SHA256 of the body"
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["event"], "run.finished");
+    assert_eq!(json["job"], name);
+    assert_eq!(json["run"]["id"], run.id);
+    assert_eq!(json["run"]["status"], "failed");
+    assert_eq!(json["run"]["trigger"], "api");
+    assert!(!body.contains("whsec-9f8e7d"), "the secret is not sent");
+}

@@ -106,7 +106,7 @@ CONF
   # --- SMTP: aiosmtpd writing every message into a maildir -----------------------------
   python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore aiosmtpd >&2
   local smtp_port; smtp_port=$(free_port)
-  mkdir -p "$dir/maildir"
+  mkdir -p "$dir/maildir/tmp" "$dir/maildir/new" "$dir/maildir/cur"
   python3 -m aiosmtpd -n -l "127.0.0.1:${smtp_port}" -c aiosmtpd.handlers.Mailbox "$dir/maildir" \
     > "$dir/smtp.log" 2>&1 &
   echo $! > "$dir/smtp.pid"

@@ -92,12 +92,12 @@ impl Transport for FtpTransport {
             operation: format!("list {rel}"),
             seconds: self.site.connect_timeout.as_secs(),
         })?
-        .map_err(|e| ftp_error(&self.site.name, "list", rel, e))?;
+        .map_err(|e| ftp_error(&self.site.name, "list", &full, e))?;
         // An empty LIST of a missing folder looks like an empty folder on some servers.
         if lines.is_empty() && !self.is_dir(&full).await {
             return Err(TransportError::NotFound {
                 site: self.site.name.clone(),
-                path: rel.to_string(),
+                path: full,
             });
         }
         let results = lines

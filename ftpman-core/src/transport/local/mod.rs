@@ -101,7 +101,9 @@ impl Transport for LocalTransport {
 
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
         let dir = self.local(rel).await?;
-        let mut rd = tokio::fs::read_dir(&dir).await.map_err(self.err("list", rel))?;
+        let mut rd = tokio::fs::read_dir(&dir)
+            .await
+            .map_err(self.err("list", &dir.display().to_string()))?;
         let mut results = Vec::new();
         while let Some(de) = rd.next_entry().await.map_err(self.err("list", rel))? {
             let name = de.file_name().to_string_lossy().into_owned();

@@ -155,7 +155,11 @@ impl Transport for SftpTransport {
 
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
         let full = path::resolve(&self.site, rel)?;
-        let dir = self.sftp.read_dir(full).await.map_err(self.err("list", rel))?;
+        let dir = self
+            .sftp
+            .read_dir(full.as_str())
+            .await
+            .map_err(self.err("list", &full))?;
         let results = dir
             .map(|de| {
                 let meta = de.metadata();
