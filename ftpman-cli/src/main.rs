@@ -1,58 +1,74 @@
-//! `ftpman`: the command line. Until the CLI issue lands, it opens the store and prints its
-//! state (`ftpman status`, the default).
+//! `ftpman`: the command line, a thin layer over `ftpman_core::Manager`.
+//!
+//! Exit status: 0 on success, 1 when an operation failed, 2 on bad usage (an unknown flag, a
+//! value that does not parse, a refused value).
 
-use clap::{Parser, Subcommand};
+mod cli;
+mod commands;
+mod output;
+mod progress;
+mod secrets;
+
+use clap::Parser;
+use cli::{Cli, Command};
 use std::process::ExitCode;
 
-/// ftpman: managed file transfer between FTP, FTPS, SFTP and local folders.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    /// Database URL: sqlite://PATH (embedded) or postgres://user@host/db.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ftpman.db", global = true)]
-    db: String,
-    #[command(subcommand)]
-    command: Option<Command>,
+/// An error as the CLI reports it: the message, and whether it was bad usage.
+pub struct Failure {
+    message: String,
+    usage: bool,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Open the store (creating it on first use) and print what it holds.
-    Status,
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Status) {
-        Command::Status => status(&cli.db).await,
+impl From<ftpman_core::ManagerError> for Failure {
+    fn from(e: ftpman_core::ManagerError) -> Self {
+        Failure {
+            usage: e.is_usage(),
+            message: e.to_string(),
+        }
     }
 }
 
-async fn status(db: &str) -> ExitCode {
-    let manager = match ftpman_core::Manager::open(db).await {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("ftpman: {e}");
-            return ExitCode::FAILURE;
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, usage: false }
+    }
+}
+
+impl Failure {
+    /// A bad-usage failure.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            usage: true,
         }
-    };
-    match manager.status().await {
-        Ok(s) => {
-            println!("database:    {} ({:?})", s.database, s.backend);
-            println!("sites:       {}", s.sites);
-            println!("jobs:        {} ({} enabled)", s.jobs, s.enabled_jobs);
-            println!("active runs: {}", s.active_runs);
-            println!("nodes:       {}", s.nodes);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ftpman: {e}");
-            ExitCode::FAILURE
+    }
+}
+
+/// What a command returns.
+pub type CmdResult = Result<ExitCode, Failure>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| {
+                if matches!(cli.command, Command::Serve(_)) {
+                    "info"
+                } else {
+                    "warn"
+                }
+                .into()
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match commands::run(cli).await {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("ftpman: {}", f.message);
+            ExitCode::from(if f.usage { 2 } else { 1 })
         }
     }
 }

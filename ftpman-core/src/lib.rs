@@ -15,7 +15,7 @@ pub mod syslog;
 pub mod transport;
 pub mod validate;
 
-pub use manager::{Manager, ManagerError};
+pub use manager::{Manager, ManagerError, ManagerResult};
 pub use secrets::{KeySource, Secret};
 pub use store::{Store, StoreError};
 pub use validate::ValidationError;

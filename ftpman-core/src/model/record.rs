@@ -85,6 +85,8 @@ pub struct LogQuery {
     pub component: Option<String>,
     /// Only entries with an id below this (paging backwards).
     pub before_id: Option<i64>,
+    /// Only entries with an id above this (following the log).
+    pub after_id: Option<i64>,
     /// Page size (default 100).
     pub limit: Option<i64>,
 }

@@ -962,12 +962,13 @@ macro_rules! impl_sql_store {
                 let rows = sqlx::query(
                     "SELECT id, time, level, component, message, context FROM system_log \
                      WHERE ($1 IS NULL OR level_rank >= $1) AND ($2 IS NULL OR component = $2) AND ($3 IS NULL OR id < $3) \
-                     ORDER BY id DESC LIMIT $4",
+                     AND ($5 IS NULL OR id > $5) ORDER BY id DESC LIMIT $4",
                 )
                 .bind(q.min_level.map(|l| l.rank()))
                 .bind(q.component.as_deref())
                 .bind(q.before_id)
                 .bind(q.limit.unwrap_or(100).clamp(1, 10_000))
+                .bind(q.after_id)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db("reading the system log"))?;

@@ -1,0 +1,342 @@
+//! The command-line grammar (clap), as `shared/design.md` §5 fixes it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// ftpman: managed file transfer between FTP, FTPS, SFTP servers and local folders.
+#[derive(Parser)]
+#[command(
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Start with `ftpman site add --help`."
+)]
+pub struct Cli {
+    /// Database: sqlite://PATH (embedded) or postgres://user@host/db.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://ftpman.db", global = true)]
+    pub db: String,
+    /// Machine-readable output (list, show, run, runs, logs).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the scheduler (and later the web UI) until SIGINT or SIGTERM.
+    #[command(after_help = "Example: ftpman serve --bind 127.0.0.1:8080")]
+    Serve(ServeArgs),
+    /// Sites: where files come from and go to.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Jobs: what moves where, and when.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Recent runs.
+    #[command(after_help = "Example: ftpman runs --job nightly --limit 20")]
+    Runs {
+        /// Only this job's runs.
+        #[arg(long)]
+        job: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// The system log.
+    #[command(after_help = "Example: ftpman logs --level warn --follow")]
+    Logs {
+        /// Only entries at least this severe.
+        #[arg(long, value_enum)]
+        level: Option<Level>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Keep printing new entries.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Upload local files into a site's folder.
+    #[command(after_help = "Example: ftpman upload partner:/inbound report.csv data.zip")]
+    Upload {
+        /// SITE:PATH of the target folder.
+        target: String,
+        /// Local files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Download a file, or a folder's files, into a local folder.
+    #[command(after_help = "Example: ftpman download partner:/outbound ./incoming")]
+    Download {
+        /// SITE:PATH of a file or folder.
+        source: String,
+        /// Local folder.
+        dest: PathBuf,
+    },
+    /// Settings (SMTP, webhook, retention).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+    /// E-mail.
+    #[command(subcommand)]
+    Smtp(SmtpCommand),
+    /// Web users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print a shell completion script.
+    #[command(after_help = "Example: ftpman completions bash > /etc/bash_completion.d/ftpman")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Open the database (creating it) and print what it holds.
+    Status,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address of the web UI.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Do not serve the web UI.
+    #[arg(long)]
+    pub no_web: bool,
+    /// Do not run the scheduler (web UI only).
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// Runs executed at once by this node.
+    #[arg(long, default_value_t = 4)]
+    pub max_runs: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Args, Default)]
+pub struct SiteFlags {
+    /// sftp://user@host:port/root, ftp://..., ftps://..., ftps-implicit://..., file:///abs/dir
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_stdin")]
+    pub password_env: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// SFTP private key file (OpenSSH, PEM or PKCS#8).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Read the key's passphrase from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub key_passphrase_env: Option<String>,
+    /// Pin this SSH host key (SHA256:...).
+    #[arg(long, conflicts_with = "accept_new_host_key")]
+    pub host_key: Option<String>,
+    /// Pin whatever host key the server offers now.
+    #[arg(long)]
+    pub accept_new_host_key: bool,
+    /// Pin this TLS certificate (SHA-256, hex).
+    #[arg(long)]
+    pub cert_fingerprint: Option<String>,
+    /// Most connections at once.
+    #[arg(long)]
+    pub max_connections: Option<u32>,
+    /// Active FTP instead of passive.
+    #[arg(long)]
+    pub active: bool,
+    /// Do not verify the TLS certificate (logged as a warning at each connection).
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
+    /// Connect and operation timeout, e.g. 30s.
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum SiteCommand {
+    /// Add a site.
+    #[command(
+        after_help = "Examples:\n  PARTNER_PW=... ftpman site add partner --url sftp://bob@sftp.example.com/out --password-env PARTNER_PW\n  ftpman site add archive --url file:///srv/archive"
+    )]
+    Add {
+        /// Site name: lower-case letters, digits, '-' and '_'.
+        name: String,
+        #[command(flatten)]
+        flags: SiteFlags,
+    },
+    /// List sites.
+    List,
+    /// Show a site.
+    Show { name: String },
+    /// Change a site.
+    #[command(after_help = "Example: ftpman site edit partner --max-connections 2")]
+    Edit {
+        name: String,
+        #[command(flatten)]
+        flags: SiteFlags,
+    },
+    /// Remove a site no job uses.
+    Remove { name: String },
+    /// Connect, log in and list the root.
+    #[command(after_help = "Example: ftpman site test partner")]
+    Test { name: String },
+    /// List a folder of a site.
+    #[command(after_help = "Example: ftpman site ls partner /outbound")]
+    Ls {
+        name: String,
+        #[arg(default_value = "/")]
+        path: String,
+    },
+}
+
+#[derive(Args, Default)]
+pub struct JobFlags {
+    /// SITE:PATH files come from.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// SITE:PATH files go to ({yyyy} {mm} {dd} {hh} {mi} {ss} {job} {name} {stem} {ext} {run}).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only files matching this glob (repeatable).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Never files matching this glob (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Walk sub-folders.
+    #[arg(long)]
+    pub recursive: bool,
+    /// A file must be unchanged this long (5m).
+    #[arg(long)]
+    pub min_age: Option<String>,
+    /// Ignore files older than this (7d).
+    #[arg(long)]
+    pub max_age: Option<String>,
+    /// Cron expression, 5 fields or 6 with seconds ("0 2 * * *").
+    #[arg(long, conflicts_with = "at")]
+    pub schedule: Option<String>,
+    /// Time zone of the schedule (Europe/Berlin; default UTC).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// After delivery: keep, delete or move:DIR.
+    #[arg(long)]
+    pub after: Option<String>,
+    /// When the target exists: overwrite, skip, rename or fail.
+    #[arg(long)]
+    pub on_conflict: Option<String>,
+    /// Write under the final name directly (no temporary name).
+    #[arg(long)]
+    pub no_atomic: bool,
+    /// Files at once.
+    #[arg(long)]
+    pub parallel: Option<u32>,
+    /// Retries per file.
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Bandwidth limit in bytes per second (10M).
+    #[arg(long)]
+    pub bwlimit: Option<String>,
+    /// never, failure or always.
+    #[arg(long)]
+    pub notify: Option<String>,
+    /// E-mail recipient (repeatable).
+    #[arg(long)]
+    pub email: Vec<String>,
+}
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Add a job.
+    #[command(
+        after_help = "Example: ftpman job add nightly --from partner:/out --to archive:/in/{yyyy}/{mm} --include '*.csv' --schedule '0 2 * * *' --tz Europe/Berlin --after delete"
+    )]
+    Add {
+        /// Job name.
+        name: String,
+        #[command(flatten)]
+        flags: JobFlags,
+    },
+    /// List jobs.
+    List,
+    /// Show a job and its next fires.
+    Show { name: String },
+    /// Change a job.
+    #[command(after_help = "Example: ftpman job edit nightly --schedule '30 1 * * *'")]
+    Edit {
+        name: String,
+        #[command(flatten)]
+        flags: JobFlags,
+    },
+    /// Remove a job with its runs and ledger.
+    Remove { name: String },
+    /// Enable a job.
+    Enable { name: String },
+    /// Disable a job.
+    Disable { name: String },
+    /// Run a job now; exit 0 only if the run succeeded.
+    #[command(after_help = "Example: ftpman job run nightly --dry-run")]
+    Run {
+        name: String,
+        /// Show what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RunCommand {
+    /// Show a run and its files.
+    #[command(after_help = "Example: ftpman run show 42")]
+    Show { id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum SettingsCommand {
+    /// Show the settings (secrets masked).
+    Show,
+    /// Set a setting.
+    #[command(after_help = "Example: ftpman settings set smtp.host mail.example.com")]
+    Set { key: String, value: String },
+}
+
+#[derive(Subcommand)]
+pub enum SmtpCommand {
+    /// Send a test e-mail.
+    #[command(after_help = "Example: ftpman smtp test ops@example.com")]
+    Test { addr: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Role {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a web user (password prompted, or from standard input).
+    #[command(after_help = "Example: ftpman user add alice --role operator")]
+    Add {
+        name: String,
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: Role,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Remove a user.
+    Remove { name: String },
+}

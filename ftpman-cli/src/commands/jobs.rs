@@ -1,0 +1,145 @@
+//! `ftpman job ...`
+
+use crate::CmdResult;
+use crate::cli::{JobCommand, JobFlags};
+use crate::output::{self, table};
+use ftpman_core::Manager;
+use ftpman_core::manager::{JobOptions, json};
+use ftpman_core::model::{RunStatus, Trigger};
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+fn options(f: &JobFlags) -> JobOptions {
+    JobOptions {
+        from: f.from.clone(),
+        to: f.to.clone(),
+        include: (!f.include.is_empty()).then(|| f.include.clone()),
+        exclude: (!f.exclude.is_empty()).then(|| f.exclude.clone()),
+        recursive: f.recursive.then_some(true),
+        min_age: f.min_age.clone(),
+        max_age: f.max_age.clone(),
+        schedule: f.schedule.clone(),
+        tz: f.tz.clone(),
+        at: f.at.clone(),
+        manual: false,
+        after: f.after.clone(),
+        on_conflict: f.on_conflict.clone(),
+        atomic: f.no_atomic.then_some(false),
+        parallel: f.parallel,
+        retries: f.retries,
+        bwlimit: f.bwlimit.clone(),
+        file_timeout: None,
+        notify: f.notify.clone(),
+        email: (!f.email.is_empty()).then(|| f.email.clone()),
+        enabled: None,
+    }
+}
+
+async fn site_names(m: &Manager) -> Result<HashMap<i64, String>, crate::Failure> {
+    Ok(m.sites().await?.into_iter().map(|s| (s.id, s.name)).collect())
+}
+
+/// The summary line of a finished run.
+pub fn summary(run: &ftpman_core::model::Run) -> String {
+    let secs = match (run.started_at, run.finished_at) {
+        (Some(s), Some(f)) => (f - s).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let mut line = format!(
+        "run {} {}: {} transferred, {} skipped, {} failed, {} in {secs:.1}s",
+        run.id,
+        run.status,
+        run.counts.transferred,
+        run.counts.skipped,
+        run.counts.failed,
+        output::bytes(run.counts.bytes.max(0) as u64)
+    );
+    if let Some(e) = &run.error {
+        line.push_str(&format!(" — {}", e.lines().next().unwrap_or("")));
+    }
+    line
+}
+
+pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
+    match cmd {
+        JobCommand::Add { name, flags } => {
+            let job = m.add_job(&name, &options(&flags)).await?;
+            println!("job '{}' added ({})", job.name, job.schedule);
+        }
+        JobCommand::Edit { name, flags } => {
+            let job = m.edit_job(&name, &options(&flags)).await?;
+            println!("job '{}' changed ({})", job.name, job.schedule);
+        }
+        JobCommand::List => {
+            let jobs = m.jobs().await?;
+            let names = site_names(m).await?;
+            let name_of = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+            if as_json {
+                output::json(&serde_json::Value::Array(
+                    jobs.iter().map(|j| json::job(j, name_of)).collect(),
+                ));
+            } else {
+                let rows = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.name.clone(),
+                            if j.enabled { "yes" } else { "no" }.into(),
+                            format!("{}:{}", name_of(j.source_site_id), j.source_path),
+                            format!("{}:{}", name_of(j.target_site_id), j.target_path),
+                            j.schedule.to_string(),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                table(&["NAME", "ENABLED", "FROM", "TO", "SCHEDULE"], &rows);
+            }
+        }
+        JobCommand::Show { name } => {
+            let job = m.job(&name).await?;
+            let names = site_names(m).await?;
+            let mut v = json::job(&job, |id| names.get(&id).cloned().unwrap_or_default());
+            let fires: Vec<String> = m.next_fires(&name, 5).await?.iter().map(|t| t.to_rfc3339()).collect();
+            v["next_fires"] = serde_json::json!(fires);
+            if as_json {
+                output::json(&v);
+            } else if let Some(obj) = v.as_object() {
+                for (k, val) in obj {
+                    println!(
+                        "{k:<14} {}",
+                        val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string())
+                    );
+                }
+            }
+        }
+        JobCommand::Remove { name } => {
+            m.remove_job(&name).await?;
+            println!("job '{name}' removed");
+        }
+        JobCommand::Enable { name } => {
+            m.set_job_enabled(&name, true).await?;
+            println!("job '{name}' enabled");
+        }
+        JobCommand::Disable { name } => {
+            m.set_job_enabled(&name, false).await?;
+            println!("job '{name}' disabled");
+        }
+        JobCommand::Run { name, dry_run } => {
+            let job = m.job(&name).await?;
+            let follower = tokio::spawn(crate::progress::follow_run(m.engine().subscribe(), job.name.clone()));
+            let run = m.run_job(&name, dry_run, Trigger::Manual).await?;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), follower).await;
+            if as_json {
+                let files = m.run(run.id).await?.1;
+                let mut v = json::run(&run, &job.name);
+                v["files"] = serde_json::Value::Array(files.iter().map(json::run_file).collect());
+                output::json(&v);
+            } else {
+                println!("{}", summary(&run));
+            }
+            if run.status != RunStatus::Succeeded {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,60 @@
+//! One function per command; each parses nothing itself beyond its flags and calls the core.
+
+mod files;
+mod jobs;
+mod logs;
+mod runs;
+mod serve;
+mod settings;
+mod sites;
+mod users;
+
+use crate::cli::{Cli, Command};
+use crate::{CmdResult, Failure};
+use ftpman_core::Manager;
+use std::process::ExitCode;
+
+pub async fn run(cli: Cli) -> CmdResult {
+    if let Command::Completions { shell } = cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "ftpman", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let m = Manager::open(&cli.db).await?;
+    let json = cli.json;
+    match cli.command {
+        Command::Serve(args) => serve::serve(m, args).await,
+        Command::Site(c) => sites::run(&m, c, json).await,
+        Command::Job(c) => jobs::run(&m, c, json).await,
+        Command::Runs { job, limit } => runs::list(&m, job.as_deref(), limit, json).await,
+        Command::Run(crate::cli::RunCommand::Show { id }) => runs::show(&m, id, json).await,
+        Command::Logs { level, limit, follow } => logs::logs(&m, level, limit, follow, json).await,
+        Command::Upload { target, files } => files::upload(&m, &target, &files).await,
+        Command::Download { source, dest } => files::download(&m, &source, &dest).await,
+        Command::Settings(c) => settings::run(&m, c, json).await,
+        Command::Smtp(crate::cli::SmtpCommand::Test { addr }) => {
+            m.smtp_test(&addr).await?;
+            println!("test e-mail sent to {addr}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(c) => users::run(&m, c, json).await,
+        Command::Status => {
+            let s = m.status().await?;
+            if json {
+                crate::output::json(&serde_json::json!({
+                    "database": s.database, "backend": format!("{:?}", s.backend).to_lowercase(),
+                    "sites": s.sites, "jobs": s.jobs, "enabled_jobs": s.enabled_jobs,
+                    "active_runs": s.active_runs, "nodes": s.nodes,
+                }));
+            } else {
+                println!("database:    {} ({:?})", s.database, s.backend);
+                println!("sites:       {}", s.sites);
+                println!("jobs:        {} ({} enabled)", s.jobs, s.enabled_jobs);
+                println!("active runs: {}", s.active_runs);
+                println!("nodes:       {}", s.nodes);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { .. } => Err(Failure::usage("unreachable")),
+    }
+}

@@ -1,0 +1,60 @@
+//! `ftpman serve`: the scheduler until SIGINT or SIGTERM.
+
+use crate::CmdResult;
+use crate::cli::ServeArgs;
+use ftpman_core::Manager;
+use ftpman_core::scheduler::Scheduler;
+use ftpman_core::scheduler::service::{Service, ServiceConfig};
+use std::process::ExitCode;
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
+    if !args.no_web {
+        tracing::warn!(
+            "the web UI is not part of this build yet; serving the scheduler only ({} is not bound)",
+            args.bind
+        );
+    }
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: no new runs are claimed; running files get time to finish");
+        let _ = tx.send(true);
+    });
+    if args.no_scheduler {
+        let mut rx = rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let service = Service::new(
+        m.engine().clone(),
+        ServiceConfig {
+            max_concurrent_runs: args.max_runs.max(1),
+            ..ServiceConfig::default()
+        },
+    );
+    service
+        .run_until(rx)
+        .await
+        .map_err(|e| crate::Failure::from(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,441 @@
+//! End-to-end: the built `ftpman` binary, driven as a user would, against the real test servers,
+//! on SQLite and on PostgreSQL.
+
+#[path = "../../ftpman-core/tests/harness/mod.rs"]
+mod harness;
+
+use harness::servers;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const KEY: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE="; // base64 of 32 ASCII '1'
+
+/// One ftpman "installation": a database and everything the binary printed.
+struct User {
+    db: String,
+    dir: tempfile::TempDir,
+    printed: Vec<String>,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl User {
+    fn new(db: Option<String>) -> User {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ftpman.db").display()));
+        User {
+            db,
+            dir,
+            printed: Vec::new(),
+        }
+    }
+
+    fn run_with(&mut self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpman"));
+        cmd.args(["--db", &self.db])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("ENCRYPTION_KEY", KEY)
+            .env_remove("DATABASE_URL")
+            .env_remove("ENCRYPTION_PASSWORD")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("run ftpman");
+        if let Some(input) = stdin {
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let o = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        self.printed.push(o.stdout.clone());
+        self.printed.push(o.stderr.clone());
+        o
+    }
+
+    fn run(&mut self, args: &[&str]) -> Out {
+        self.run_with(args, &[], None)
+    }
+
+    #[track_caller]
+    fn ok(&mut self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let o = self.run_with(args, env, None);
+        assert_eq!(o.code, 0, "ftpman {args:?} failed:\n{}\n{}", o.stdout, o.stderr);
+        o
+    }
+}
+
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The tour of the README, as tests: sites, a test, a listing, a scheduled job, a run, its record.
+fn flow(db: Option<String>) {
+    let s = servers();
+    let pw = s.password.clone();
+    let src = harness::scratch("cli-src");
+    let dst = harness::scratch("cli-dst");
+    for (name, data) in [("a.csv", "1,2,3\n"), ("b.csv", "4,5,6\n"), ("notes.txt", "not me")] {
+        std::fs::write(src.path.join(name), data).unwrap();
+    }
+    harness::chown_tree(&src.path, &s.user);
+    let mut u = User::new(db);
+    let env = [("SRC_PW", pw.as_str())];
+
+    let o = u.ok(
+        &[
+            "site",
+            "add",
+            "src",
+            "--url",
+            &format!("sftp://{}@127.0.0.1:{}{}", s.user, s.ssh_port, src.path.display()),
+            "--password-env",
+            "SRC_PW",
+            "--accept-new-host-key",
+        ],
+        &env,
+    );
+    assert!(
+        o.stdout.contains(&format!("host key pinned: {}", s.host_key)),
+        "{}",
+        o.stdout
+    );
+    u.ok(
+        &[
+            "site",
+            "add",
+            "dst",
+            "--url",
+            &format!("ftp://{}@127.0.0.1:{}{}", s.user, s.ftp_port, dst.path.display()),
+            "--password-env",
+            "SRC_PW",
+        ],
+        &env,
+    );
+    assert!(u.ok(&["site", "test", "src"], &[]).stdout.contains("site 'src' works"));
+    assert!(u.ok(&["site", "test", "dst"], &[]).stdout.contains("site 'dst' works"));
+    let ls = u.ok(&["site", "ls", "src", "/"], &[]).stdout;
+    assert!(ls.contains("a.csv") && ls.contains("notes.txt"), "{ls}");
+    let ls: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "site", "ls", "src"], &[]).stdout).unwrap();
+    assert_eq!(ls.as_array().unwrap().len(), 3);
+
+    u.ok(
+        &[
+            "job",
+            "add",
+            "nightly",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/in",
+            "--include",
+            "*.csv",
+            "--schedule",
+            "0 2 * * *",
+            "--tz",
+            "Europe/Berlin",
+        ],
+        &[],
+    );
+    let show: serde_json::Value =
+        serde_json::from_str(&u.ok(&["--json", "job", "show", "nightly"], &[]).stdout).unwrap();
+    assert_eq!(show["schedule"]["cron"], "0 2 * * *");
+    assert_eq!(show["next_fires"].as_array().unwrap().len(), 5);
+
+    let run = u.ok(&["job", "run", "nightly"], &[]);
+    assert!(run.stdout.contains("succeeded: 2 transferred"), "{}", run.stdout);
+    for name in ["a.csv", "b.csv"] {
+        assert_eq!(
+            harness::sha256_file(&dst.path.join("in").join(name)),
+            harness::sha256_file(&src.path.join(name))
+        );
+    }
+    assert!(!dst.path.join("in/notes.txt").exists());
+
+    let runs: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "runs"], &[]).stdout).unwrap();
+    let first = &runs.as_array().unwrap()[0];
+    assert_eq!(
+        (
+            first["job"].as_str(),
+            first["status"].as_str(),
+            first["transferred"].as_i64()
+        ),
+        (Some("nightly"), Some("succeeded"), Some(2))
+    );
+    let id = first["id"].as_i64().unwrap().to_string();
+    let detail: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "run", "show", &id], &[]).stdout).unwrap();
+    assert_eq!(detail["files"].as_array().unwrap().len(), 2);
+    assert!(
+        u.ok(&["logs"], &[]).stdout.contains("job 'nightly' added"),
+        "config changes are in the log"
+    );
+
+    // Unreachable source: exit 1 and one line saying why.
+    let dead = closed_port();
+    u.ok(
+        &[
+            "site",
+            "add",
+            "dead",
+            "--url",
+            &format!("ftp://{}@127.0.0.1:{dead}/x", s.user),
+            "--password-env",
+            "SRC_PW",
+        ],
+        &env,
+    );
+    u.ok(&["job", "add", "deadjob", "--from", "dead:/", "--to", "dst:/x"], &[]);
+    let o = u.run(&["job", "run", "deadjob"]);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    let reason: Vec<&str> = o.stdout.lines().filter(|l| l.contains("failed")).collect();
+    assert_eq!(reason.len(), 1, "{}", o.stdout);
+    assert!(
+        reason[0].contains("connection refused") && reason[0].contains(&format!("127.0.0.1:{dead}")),
+        "{}",
+        reason[0]
+    );
+
+    // Secrets from standard input; never a secret in any output.
+    u.run_with(
+        &[
+            "site",
+            "add",
+            "viastdin",
+            "--url",
+            &format!("ftp://{}@127.0.0.1:{}/tmp", s.user, s.ftp_port),
+            "--password-stdin",
+        ],
+        &[],
+        Some(&format!("{pw}\n")),
+    );
+    assert_eq!(u.run(&["site", "test", "viastdin"]).code, 0);
+    let o = u.run(&[
+        "site",
+        "add",
+        "leaky",
+        "--url",
+        &format!("sftp://{}:{pw}@127.0.0.1:{}/x", s.user, s.ssh_port),
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("url:") && o.stderr.contains("password"),
+        "{}",
+        o.stderr
+    );
+    // (That one output necessarily echoes nothing but the refusal; drop the command line itself.)
+    u.printed.pop();
+    u.printed.pop();
+    u.ok(&["--json", "site", "show", "src"], &[]);
+    u.ok(&["settings", "set", "smtp.password", "smtp-secret-Xy1"], &[]);
+    assert!(u.ok(&["settings", "show"], &[]).stdout.contains("smtp.password  ***"));
+    for text in &u.printed {
+        assert!(!text.contains(&pw), "a password leaked into ftpman's output:\n{text}");
+        assert!(!text.contains("smtp-secret-Xy1"), "a secret setting leaked:\n{text}");
+    }
+    drop((src, dst));
+}
+
+#[test]
+fn the_tour_on_sqlite() {
+    flow(None);
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end.
+struct PgDb(String);
+
+impl PgDb {
+    fn new() -> PgDb {
+        let name = format!("ftpman_cli_{}", std::process::id());
+        let psql = |sql: &str| {
+            Command::new("psql")
+                .args([
+                    "-X",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    sql,
+                ])
+                .env("PGOPTIONS", "--client-min-messages=warning")
+                .status()
+                .expect("psql")
+        };
+        psql(&format!("DROP DATABASE IF EXISTS {name}"));
+        assert!(
+            psql(&format!("CREATE DATABASE {name}")).success(),
+            "PostgreSQL is needed (scripts/test.sh starts it)"
+        );
+        PgDb(name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0),
+            ])
+            .status();
+    }
+}
+
+#[test]
+fn the_tour_on_postgres() {
+    let db = PgDb::new();
+    flow(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
+}
+
+#[test]
+fn bad_usage_exits_2_and_names_the_field() {
+    let mut u = User::new(None);
+    let dir = tempfile::tempdir().unwrap();
+    u.ok(
+        &[
+            "site",
+            "add",
+            "here",
+            "--url",
+            &format!("file://{}", dir.path().display()),
+        ],
+        &[],
+    );
+    for (args, field) in [
+        (
+            vec![
+                "job",
+                "add",
+                "x",
+                "--from",
+                "here:/a",
+                "--to",
+                "here:/b",
+                "--schedule",
+                "* * *",
+            ],
+            "schedule:",
+        ),
+        (
+            vec![
+                "job",
+                "add",
+                "x",
+                "--from",
+                "here:/a",
+                "--to",
+                "here:/b",
+                "--min-age=-5m",
+            ],
+            "min_age:",
+        ),
+        (
+            vec![
+                "job",
+                "add",
+                "x",
+                "--from",
+                "here:/a",
+                "--to",
+                "here:/b",
+                "--bwlimit",
+                "10Q",
+            ],
+            "bwlimit:",
+        ),
+        (
+            vec![
+                "job",
+                "add",
+                "x",
+                "--from",
+                "here:/a",
+                "--to",
+                "here:/b",
+                "--schedule",
+                "0 2 * * *",
+                "--tz",
+                "Mars/Base",
+            ],
+            "tz:",
+        ),
+        (
+            vec!["job", "add", "x y", "--from", "here:/a", "--to", "here:/b"],
+            "name:",
+        ),
+        (vec!["site", "add", "p", "--url", "sftp://bob@host:70000/x"], "port:"),
+        (vec!["site", "add", "p", "--url", "gopher://bob@host/x"], "protocol:"),
+        (vec!["settings", "set", "smtp.tls", "sometimes"], "smtp.tls:"),
+    ] {
+        let o = u.run(&args);
+        assert_eq!(o.code, 2, "{args:?}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains(field), "{args:?} should name {field}: {}", o.stderr);
+    }
+    let o = u.run(&["job", "list", "--frobnicate"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("--frobnicate"));
+    // A misspelt name suggests the nearest one.
+    let o = u.run(&["site", "show", "hree"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("did you mean 'here'"), "{}", o.stderr);
+}
+
+#[test]
+fn the_password_prompt_does_not_need_a_flag_on_a_terminal() {
+    // `script` gives the command a terminal; the password is typed into it.
+    let s = servers();
+    let mut u = User::new(None);
+    let url = format!("ftp://{}@127.0.0.1:{}/tmp", s.user, s.ftp_port);
+    let cmd = format!(
+        "{} --db {} site add prompted --url {url}",
+        env!("CARGO_BIN_EXE_ftpman"),
+        u.db
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(u.dir.path())
+        .env("ENCRYPTION_KEY", KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", s.password).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Password for site prompted:"), "{text}");
+    assert!(!text.contains(&s.password), "the prompt must not echo: {text}");
+    assert_eq!(u.run(&["site", "test", "prompted"]).code, 0);
+}

@@ -1,0 +1,179 @@
+//! Sites: add, edit, remove, test, browse.
+
+use super::{Manager, ManagerError, ManagerResult, nearest};
+use crate::model::{Protocol, Site, SiteUrl};
+use crate::secrets::Secret;
+use crate::transport::site_test::{SiteTestFailure, SiteTestReport, test_site};
+use crate::transport::{Connector, Entry, ProtocolConnector, fetch_host_key};
+use crate::validate::{ValidationError, check_host_key, normalize_cert_fingerprint, parse_duration};
+
+/// What `site add` and `site edit` take; `None` leaves a field as it is (or at its default).
+#[derive(Debug, Default, Clone)]
+pub struct SiteOptions {
+    /// `sftp://user@host:port/root` and friends (required to add).
+    pub url: Option<String>,
+    /// Login password.
+    pub password: Option<Secret>,
+    /// Private key text (SFTP).
+    pub private_key: Option<Secret>,
+    /// The private key's passphrase.
+    pub key_passphrase: Option<Secret>,
+    /// Host key fingerprint to pin (SFTP), `SHA256:...`.
+    pub host_key: Option<String>,
+    /// Pin whatever host key the server offers now (SFTP).
+    pub accept_new_host_key: bool,
+    /// Certificate fingerprint to pin (FTPS).
+    pub cert_fingerprint: Option<String>,
+    /// Skip TLS verification (FTPS).
+    pub insecure_skip_verify: Option<bool>,
+    /// Active FTP instead of passive.
+    pub active: Option<bool>,
+    /// Most connections at once.
+    pub max_connections: Option<u32>,
+    /// Connect and operation timeout (`30s`).
+    pub timeout: Option<String>,
+}
+
+impl Manager {
+    /// A site by name, or a not-found error naming the nearest site.
+    pub async fn site(&self, name: &str) -> ManagerResult<Site> {
+        match self.store.site(name).await {
+            Ok(s) => Ok(s),
+            Err(crate::store::StoreError::NotFound { .. }) => Err(ManagerError::NotFound {
+                kind: "site",
+                name: name.to_string(),
+                suggestion: nearest(name, self.store.sites().await?.into_iter().map(|s| s.name)),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every site, by name.
+    pub async fn sites(&self) -> ManagerResult<Vec<Site>> {
+        Ok(self.store.sites().await?)
+    }
+
+    fn apply(site: &mut Site, opts: &SiteOptions) -> ManagerResult<()> {
+        if let Some(p) = &opts.password {
+            site.password = (!p.expose().is_empty()).then(|| p.clone());
+        }
+        if let Some(k) = &opts.private_key {
+            site.private_key = Some(k.clone());
+        }
+        if let Some(k) = &opts.key_passphrase {
+            site.key_passphrase = (!k.expose().is_empty()).then(|| k.clone());
+        }
+        if let Some(h) = &opts.host_key {
+            check_host_key("host_key", h)?;
+            site.host_key = Some(h.clone());
+        }
+        if let Some(fp) = &opts.cert_fingerprint {
+            site.cert_fingerprint = Some(normalize_cert_fingerprint("cert_fingerprint", fp)?);
+        }
+        if let Some(v) = opts.insecure_skip_verify {
+            site.insecure_skip_verify = v;
+        }
+        if let Some(active) = opts.active {
+            site.passive = !active;
+        }
+        if let Some(n) = opts.max_connections {
+            site.max_connections = n;
+        }
+        if let Some(t) = &opts.timeout {
+            site.connect_timeout = parse_duration("timeout", t)?;
+        }
+        site.validate()?;
+        Ok(())
+    }
+
+    /// Pins the SFTP host key the server offers, when asked to; otherwise says what it offers.
+    async fn pin_host_key(site: &mut Site, accept_new: bool) -> ManagerResult<()> {
+        if site.protocol != Protocol::Sftp || site.host_key.is_some() {
+            return Ok(());
+        }
+        let offered = fetch_host_key(site).await?;
+        if accept_new {
+            site.host_key = Some(offered);
+            Ok(())
+        } else {
+            Err(ManagerError::HostKeyUnknown {
+                site: site.name.clone(),
+                offered,
+            })
+        }
+    }
+
+    /// Adds a site. For SFTP without `host_key`, the server's key is fetched: it is pinned with
+    /// `accept_new_host_key`, else the error carries it so a frontend can ask the user.
+    pub async fn add_site(&self, name: &str, opts: &SiteOptions) -> ManagerResult<Site> {
+        let url = opts
+            .url
+            .as_deref()
+            .ok_or_else(|| ValidationError::new("url", "a site needs a URL, e.g. sftp://user@host:22/path"))?;
+        let mut site = Site::new(name, &SiteUrl::parse(url)?)?;
+        Self::apply(&mut site, opts)?;
+        if self.store.site(name).await.is_ok() {
+            return Err(crate::store::StoreError::Exists {
+                kind: "site",
+                name: name.into(),
+            }
+            .into());
+        }
+        Self::pin_host_key(&mut site, opts.accept_new_host_key).await?;
+        let saved = self.store.create_site(&site).await?;
+        self.audit(
+            format!("site '{name}' added ({})", saved.url()),
+            serde_json::json!({"site": name}),
+        )
+        .await;
+        Ok(saved)
+    }
+
+    /// Changes a site; a new URL replaces protocol, host, port, user and root.
+    pub async fn edit_site(&self, name: &str, opts: &SiteOptions) -> ManagerResult<Site> {
+        let mut site = self.site(name).await?;
+        if let Some(url) = &opts.url {
+            let u = SiteUrl::parse(url)?;
+            if u.host != site.host || u.port != site.port || u.protocol != site.protocol {
+                // Another server: the pinned identity no longer applies.
+                site.host_key = None;
+                site.cert_fingerprint = None;
+            }
+            site.protocol = u.protocol;
+            site.host = u.host;
+            site.port = u.port;
+            site.username = u.username;
+            site.root = u.root;
+        }
+        Self::apply(&mut site, opts)?;
+        Self::pin_host_key(&mut site, opts.accept_new_host_key).await?;
+        let saved = self.store.update_site(&site).await?;
+        self.audit(format!("site '{name}' changed"), serde_json::json!({"site": name}))
+            .await;
+        Ok(saved)
+    }
+
+    /// Removes a site no job uses.
+    pub async fn remove_site(&self, name: &str) -> ManagerResult<()> {
+        self.site(name).await?;
+        self.store.delete_site(name).await?;
+        self.audit(format!("site '{name}' removed"), serde_json::json!({"site": name}))
+            .await;
+        Ok(())
+    }
+
+    /// Connects, logs in and lists the root.
+    pub async fn test_site(&self, name: &str) -> ManagerResult<Result<SiteTestReport, SiteTestFailure>> {
+        let site = self.site(name).await?;
+        Ok(test_site(&site, &ProtocolConnector).await)
+    }
+
+    /// Lists a folder of a site.
+    pub async fn list(&self, name: &str, path: &str) -> ManagerResult<Vec<Entry>> {
+        let site = self.site(name).await?;
+        let mut conn = ProtocolConnector.connect(&site).await?;
+        let entries = conn.list(path).await;
+        let _ = conn.close().await;
+        Ok(entries?)
+    }
+}

@@ -1,0 +1,79 @@
+//! Web users: argon2id password hashes, roles.
+
+use super::{Manager, ManagerResult};
+use crate::model::{User, UserRole};
+use crate::secrets::Secret;
+use crate::validate::ValidationError;
+use argon2::password_hash::PasswordHasher;
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &Secret) -> Result<String, ValidationError> {
+    if password.expose().chars().count() < 12 {
+        return Err(ValidationError::new("password", "must be at least 12 characters"));
+    }
+    Argon2::default()
+        .hash_password(password.expose().as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ValidationError::new("password", e.to_string()))
+}
+
+/// Whether `password` matches the stored hash.
+pub fn verify_password(password: &Secret, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl Manager {
+    /// Adds a web user.
+    pub async fn add_user(&self, name: &str, role: UserRole, password: &Secret) -> ManagerResult<User> {
+        crate::validate::check_name("username", name)?;
+        let user = User {
+            id: 0,
+            username: name.to_string(),
+            password_hash: hash_password(password)?,
+            role,
+            created_at: chrono::Utc::now(),
+        };
+        let saved = self.store.create_user(&user).await?;
+        self.audit(
+            format!("user '{name}' added as {role}"),
+            serde_json::json!({"user": name}),
+        )
+        .await;
+        Ok(saved)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> ManagerResult<Vec<User>> {
+        Ok(self.store.users().await?)
+    }
+
+    /// Removes a user.
+    pub async fn remove_user(&self, name: &str) -> ManagerResult<()> {
+        self.store.delete_user(name).await?;
+        self.audit(format!("user '{name}' removed"), serde_json::json!({"user": name}))
+            .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_short_passwords_are_refused() {
+        let pw = Secret::new("correct horse battery");
+        let h = hash_password(&pw).unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password(&pw, &h));
+        assert!(!verify_password(&Secret::new("wrong horse battery"), &h));
+        assert!(hash_password(&Secret::new("short")).is_err());
+    }
+}
