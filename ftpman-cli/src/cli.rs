@@ -92,6 +92,7 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Open the database (creating it) and print what it holds.
+    #[command(after_help = "Example: ftpman --db postgres://ftpman@db/ftpman status")]
     Status,
 }
 
@@ -172,8 +173,10 @@ pub enum SiteCommand {
         flags: SiteFlags,
     },
     /// List sites.
+    #[command(after_help = "Example: ftpman site list --json")]
     List,
     /// Show a site.
+    #[command(after_help = "Example: ftpman site show partner")]
     Show { name: String },
     /// Change a site.
     #[command(after_help = "Example: ftpman site edit partner --max-connections 2")]
@@ -183,6 +186,7 @@ pub enum SiteCommand {
         flags: SiteFlags,
     },
     /// Remove a site no job uses.
+    #[command(after_help = "Example: ftpman site remove old-partner")]
     Remove { name: String },
     /// Connect, log in and list the root.
     #[command(after_help = "Example: ftpman site test partner")]
@@ -267,8 +271,10 @@ pub enum JobCommand {
         flags: JobFlags,
     },
     /// List jobs.
+    #[command(after_help = "Example: ftpman job list --json")]
     List,
     /// Show a job and its next fires.
+    #[command(after_help = "Example: ftpman job show nightly")]
     Show { name: String },
     /// Change a job.
     #[command(after_help = "Example: ftpman job edit nightly --schedule '30 1 * * *'")]
@@ -278,10 +284,13 @@ pub enum JobCommand {
         flags: JobFlags,
     },
     /// Remove a job with its runs and ledger.
+    #[command(after_help = "Example: ftpman job remove nightly")]
     Remove { name: String },
     /// Enable a job.
+    #[command(after_help = "Example: ftpman job enable nightly")]
     Enable { name: String },
     /// Disable a job.
+    #[command(after_help = "Example: ftpman job disable nightly")]
     Disable { name: String },
     /// Run a job now; exit 0 only if the run succeeded.
     #[command(after_help = "Example: ftpman job run nightly --dry-run")]
@@ -303,6 +312,7 @@ pub enum RunCommand {
 #[derive(Subcommand)]
 pub enum SettingsCommand {
     /// Show the settings (secrets masked).
+    #[command(after_help = "Example: ftpman settings show")]
     Show,
     /// Set a setting.
     #[command(after_help = "Example: ftpman settings set smtp.host mail.example.com")]
@@ -336,7 +346,9 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users.
+    #[command(after_help = "Example: ftpman user list")]
     List,
     /// Remove a user.
+    #[command(after_help = "Example: ftpman user remove alice")]
     Remove { name: String },
 }

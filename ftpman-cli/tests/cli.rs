@@ -96,6 +96,19 @@ fn flow(db: Option<String>) {
     let mut u = User::new(db);
     let env = [("SRC_PW", pw.as_str())];
 
+    // Without a terminal, an unknown host key is refused unless accepted explicitly.
+    let url = format!("sftp://{}@127.0.0.1:{}{}", s.user, s.ssh_port, src.path.display());
+    let o = u.run_with(
+        &["site", "add", "src", "--url", &url, "--password-env", "SRC_PW"],
+        &env,
+        None,
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&s.host_key) && o.stderr.contains("--accept-new-host-key"),
+        "{}",
+        o.stderr
+    );
     let o = u.ok(
         &[
             "site",
