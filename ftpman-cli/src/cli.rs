@@ -110,6 +110,17 @@ pub struct ServeArgs {
     /// Runs executed at once by this node.
     #[arg(long, default_value_t = 4)]
     pub max_runs: usize,
+    /// This node's id in the cluster (default: host name and a random suffix).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// How long a node's claim on a run (and on connection slots) holds without renewal; a
+    /// node that dies loses its runs after this.
+    #[arg(long, default_value = "60s")]
+    pub lease: String,
+    /// On SIGINT/SIGTERM, how long running files get to finish before their runs are
+    /// interrupted (the next run continues them).
+    #[arg(long, default_value = "30s")]
+    pub grace: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

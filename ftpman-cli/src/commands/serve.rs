@@ -28,6 +28,24 @@ async fn shutdown_signal() {
 }
 
 pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
+    let lease = ftpman_core::validate::parse_duration("lease", &args.lease)
+        .map_err(|e| crate::Failure::usage(e.to_string()))?;
+    if lease < std::time::Duration::from_secs(3) {
+        return Err(crate::Failure::usage("lease: must be at least 3s"));
+    }
+    let grace = ftpman_core::validate::parse_duration("grace", &args.grace)
+        .map_err(|e| crate::Failure::usage(e.to_string()))?;
+    let mut config = ftpman_core::engine::EngineConfig {
+        lease,
+        ..ftpman_core::engine::EngineConfig::default()
+    };
+    if let Some(id) = &args.node_id {
+        config.node_id = id.clone();
+    }
+    if let Ok(Some(base)) = m.store().setting("web.base_url").await {
+        config.base_url = Some(base.value.expose().to_string());
+    }
+    let m = m.with_engine_config(config);
     if !args.no_web {
         tracing::warn!(
             "the web UI is not part of this build yet; serving the scheduler only ({} is not bound)",
@@ -49,6 +67,8 @@ pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
         m.engine().clone(),
         ServiceConfig {
             max_concurrent_runs: args.max_runs.max(1),
+            heartbeat: (lease / 3).min(std::time::Duration::from_secs(10)),
+            grace,
             ..ServiceConfig::default()
         },
     );

@@ -248,10 +248,41 @@ impl Engine {
         match pools.get(&site.id) {
             Some((updated, pool)) if *updated == site.updated_at => pool.clone(),
             _ => {
-                let pool = SitePool::new(site.clone(), self.inner.connector.clone());
+                let shared_server = site.protocol != crate::model::Protocol::Local;
+                let pool = if shared_server && self.inner.store.backend() == crate::store::Backend::Postgres {
+                    // Several nodes may share this database: hold cluster-wide slots (a local
+                    // folder is each node's own, so it has none).
+                    SitePool::with_cluster(
+                        site.clone(),
+                        self.inner.connector.clone(),
+                        crate::transport::pool::ClusterSlots {
+                            store: self.inner.store.clone(),
+                            node_id: self.inner.config.node_id.clone(),
+                            lease: self.inner.config.lease,
+                        },
+                    )
+                } else {
+                    SitePool::new(site.clone(), self.inner.connector.clone())
+                };
+                if let Some((_, old)) = pools.get(&site.id) {
+                    let old = old.clone();
+                    tokio::spawn(async move { old.close_idle().await });
+                }
                 pools.insert(site.id, (site.updated_at, pool.clone()));
                 pool
             }
+        }
+    }
+
+    /// Closes pooled connections idle for longer than `age`, so their cluster slots go to nodes
+    /// that need them.
+    pub async fn close_idle(&self, age: Duration) {
+        let pools: Vec<Arc<SitePool>> = match self.inner.pools.lock() {
+            Ok(p) => p.values().map(|(_, pool)| pool.clone()).collect(),
+            Err(_) => return,
+        };
+        for pool in pools {
+            pool.close_idle_older_than(age).await;
         }
     }
 
@@ -271,6 +302,8 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(lease / 3).await;
+                    // The connection slots this node holds live as long as its runs.
+                    let _ = store.renew_site_slots(&node, clock.now(), lease).await;
                     match store.renew_lease(run_id, &node, clock.now(), lease).await {
                         Ok(true) => {}
                         Ok(false) => {

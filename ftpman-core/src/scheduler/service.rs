@@ -251,12 +251,17 @@ impl Scheduler for Service {
     async fn tick(&self) -> Result<usize, StoreError> {
         let created = self.fire_due().await?;
         self.claim_and_start().await?;
+        // Idle connections give their cluster slots back well before the slots' lease runs out.
+        self.engine
+            .close_idle((self.engine.config().lease / 4).min(Duration::from_secs(5)))
+            .await;
         Ok(created)
     }
 
     async fn run_until(&self, mut shutdown: watch::Receiver<bool>) -> Result<(), StoreError> {
         let store = self.engine.store().clone();
         let node = self.engine.config().node_id.clone();
+        store.claim_single_node()?;
         // On an embedded database no other node can hold a run: whatever is marked running was
         // left by a process that died.
         self.engine
@@ -275,6 +280,9 @@ impl Scheduler for Service {
                 if let Err(e) = store.heartbeat(&node, self.now()).await {
                     tracing::warn!(target: "ftpman::scheduler", "heartbeat failed: {e}");
                 }
+                let _ = store
+                    .renew_site_slots(&node, self.now(), self.engine.config().lease)
+                    .await;
                 if let Err(e) = self.engine.recover(false).await {
                     tracing::warn!(target: "ftpman::scheduler", "checking for dead nodes' runs failed: {e}");
                 }
@@ -282,6 +290,7 @@ impl Scheduler for Service {
             self.sleep_until_next(&mut shutdown).await;
         }
         self.drain().await;
+        self.engine.close_idle(Duration::ZERO).await;
         tracing::info!(target: "ftpman::scheduler", node = %node, "scheduler stopped");
         Ok(())
     }

@@ -85,6 +85,9 @@ pub enum StoreError {
     /// A secret could not be sealed or opened, or the key is wrong.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// Another process holds what this one needs (an embedded database serves one node).
+    #[error("{0}")]
+    Busy(String),
     /// A stored row holds a value this version cannot read.
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt {
@@ -114,6 +117,10 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Closes the connection pool.
     async fn close(&self);
+    /// Claims the database for this node's scheduler. An embedded SQLite database serves one
+    /// node: a second process pointed at it is refused with a clear error. PostgreSQL takes any
+    /// number of nodes.
+    fn claim_single_node(&self) -> StoreResult<()>;
 
     /// Saves a new site; its name must be free.
     async fn create_site(&self, site: &Site) -> StoreResult<Site>;
@@ -214,6 +221,24 @@ pub trait Store: Send + Sync + 'static {
     async fn daily_stats(&self, since: DateTime<Utc>) -> StoreResult<Vec<DayStats>>;
     /// Removes finished runs and log entries older than `cutoff`.
     async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport>;
+
+    /// Takes a free connection slot of a site for `node_id` (one of `0..max`, or one whose
+    /// holder's lease expired); `None` when all `max` are held. This is what makes a site's
+    /// max_connections a cap across every node.
+    async fn acquire_site_slot(
+        &self,
+        site_id: i64,
+        max: u32,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<u32>>;
+    /// Gives a slot back.
+    async fn release_site_slot(&self, site_id: i64, slot: u32, node_id: &str) -> StoreResult<()>;
+    /// Extends every slot `node_id` holds; returns how many.
+    async fn renew_site_slots(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<u64>;
+    /// Slots held now (not expired) for a site.
+    async fn site_slots_held(&self, site_id: i64, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Records a node's heartbeat (creating the node on its first beat).
     async fn heartbeat(&self, node_id: &str, now: DateTime<Utc>) -> StoreResult<()>;

@@ -361,6 +361,10 @@ macro_rules! impl_sql_store {
                 self.pool.close().await;
             }
 
+            fn claim_single_node(&self) -> StoreResult<()> {
+                self.claim_node_lock()
+            }
+
             async fn create_site(&self, site: &Site) -> StoreResult<Site> {
                 site.validate()?;
                 let now = to_ms(Utc::now());
@@ -1016,6 +1020,70 @@ macro_rules! impl_sql_store {
                     .map_err(db("removing old log entries"))?
                     .rows_affected();
                 Ok(PurgeReport { runs, logs })
+            }
+
+            async fn acquire_site_slot(
+                &self,
+                site_id: i64,
+                max: u32,
+                node_id: &str,
+                now: DateTime<Utc>,
+                lease: Duration,
+            ) -> StoreResult<Option<u32>> {
+                for slot in 0..max.max(1) {
+                    // Insert the slot, or take it over when its holder's lease has run out: one
+                    // statement, so two nodes can never both win the same slot.
+                    let row = sqlx::query(
+                        "INSERT INTO site_slots (site_id, slot, node_id, expires_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (site_id, slot) DO UPDATE SET node_id = excluded.node_id, expires_at = excluded.expires_at \
+                         WHERE site_slots.expires_at < $5 RETURNING slot",
+                    )
+                    .bind(site_id)
+                    .bind(slot as i64)
+                    .bind(node_id)
+                    .bind(lease_until(now, lease))
+                    .bind(to_ms(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db("taking a connection slot"))?;
+                    if row.is_some() {
+                        return Ok(Some(slot));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn release_site_slot(&self, site_id: i64, slot: u32, node_id: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM site_slots WHERE site_id = $1 AND slot = $2 AND node_id = $3")
+                    .bind(site_id)
+                    .bind(slot as i64)
+                    .bind(node_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("releasing a connection slot"))?;
+                Ok(())
+            }
+
+            async fn renew_site_slots(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<u64> {
+                let done = sqlx::query("UPDATE site_slots SET expires_at = $2 WHERE node_id = $1")
+                    .bind(node_id)
+                    .bind(lease_until(now, lease))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("renewing connection slots"))?;
+                Ok(done.rows_affected())
+            }
+
+            async fn site_slots_held(&self, site_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {
+                let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM site_slots WHERE site_id = $1 AND expires_at >= $2")
+                    .bind(site_id)
+                    .bind(to_ms(now))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db("counting connection slots"))?
+                    .try_get("n")
+                    .map_err(db("counting connection slots"))?;
+                Ok(n as u64)
             }
 
             async fn heartbeat(&self, node_id: &str, now: DateTime<Utc>) -> StoreResult<()> {

@@ -10,6 +10,8 @@ pub struct SqliteStore {
     pool: sqlx::SqlitePool,
     cipher: Cipher,
     path: Option<PathBuf>,
+    /// Held while this process serves the database (see [`Store::claim_single_node`]).
+    node_lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl SqliteStore {
@@ -48,7 +50,40 @@ impl SqliteStore {
             .map_err(db(format!("opening SQLite database {url}")))?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let cipher = Self::init_cipher(&pool, &key).await?;
-        Ok(SqliteStore { pool, cipher, path })
+        Ok(SqliteStore {
+            pool,
+            cipher,
+            path,
+            node_lock: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Takes an exclusive lock on `<db>.node-lock`; the OS drops it when the process ends, so a
+    /// crashed node never blocks the next one.
+    fn claim_node_lock(&self) -> StoreResult<()> {
+        let Some(db) = &self.path else { return Ok(()) };
+        let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".node-lock");
+        let lock_path = db.with_file_name(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::Busy(format!("cannot open {}: {e}", lock_path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {
+                if let Ok(mut slot) = self.node_lock.lock() {
+                    *slot = Some(file);
+                }
+                Ok(())
+            }
+            Err(_) => Err(StoreError::Busy(format!(
+                "another ftpman process is already serving the SQLite database {}; SQLite is for one node: \
+                 stop the other process, or move to PostgreSQL (--db postgres://...) to run several nodes",
+                db.display()
+            ))),
+        }
     }
 
     /// The database file, unless in memory.

@@ -200,6 +200,7 @@ on_both_backends!(
     system_log_filters_and_pages,
     stats_retention_nodes_users,
     two_stores_see_each_others_writes,
+    connection_slots_are_shared,
 );
 
 const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -1061,4 +1062,84 @@ async fn two_stores_see_each_others_writes(h: &Harness) {
         "the other store sees the fire is taken"
     );
     other.close().await;
+}
+
+async fn connection_slots_are_shared(h: &Harness) {
+    let site = add_site(&h.store, "partner", "sftp://bob@h/x").await;
+    let other = h.reopen(key(KEY_A)).await.unwrap();
+    let now = Utc::now();
+    let lease = std::time::Duration::from_secs(30);
+    // Two slots; three nodes on two store values: the third waits.
+    assert_eq!(
+        h.store.acquire_site_slot(site.id, 2, "a", now, lease).await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        other.acquire_site_slot(site.id, 2, "b", now, lease).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        other.acquire_site_slot(site.id, 2, "c", now, lease).await.unwrap(),
+        None
+    );
+    assert_eq!(h.store.site_slots_held(site.id, now).await.unwrap(), 2);
+    // A release frees a slot.
+    h.store.release_site_slot(site.id, 0, "a").await.unwrap();
+    assert_eq!(
+        other.acquire_site_slot(site.id, 2, "c", now, lease).await.unwrap(),
+        Some(0)
+    );
+    // Renewed slots hold; a dead node's slot comes free when its lease runs out.
+    let later = now + ChronoDuration::seconds(20);
+    assert_eq!(h.store.renew_site_slots("c", later, lease).await.unwrap(), 1);
+    let after = now + ChronoDuration::seconds(40);
+    assert_eq!(
+        h.store.acquire_site_slot(site.id, 2, "d", after, lease).await.unwrap(),
+        Some(1),
+        "b's lease expired"
+    );
+    assert_eq!(
+        h.store.acquire_site_slot(site.id, 2, "e", after, lease).await.unwrap(),
+        None,
+        "c renewed"
+    );
+    // Concurrent claimers never exceed the cap.
+    let mut tasks = Vec::new();
+    let site2 = add_site(&h.store, "busy", "ftp://x@h/y").await;
+    for n in 0..8 {
+        let store = if n % 2 == 0 { h.store.clone() } else { other.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .acquire_site_slot(site2.id, 3, &format!("n{n}"), now, lease)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        if let Some(slot) = t.await.unwrap() {
+            won.push(slot);
+        }
+    }
+    won.sort();
+    assert_eq!(won, [0, 1, 2], "exactly max slots are handed out");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn an_embedded_database_serves_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("one.db").display());
+    let first = SqliteStore::open(&url, Some(key(KEY_A))).await.unwrap();
+    let second = SqliteStore::open(&url, Some(key(KEY_A))).await.unwrap();
+    first.claim_single_node().unwrap();
+    let err = second.claim_single_node().unwrap_err().to_string();
+    assert!(
+        err.contains("another ftpman process") && err.contains("PostgreSQL"),
+        "{err}"
+    );
+    drop(first);
+    second
+        .claim_single_node()
+        .expect("the lock goes with the process (or store) that held it");
 }

@@ -14,12 +14,64 @@ pub struct SitePool {
     connector: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     idle: Arc<Mutex<Vec<Idle>>>,
+    cluster: Option<ClusterSlots>,
 }
 
-/// An idle connection and when it was last used.
+/// An idle connection, when it was last used, and the cluster slot it holds.
 struct Idle {
     conn: Box<dyn Transport>,
     since: Instant,
+    slot: Option<u32>,
+}
+
+/// Cluster-wide connection slots in the store: with several nodes, a site's max_connections
+/// holds across all of them. Each open connection holds one slot.
+#[derive(Clone)]
+pub struct ClusterSlots {
+    /// The shared store.
+    pub store: Arc<dyn crate::store::Store>,
+    /// This node.
+    pub node_id: String,
+    /// How long a slot holds without renewal (a dead node's slots come free after this).
+    pub lease: Duration,
+}
+
+impl ClusterSlots {
+    /// Waits for a free slot of `site`.
+    async fn acquire(&self, site: &Site) -> TransportResult<u32> {
+        loop {
+            match self
+                .store
+                .acquire_site_slot(
+                    site.id,
+                    site.max_connections,
+                    &self.node_id,
+                    chrono::Utc::now(),
+                    self.lease,
+                )
+                .await
+            {
+                Ok(Some(slot)) => return Ok(slot),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => {
+                    return Err(super::TransportError::Config {
+                        site: site.name.clone(),
+                        reason: format!("cannot take a connection slot: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Gives a slot back, in the background (from `Drop`).
+    fn release_later(&self, site_id: i64, slot: u32) {
+        let (store, node) = (self.store.clone(), self.node_id.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = store.release_site_slot(site_id, slot, &node).await;
+            });
+        }
+    }
 }
 
 /// Idle connections older than this are checked before reuse: servers drop idle sessions.
@@ -34,6 +86,19 @@ impl SitePool {
             connector,
             permits,
             idle: Arc::new(Mutex::new(Vec::new())),
+            cluster: None,
+        })
+    }
+
+    /// A pool whose connections also hold cluster-wide slots in the store.
+    pub fn with_cluster(site: Site, connector: Arc<dyn Connector>, cluster: ClusterSlots) -> Arc<SitePool> {
+        let permits = Arc::new(Semaphore::new(site.max_connections.max(1) as usize));
+        Arc::new(SitePool {
+            site,
+            connector,
+            permits,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            cluster: Some(cluster),
         })
     }
 
@@ -52,38 +117,75 @@ impl SitePool {
         // The semaphore is never closed, so acquiring fails only if it were; treat that as a
         // stale pool and open without a permit rather than panic.
         let permit = self.permits.clone().acquire_owned().await.ok();
-        let mut conn = None;
+        let mut reused = None;
         while let Some(mut idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             if idle.since.elapsed() < CHECK_AFTER {
-                conn = Some(idle.conn);
+                reused = Some((idle.conn, idle.slot));
                 break;
             }
             match tokio::time::timeout(self.site.connect_timeout, idle.conn.check()).await {
                 Ok(Ok(())) => {
-                    conn = Some(idle.conn);
+                    reused = Some((idle.conn, idle.slot));
                     break;
                 }
                 // Dropped by the server while idle: forget it and try the next.
-                _ => continue,
+                _ => self.release(idle.slot),
             }
         }
-        let conn = match conn {
-            Some(c) => c,
-            None => self.connector.connect(&self.site).await?,
+        let (conn, slot) = match reused {
+            Some(r) => r,
+            None => {
+                let slot = match &self.cluster {
+                    Some(c) => Some(c.acquire(&self.site).await?),
+                    None => None,
+                };
+                match self.connector.connect(&self.site).await {
+                    Ok(c) => (c, slot),
+                    Err(e) => {
+                        self.release(slot);
+                        return Err(e);
+                    }
+                }
+            }
         };
         Ok(PooledTransport {
             conn: Some(conn),
             idle: self.idle.clone(),
             broken: false,
+            slot,
+            site_id: self.site.id,
+            cluster: self.cluster.clone(),
             _permit: permit,
         })
     }
 
+    fn release(&self, slot: Option<u32>) {
+        if let (Some(c), Some(slot)) = (&self.cluster, slot) {
+            c.release_later(self.site.id, slot);
+        }
+    }
+
     /// Closes the idle connections.
     pub async fn close_idle(&self) {
-        let conns: Vec<_> = self.idle.lock().map(|mut i| i.drain(..).collect()).unwrap_or_default();
-        for c in conns {
-            let _ = c.conn.close().await;
+        self.close_idle_older_than(Duration::ZERO).await;
+    }
+
+    /// Closes connections idle for longer than `age`, giving their cluster slots back (so other
+    /// nodes may connect).
+    pub async fn close_idle_older_than(&self, age: Duration) {
+        let old: Vec<Idle> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|i| i.since.elapsed() >= age);
+                *idle = keep;
+                old
+            }
+            Err(_) => Vec::new(),
+        };
+        for i in old {
+            let _ = tokio::time::timeout(Duration::from_secs(5), i.conn.close()).await;
+            if let (Some(c), Some(slot)) = (&self.cluster, i.slot) {
+                let _ = c.store.release_site_slot(self.site.id, slot, &c.node_id).await;
+            }
         }
     }
 }
@@ -94,6 +196,9 @@ pub struct PooledTransport {
     conn: Option<Box<dyn Transport>>,
     idle: Arc<Mutex<Vec<Idle>>>,
     broken: bool,
+    slot: Option<u32>,
+    site_id: i64,
+    cluster: Option<ClusterSlots>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -120,14 +225,21 @@ impl DerefMut for PooledTransport {
 
 impl Drop for PooledTransport {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && !self.broken
+        let Some(conn) = self.conn.take() else { return };
+        if !self.broken
             && let Ok(mut idle) = self.idle.lock()
         {
             idle.push(Idle {
                 conn,
                 since: Instant::now(),
+                slot: self.slot,
             });
+            return;
+        }
+        // A broken connection is dropped (closing its socket); its slot goes back.
+        drop(conn);
+        if let (Some(c), Some(slot)) = (&self.cluster, self.slot) {
+            c.release_later(self.site_id, slot);
         }
     }
 }

@@ -102,7 +102,11 @@ pub fn scratch_for(user: &str, name: &str) -> Scratch {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let path = PathBuf::from(format!("/home/{user}/ftpman-tests/{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&path).expect("scratch folder");
-    chown_tree(path.parent().expect("parent"), user);
+    // The shared parent alone (other tests create and remove folders in it concurrently), then
+    // this test's own folder.
+    let (uid, gid) = uid_gid(user);
+    std::os::unix::fs::chown(path.parent().expect("parent"), Some(uid), Some(gid)).expect("chown parent");
+    chown_tree(&path, user);
     Scratch { path }
 }
 
