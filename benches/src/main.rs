@@ -1,11 +1,15 @@
-//! `ftpman-bench`: one ftpman transfer, timed, for `benches/run.sh` to compare with other tools.
+//! `ftpman-bench`: one ftpman workload, timed, for `benches/run.sh` to compare with other tools.
 //!
 //! ```text
-//! ftpman-bench copy KIND up|down LOCAL_FILE REMOTE_PATH
+//! ftpman-bench copy KIND up|down LOCAL_FILE REMOTE_PATH     one file
+//! ftpman-bench tree KIND REMOTE_DIR LOCAL_DIR PARALLEL      a folder tree, through the engine
+//! ftpman-bench s2s FROM_KIND FROM_PATH TO_KIND TO_PATH       site to site, streamed
+//! ftpman-bench scheduler JOBS SECONDS CRON                   the scheduler under load
 //! ```
-//! KIND is sftp, ftp, ftps or ftps-implicit; the servers are the ones `scripts/test.sh` (or
-//! `benches/run.sh`) starts, described by `FTPMAN_TEST_*` variables. Prints one line:
-//! `bytes=N seconds=S peak_rss_kib=K`.
+//! KIND is sftp, ftp, ftps or ftps-implicit; the servers are the ones `benches/run.sh` starts,
+//! described by `FTPMAN_TEST_*` variables. Prints one line of `key=value` pairs.
+
+mod scheduler;
 
 use ftpman_core::Secret;
 use ftpman_core::model::{Site, SiteUrl};
@@ -116,16 +120,99 @@ async fn copy(kind: &str, direction: &str, local: &str, remote: &str) -> Result<
     Ok((bytes, secs))
 }
 
+/// Downloads a remote tree with the engine (recursive job, `parallel` files at once).
+async fn tree(kind: &str, remote_dir: &str, local_dir: &str, parallel: u32) -> Result<String, String> {
+    use ftpman_core::engine::{Engine, EngineConfig};
+    use ftpman_core::model::{Job, Trigger};
+    let db = std::env::temp_dir().join(format!("ftpman-bench-{}.db", std::process::id()));
+    let store = ftpman_core::store::open(
+        &format!("sqlite://{}", db.display()),
+        Some(ftpman_core::KeySource::Key(Box::new([5u8; 32]))),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut remote = remote_site(kind, remote_dir)?;
+    remote.max_connections = parallel;
+    let src = store.create_site(&remote).await.map_err(|e| e.to_string())?;
+    let dst = store
+        .create_site(&local_site(local_dir)?.renamed("local"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut job = Job::new("tree", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    job.parallel = parallel;
+    let job = store.create_job(&job).await.map_err(|e| e.to_string())?;
+    let engine = Engine::new(
+        store.clone(),
+        std::sync::Arc::new(ProtocolConnector),
+        EngineConfig::default(),
+    );
+    let started = Instant::now();
+    let run = engine
+        .run_job(&job, Trigger::Api, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&db);
+    if run.counts.failed > 0 {
+        return Err(format!("{} files failed: {:?}", run.counts.failed, run.error));
+    }
+    Ok(format!(
+        "files={} bytes={} seconds={secs:.3}",
+        run.counts.transferred, run.counts.bytes
+    ))
+}
+
+/// Streams one file from one remote site to another, with no staging on disk.
+async fn site_to_site(from_kind: &str, from: &str, to_kind: &str, to: &str) -> Result<String, String> {
+    let (fdir, fname) = split(from);
+    let (tdir, tname) = split(to);
+    let mut a = ProtocolConnector
+        .connect(&remote_site(from_kind, &fdir)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut b = ProtocolConnector
+        .connect(&remote_site(to_kind, &tdir)?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let bytes = copy_file(a.as_mut(), &fname, b.as_mut(), &tname, 0, None, &mut |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!("bytes={bytes} seconds={:.3}", started.elapsed().as_secs_f64()))
+}
+
+trait Renamed {
+    fn renamed(self, name: &str) -> Self;
+}
+impl Renamed for Site {
+    fn renamed(mut self, name: &str) -> Site {
+        self.name = name.to_string();
+        self
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["copy", kind, direction, local, remote] => copy(kind, direction, local, remote).await,
-        _ => Err("usage: ftpman-bench copy sftp|ftp|ftps|ftps-implicit up|down LOCAL_FILE REMOTE_PATH".into()),
+        ["copy", kind, direction, local, remote] => copy(kind, direction, local, remote)
+            .await
+            .map(|(bytes, secs)| format!("bytes={bytes} seconds={secs:.3}")),
+        ["tree", kind, remote, local, parallel] => match parallel.parse() {
+            Ok(p) => tree(kind, remote, local, p).await,
+            Err(_) => Err("PARALLEL must be a number".into()),
+        },
+        ["s2s", fk, from, tk, to] => site_to_site(fk, from, tk, to).await,
+        ["scheduler", jobs, seconds, cron] => match (jobs.parse(), seconds.parse()) {
+            (Ok(j), Ok(s)) => scheduler::run(j, s, cron).await,
+            _ => Err("JOBS and SECONDS must be numbers".into()),
+        },
+        _ => Err("usage: see the top of benches/src/main.rs".into()),
     };
     match result {
-        Ok((bytes, secs)) => {
-            println!("bytes={bytes} seconds={secs:.3} peak_rss_kib={}", peak_rss_kib());
+        Ok(line) => {
+            println!("{line} peak_rss_kib={}", peak_rss_kib());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -243,6 +243,12 @@ pub struct JobFlags {
     /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
     #[arg(long)]
     pub at: Option<String>,
+    /// Run only when started by hand (removes a schedule).
+    #[arg(long, conflicts_with_all = ["schedule", "at"])]
+    pub manual: bool,
+    /// Longest a single file may take (1h).
+    #[arg(long)]
+    pub file_timeout: Option<String>,
     /// After delivery: keep, delete or move:DIR.
     #[arg(long)]
     pub after: Option<String>,
@@ -325,9 +331,25 @@ pub enum SettingsCommand {
     /// Show the settings (secrets masked).
     #[command(after_help = "Example: ftpman settings show")]
     Show,
-    /// Set a setting.
-    #[command(after_help = "Example: ftpman settings set smtp.host mail.example.com")]
-    Set { key: String, value: String },
+    /// Set a setting. Secret ones (smtp.password, webhook.secret) are read from an environment
+    /// variable or standard input, never from the command line.
+    #[command(
+        after_help = "Examples:\n  ftpman settings set smtp.host mail.example.com\n  SMTP_PW=... ftpman settings set smtp.password --value-env SMTP_PW"
+    )]
+    Set {
+        key: String,
+        /// The value (not for secret settings).
+        value: Option<String>,
+        /// Read the value from this environment variable.
+        #[arg(long, value_name = "VAR", conflicts_with_all = ["value", "value_stdin"])]
+        value_env: Option<String>,
+        /// Read the value from standard input.
+        #[arg(long, conflicts_with = "value")]
+        value_stdin: bool,
+    },
+    /// Remove a setting.
+    #[command(after_help = "Example: ftpman settings unset webhook.url")]
+    Unset { key: String },
 }
 
 #[derive(Subcommand)]

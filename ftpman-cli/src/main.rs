@@ -47,24 +47,34 @@ impl Failure {
 /// What a command returns.
 pub type CmdResult = Result<ExitCode, Failure>;
 
+/// Switches the system-log layer on once the database is open (events before that only reach
+/// standard error).
+pub type LogSwitch =
+    tracing_subscriber::reload::Handle<Option<ftpman_core::syslog::SystemLogLayer>, tracing_subscriber::Registry>;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    use tracing_subscriber::prelude::*;
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| {
-                if matches!(cli.command, Command::Serve(_)) {
-                    "info"
-                } else {
-                    "warn"
-                }
-                .into()
-            }),
+    let console_filter = tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| {
+        if matches!(cli.command, Command::Serve(_)) {
+            "info"
+        } else {
+            "warn"
+        }
+        .into()
+    });
+    let (system_log, switch) = tracing_subscriber::reload::Layer::new(None);
+    tracing_subscriber::registry()
+        .with(system_log)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_filter(console_filter),
         )
-        .with_writer(std::io::stderr)
-        .with_target(false)
         .init();
-    match commands::run(cli).await {
+    match commands::run(cli, switch).await {
         Ok(code) => code,
         Err(f) => {
             eprintln!("ftpman: {}", f.message);

@@ -192,9 +192,14 @@ fn flow(db: Option<String>) {
     let id = first["id"].as_i64().unwrap().to_string();
     let detail: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "run", "show", &id], &[]).stdout).unwrap();
     assert_eq!(detail["files"].as_array().unwrap().len(), 2);
+    let logs = u.ok(&["logs"], &[]).stdout;
     assert!(
-        u.ok(&["logs"], &[]).stdout.contains("job 'nightly' added"),
-        "config changes are in the log"
+        logs.contains("job 'nightly' added"),
+        "config changes are in the log: {logs}"
+    );
+    assert!(
+        logs.contains("engine") && logs.contains("run finished"),
+        "engine events are in the log: {logs}"
     );
 
     // Unreachable source: exit 1 and one line saying why.
@@ -253,7 +258,15 @@ fn flow(db: Option<String>) {
     u.printed.pop();
     u.printed.pop();
     u.ok(&["--json", "site", "show", "src"], &[]);
-    u.ok(&["settings", "set", "smtp.password", "smtp-secret-Xy1"], &[]);
+    let o = u.run(&["settings", "set", "smtp.password", "on-the-command-line"]);
+    assert_eq!(o.code, 2, "a secret setting on the command line is refused");
+    assert!(o.stderr.contains("--value-env"), "{}", o.stderr);
+    u.printed.pop();
+    u.printed.pop();
+    u.ok(
+        &["settings", "set", "smtp.password", "--value-env", "SMTP_PW"],
+        &[("SMTP_PW", "smtp-secret-Xy1")],
+    );
     assert!(u.ok(&["settings", "show"], &[]).stdout.contains("smtp.password  ***"));
     for text in &u.printed {
         assert!(!text.contains(&pw), "a password leaked into ftpman's output:\n{text}");

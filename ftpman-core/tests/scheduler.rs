@@ -86,35 +86,35 @@ async fn fires(store: &Arc<dyn Store>, job: &Job) -> Vec<DateTime<Utc>> {
 #[tokio::test]
 async fn every_five_minutes_fires_on_time_and_catches_up_once() {
     let w = world(cron("*/5 * * * *", Tz::UTC)).await;
-    let clock = Arc::new(ManualClock::new(utc(2026, 11, 28, 10, 2, 0)));
+    let clock = Arc::new(ManualClock::new(utc(2030, 11, 28, 10, 2, 0)));
     let svc = service(&w.store, &clock);
     assert_eq!(svc.fire_due().await.unwrap(), 0);
-    assert_eq!(svc.next_fires(), vec![(w.job.id, utc(2026, 11, 28, 10, 5, 0))]);
-    clock.set(utc(2026, 11, 28, 10, 4, 59));
+    assert_eq!(svc.next_fires(), vec![(w.job.id, utc(2030, 11, 28, 10, 5, 0))]);
+    clock.set(utc(2030, 11, 28, 10, 4, 59));
     assert_eq!(svc.fire_due().await.unwrap(), 0);
-    clock.set(utc(2026, 11, 28, 10, 5, 0));
+    clock.set(utc(2030, 11, 28, 10, 5, 0));
     assert_eq!(svc.fire_due().await.unwrap(), 1);
     assert_eq!(svc.fire_due().await.unwrap(), 0, "a fire happens once");
-    clock.set(utc(2026, 11, 28, 10, 10, 0) + chrono::Duration::milliseconds(200));
+    clock.set(utc(2030, 11, 28, 10, 10, 0) + chrono::Duration::milliseconds(200));
     assert_eq!(svc.fire_due().await.unwrap(), 1);
     // ftpman was not looking from 10:11 to 10:31: one catch-up run, for the latest fire.
-    clock.set(utc(2026, 11, 28, 10, 31, 0));
+    clock.set(utc(2030, 11, 28, 10, 31, 0));
     assert_eq!(svc.fire_due().await.unwrap(), 1);
     // A restarted process continues from the last recorded fire, again with one catch-up.
-    clock.set(utc(2026, 11, 28, 10, 47, 0));
+    clock.set(utc(2030, 11, 28, 10, 47, 0));
     let restarted = service(&w.store, &clock);
     assert_eq!(restarted.fire_due().await.unwrap(), 1);
     assert_eq!(
         fires(&w.store, &w.job).await,
         [
-            utc(2026, 11, 28, 10, 5, 0),
-            utc(2026, 11, 28, 10, 10, 0),
-            utc(2026, 11, 28, 10, 30, 0),
-            utc(2026, 11, 28, 10, 45, 0)
+            utc(2030, 11, 28, 10, 5, 0),
+            utc(2030, 11, 28, 10, 10, 0),
+            utc(2030, 11, 28, 10, 30, 0),
+            utc(2030, 11, 28, 10, 45, 0)
         ]
     );
     // The second process and the first both look at 10:50: the store keeps one run.
-    clock.set(utc(2026, 11, 28, 10, 50, 0));
+    clock.set(utc(2030, 11, 28, 10, 50, 0));
     let a = svc.fire_due().await.unwrap();
     let b = restarted.fire_due().await.unwrap();
     assert_eq!(a + b, 1, "two schedulers, one fire, one run");
@@ -197,6 +197,17 @@ async fn daylight_saving_in_berlin_neither_skips_nor_doubles() {
             "hourly fires are one real hour apart"
         );
     }
+}
+
+#[tokio::test]
+async fn a_missed_one_time_job_runs_once_when_a_scheduler_starts() {
+    let at = utc(2026, 1, 1, 2, 0, 0);
+    let w = world(Schedule::Once { at }).await;
+    let clock = Arc::new(ManualClock::new(utc(2026, 1, 5, 0, 0, 0)));
+    let svc = service(&w.store, &clock);
+    assert_eq!(svc.fire_due().await.unwrap(), 1);
+    assert_eq!(svc.fire_due().await.unwrap(), 0);
+    assert_eq!(fires(&w.store, &w.job).await, [at]);
 }
 
 #[tokio::test]

@@ -21,14 +21,14 @@ fn options(f: &JobFlags) -> JobOptions {
         schedule: f.schedule.clone(),
         tz: f.tz.clone(),
         at: f.at.clone(),
-        manual: false,
+        manual: f.manual,
         after: f.after.clone(),
         on_conflict: f.on_conflict.clone(),
         atomic: f.no_atomic.then_some(false),
         parallel: f.parallel,
         retries: f.retries,
         bwlimit: f.bwlimit.clone(),
-        file_timeout: None,
+        file_timeout: f.file_timeout.clone(),
         notify: f.notify.clone(),
         email: (!f.email.is_empty()).then(|| f.email.clone()),
         enabled: None,
@@ -126,7 +126,19 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         JobCommand::Run { name, dry_run } => {
             let job = m.job(&name).await?;
             let follower = tokio::spawn(crate::progress::follow_run(m.engine().subscribe(), job.name.clone()));
-            let run = m.run_job(&name, dry_run, Trigger::Manual).await?;
+            let engine = m.engine().clone();
+            let running = m.run_job(&name, dry_run, Trigger::Manual);
+            tokio::pin!(running);
+            let run = tokio::select! {
+                r = &mut running => r?,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("cancelling: the file being moved is abandoned (never left under its final name)");
+                    for id in engine.active_runs() {
+                        engine.stop(id, ftpman_core::engine::StopReason::Cancelled);
+                    }
+                    running.await?
+                }
+            };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), follower).await;
             if as_json {
                 let files = m.run(run.id).await?.1;

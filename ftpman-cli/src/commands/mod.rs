@@ -14,15 +14,25 @@ use crate::{CmdResult, Failure};
 use ftpman_core::Manager;
 use std::process::ExitCode;
 
-pub async fn run(cli: Cli) -> CmdResult {
+pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
     if let Command::Completions { shell } = cli.command {
         let mut cmd = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(shell, &mut cmd, "ftpman", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
     }
     let m = Manager::open(&cli.db).await?;
-    let json = cli.json;
-    match cli.command {
+    // From here on, ftpman's own events (engine, scheduler, transports) go into the system log.
+    let (log, writer) = ftpman_core::syslog::SystemLog::start(m.store().clone());
+    let _ = switch.reload(Some(log.layer()));
+    let result = dispatch(m, cli.command, cli.json).await;
+    let _ = switch.reload(None);
+    drop(log);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), writer).await;
+    result
+}
+
+async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
+    match command {
         Command::Serve(args) => serve::serve(m, args).await,
         Command::Site(c) => sites::run(&m, c, json).await,
         Command::Job(c) => jobs::run(&m, c, json).await,

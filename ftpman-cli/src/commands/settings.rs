@@ -31,9 +31,41 @@ pub async fn run(m: &Manager, cmd: SettingsCommand, as_json: bool) -> CmdResult 
                 table(&["KEY", "VALUE"], &rows);
             }
         }
-        SettingsCommand::Set { key, value } => {
+        SettingsCommand::Set {
+            key,
+            value,
+            value_env,
+            value_stdin,
+        } => {
+            let secret = ftpman_core::manager::settings::SETTINGS
+                .iter()
+                .any(|s| s.key == key && s.secret);
+            let value = match (value, value_env, value_stdin) {
+                (Some(_), _, _) if secret => {
+                    return Err(crate::Failure::usage(format!(
+                        "{key}: is a secret; never put it on a command line: give it with --value-env VAR or --value-stdin"
+                    )));
+                }
+                (Some(v), _, _) => v,
+                (None, env, stdin) => crate::secrets::read(crate::secrets::SecretSource {
+                    env: env.as_deref(),
+                    stdin,
+                    prompt: Some(format!("{key}: ")),
+                })?
+                .map(|s| s.expose().to_string())
+                .ok_or_else(|| {
+                    crate::Failure::usage(format!("{key}: give a value, --value-env VAR or --value-stdin"))
+                })?,
+            };
             m.set_setting(&key, &value).await?;
             println!("{key} set");
+        }
+        SettingsCommand::Unset { key } => {
+            if m.unset_setting(&key).await? {
+                println!("{key} removed");
+            } else {
+                println!("{key} was not set");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -333,8 +333,8 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
     let (status, error, final_path) = match outcome {
         Ok(final_path) if ctx.dry_run => (RunFileStatus::WouldTransfer, None, final_path),
         Ok(final_path) => {
-            // The ledger first, then the source: a crash between the two re-applies the action
-            // next time, never sends the file twice.
+            // The ledger first, then the source: a crash between the two leaves the delivered
+            // source in place (recorded, so never sent twice); the action is not retried.
             let entry = LedgerEntry {
                 job_id: ctx.job.id,
                 source_path: cand.entry.path.clone(),

@@ -5,7 +5,8 @@
 //! Missed fires (ftpman was down, or the job's previous run was still going) follow one rule:
 //! at most one catch-up run, for the latest fire that was missed, never a burst. A job's fires
 //! are computed from its last recorded fire, so a restart picks up where the last process left
-//! off; an edited or re-enabled job starts from the moment of the change.
+//! off; a job edited or re-enabled after its last fire starts from the moment of the change; a
+//! one-time job whose moment passed while nothing was running runs once when a scheduler starts.
 
 use super::{Scheduler, latest_fire, next_fires};
 use crate::engine::{Engine, StopReason};
@@ -14,7 +15,7 @@ use crate::store::{Backend, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -44,16 +45,20 @@ impl Default for ServiceConfig {
 }
 
 struct JobState {
-    /// The schedule as last seen; a change restarts the job's fires from that moment.
-    key: String,
+    /// The job's version (its last change); a change restarts its fires from that moment.
+    version: DateTime<Utc>,
     next: Option<DateTime<Utc>>,
 }
+
+/// The job list as last loaded: the store's fingerprint of it, when, and the jobs.
+type JobCache = Option<((i64, i64), std::time::Instant, Arc<Vec<Job>>)>;
 
 /// Fires schedules and executes runs on one node.
 pub struct Service {
     engine: Engine,
     config: ServiceConfig,
     jobs: Mutex<HashMap<i64, JobState>>,
+    cache: Mutex<JobCache>,
     running: Mutex<JoinSet<()>>,
 }
 
@@ -64,6 +69,7 @@ impl Service {
             engine,
             config,
             jobs: Mutex::new(HashMap::new()),
+            cache: Mutex::new(None),
             running: Mutex::new(JoinSet::new()),
         }
     }
@@ -88,83 +94,147 @@ impl Service {
         next_fires(job, base, 1).ok().and_then(|v| v.into_iter().next())
     }
 
+    /// The enabled, scheduled jobs; reloaded only when the store says jobs changed (or every
+    /// 30 s, in case nodes' clocks disagree), so ten thousand idle jobs cost next to nothing.
+    async fn scheduled_jobs(&self) -> Result<Arc<Vec<Job>>, StoreError> {
+        let store = self.engine.store();
+        let fingerprint = store.jobs_fingerprint().await?;
+        {
+            let cache = match self.cache.lock() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            if let Some((fp, loaded, jobs)) = cache.as_ref()
+                && *fp == fingerprint
+                && loaded.elapsed() < Duration::from_secs(30)
+            {
+                return Ok(jobs.clone());
+            }
+        }
+        let jobs: Vec<Job> = store
+            .jobs()
+            .await?
+            .into_iter()
+            .filter(|j| j.enabled && j.schedule != Schedule::Manual)
+            .collect();
+        let jobs = Arc::new(jobs);
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((fingerprint, std::time::Instant::now(), jobs.clone()));
+        }
+        Ok(jobs)
+    }
+
     /// Creates the runs of every fire due up to now: one per job at most (the latest missed one).
     pub async fn fire_due(&self) -> Result<usize, StoreError> {
         let store = self.engine.store();
         let now = self.now();
-        let jobs = store.jobs().await?;
-        let mut created = 0;
-        let mut due: Vec<(Job, DateTime<Utc>)> = Vec::new();
+        let jobs = self.scheduled_jobs().await?;
+        let mut due: Vec<(&Job, DateTime<Utc>)> = Vec::new();
+        let mut first_sight = Vec::new();
         {
-            let mut known_ids = Vec::new();
-            for job in &jobs {
-                if !job.enabled || job.schedule == Schedule::Manual {
-                    continue;
-                }
-                known_ids.push(job.id);
-                let key = job.schedule.to_string();
-                let state = self
-                    .jobs
-                    .lock()
-                    .ok()
-                    .and_then(|j| j.get(&job.id).map(|s| (s.key.clone(), s.next)));
-                let next = match state {
-                    Some((k, next)) if k == key => next,
-                    // Seen before with another schedule, or just enabled: start from now.
+            let mut states = match self.jobs.lock() {
+                Ok(s) => s,
+                Err(p) => p.into_inner(),
+            };
+            if states.len() != jobs.len() {
+                let ids: std::collections::HashSet<i64> = jobs.iter().map(|j| j.id).collect();
+                states.retain(|id, _| ids.contains(id));
+            }
+            for job in jobs.iter() {
+                let next = match states.get(&job.id) {
+                    Some(state) if state.version == job.updated_at => state.next,
+                    // Seen before, then changed (edited, re-enabled): start from now.
                     Some(_) => Self::first_after(job, now),
-                    // First sight (the process started): continue from the last recorded fire.
-                    None => match store.last_fire(job.id).await? {
-                        Some(last) => Self::first_after(job, last),
-                        None => Self::first_after(job, now),
-                    },
+                    // First sight: continue from the last recorded fire (looked up below).
+                    None => {
+                        first_sight.push(job);
+                        continue;
+                    }
                 };
                 let next = match next {
                     Some(fire) if fire <= now => {
                         // Catch up with the latest missed fire only.
                         let fire = latest_fire(job, now).filter(|l| *l >= fire).unwrap_or(fire);
-                        due.push((job.clone(), fire));
+                        due.push((job, fire));
                         Self::first_after(job, now)
                     }
                     other => other,
                 };
-                if let Ok(mut states) = self.jobs.lock() {
-                    states.insert(job.id, JobState { key, next });
-                }
-            }
-            if let Ok(mut states) = self.jobs.lock() {
-                states.retain(|id, _| known_ids.contains(id));
+                states.insert(
+                    job.id,
+                    JobState {
+                        version: job.updated_at,
+                        next,
+                    },
+                );
             }
         }
-        for (job, fire) in due {
-            let running = store.job_running(job.id).await?;
-            let new = NewRun {
+        for job in first_sight {
+            let next = match (store.last_fire(job.id).await?, &job.schedule) {
+                // Changed after its last fire (edited, re-enabled): from the change on.
+                (Some(last), _) if job.updated_at > last => Self::first_after(job, job.updated_at.min(now)),
+                (Some(last), _) => Self::first_after(job, last),
+                // A one-time job whose moment passed while no scheduler ran still runs, once.
+                (None, Schedule::Once { at }) => Some(*at),
+                (None, _) => Self::first_after(job, now),
+            };
+            let next = match next {
+                Some(fire) if fire <= now => {
+                    let fire = latest_fire(job, now).filter(|l| *l >= fire).unwrap_or(fire);
+                    due.push((job, fire));
+                    Self::first_after(job, now)
+                }
+                other => other,
+            };
+            if let Ok(mut states) = self.jobs.lock() {
+                states.insert(
+                    job.id,
+                    JobState {
+                        version: job.updated_at,
+                        next,
+                    },
+                );
+            }
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        // One query for what is running, one transaction for all the fires of this instant.
+        let running: std::collections::HashSet<i64> = store.running_job_ids().await?.into_iter().collect();
+        let news: Vec<NewRun> = due
+            .iter()
+            .map(|(job, fire)| NewRun {
                 job_id: job.id,
                 trigger: Trigger::Schedule,
-                scheduled_for: Some(fire),
-                status: if running { RunStatus::Skipped } else { RunStatus::Queued },
-                dry_run: false,
-            };
-            if let Some(run) = store.create_run(&new).await? {
-                created += 1;
-                if running {
-                    let counts = crate::model::RunCounts::default();
-                    store
-                        .finish_run(
-                            run.id,
-                            RunStatus::Skipped,
-                            &counts,
-                            Some("the previous run of this job was still going"),
-                            now,
-                        )
-                        .await?;
-                    tracing::info!(target: "ftpman::scheduler", job = %job.name, fire = %fire, "fire skipped: the previous run is still going");
+                scheduled_for: Some(*fire),
+                status: if running.contains(&job.id) {
+                    RunStatus::Skipped
                 } else {
-                    let late_ms = (now - fire).num_milliseconds();
-                    tracing::debug!(target: "ftpman::scheduler", job = %job.name, fire = %fire, late_ms, "fire queued");
-                }
+                    RunStatus::Queued
+                },
+                dry_run: false,
+            })
+            .collect();
+        let created = store.create_runs(&news).await?;
+        let mut count = 0;
+        for ((job, fire), run) in due.iter().zip(created) {
+            let Some(run) = run else { continue };
+            count += 1;
+            if run.status == RunStatus::Skipped {
+                let counts = crate::model::RunCounts::default();
+                store
+                    .finish_run(
+                        run.id,
+                        RunStatus::Skipped,
+                        &counts,
+                        Some("the previous run of this job was still going"),
+                        now,
+                    )
+                    .await?;
+                tracing::info!(target: "ftpman::scheduler", job = %job.name, fire = %fire, "fire skipped: the previous run is still going");
             }
         }
-        Ok(created)
+        Ok(count)
     }
 
     /// Claims queued runs while this node has room, and starts them.
@@ -222,6 +292,23 @@ impl Service {
         }
     }
 
+    /// Removes finished runs and log entries older than the `retention.days` setting.
+    async fn apply_retention(&self) {
+        let store = self.engine.store();
+        let days = match store.setting("retention.days").await {
+            Ok(Some(s)) => s.value.expose().parse::<i64>().ok(),
+            _ => None,
+        };
+        let Some(days) = days.filter(|d| *d > 0) else { return };
+        match store.purge_older_than(self.now() - chrono::Duration::days(days)).await {
+            Ok(r) if r.runs + r.logs > 0 => {
+                tracing::info!(target: "ftpman::scheduler", runs = r.runs, logs = r.logs, days, "retention: removed old runs and log entries")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(target: "ftpman::scheduler", "retention sweep failed: {e}"),
+        }
+    }
+
     async fn drain(&self) {
         let mut running = match self.running.lock() {
             Ok(mut r) => std::mem::take(&mut *r),
@@ -270,10 +357,16 @@ impl Scheduler for Service {
             .map_err(|crate::engine::EngineError::Store(e)| e)?;
         store.heartbeat(&node, self.now()).await?;
         let mut last_beat = tokio::time::Instant::now();
+        let mut last_purge = tokio::time::Instant::now();
+        self.apply_retention().await;
         tracing::info!(target: "ftpman::scheduler", node = %node, "scheduler started");
         while !*shutdown.borrow() {
             if let Err(e) = self.tick().await {
                 tracing::error!(target: "ftpman::scheduler", "scheduler tick failed: {e}");
+            }
+            if last_purge.elapsed() >= Duration::from_secs(3600) {
+                last_purge = tokio::time::Instant::now();
+                self.apply_retention().await;
             }
             if last_beat.elapsed() >= self.config.heartbeat {
                 last_beat = tokio::time::Instant::now();

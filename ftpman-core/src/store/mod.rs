@@ -147,10 +147,18 @@ pub trait Store: Send + Sync + 'static {
     async fn jobs(&self) -> StoreResult<Vec<Job>>;
     /// Removes a job with its runs and ledger.
     async fn delete_job(&self, name: &str) -> StoreResult<()>;
+    /// A cheap summary that changes whenever a job is added, changed or removed (count and
+    /// latest change), so a scheduler can keep its job list until it does.
+    async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)>;
 
     /// Creates a run. Returns `None` when a run for the same job and `scheduled_for` exists
     /// already: that uniqueness makes each fire happen once, across nodes.
     async fn create_run(&self, new: &NewRun) -> StoreResult<Option<Run>>;
+    /// Creates many runs in one transaction (the fires of one instant); each entry is `None`
+    /// where the fire had a run already.
+    async fn create_runs(&self, new: &[NewRun]) -> StoreResult<Vec<Option<Run>>>;
+    /// Ids of the jobs that have a running run.
+    async fn running_job_ids(&self) -> StoreResult<Vec<i64>>;
     /// A run by id.
     async fn run(&self, id: i64) -> StoreResult<Run>;
     /// Runs, newest first, filtered and paged.

@@ -619,6 +619,16 @@ macro_rules! impl_sql_store {
                 rows.iter().map(Self::job_from_row).collect()
             }
 
+            async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)> {
+                let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS latest FROM jobs")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db("checking for job changes"))?;
+                let n: i64 = row.try_get("n").map_err(db("checking for job changes"))?;
+                let latest: i64 = row.try_get("latest").map_err(db("checking for job changes"))?;
+                Ok((n, latest))
+            }
+
             async fn delete_job(&self, name: &str) -> StoreResult<()> {
                 let done = sqlx::query("DELETE FROM jobs WHERE name = $1")
                     .bind(name)
@@ -648,6 +658,39 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
                 row.as_ref().map(Self::run_from_row).transpose()
+            }
+
+            async fn create_runs(&self, news: &[NewRun]) -> StoreResult<Vec<Option<Run>>> {
+                let now = to_ms(Utc::now());
+                let mut tx = self.pool.begin().await.map_err(db("queueing runs"))?;
+                let mut out = Vec::with_capacity(news.len());
+                for new in news {
+                    let finished = new.status.is_final().then_some(now);
+                    let row = sqlx::query(concat!(
+                        "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
+                        .bind(new.job_id)
+                        .bind(new.trigger.as_str())
+                        .bind(new.scheduled_for.map(to_ms))
+                        .bind(now)
+                        .bind(finished)
+                        .bind(new.status.as_str())
+                        .bind(new.dry_run)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
+                    out.push(row.as_ref().map(Self::run_from_row).transpose()?);
+                }
+                tx.commit().await.map_err(db("queueing runs"))?;
+                Ok(out)
+            }
+
+            async fn running_job_ids(&self) -> StoreResult<Vec<i64>> {
+                let rows = sqlx::query("SELECT DISTINCT job_id FROM runs WHERE status = 'running'")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing running jobs"))?;
+                rows.iter().map(|r| r.try_get::<i64, _>("job_id").map_err(db("listing running jobs"))).collect()
             }
 
             async fn run(&self, id: i64) -> StoreResult<Run> {

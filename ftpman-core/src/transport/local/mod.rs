@@ -283,24 +283,50 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.path().join("link.txt")).unwrap();
         std::fs::write(root.path().join("ok.txt"), b"fine").unwrap();
-        let site = Site::new("l", &SiteUrl::parse(&format!("file://{}", root.path().display())).unwrap()).unwrap();
+        let site = Site::new(
+            "l",
+            &SiteUrl::parse(&format!("file://{}", root.path().display())).unwrap(),
+        )
+        .unwrap();
         let mut t = LocalTransport::connect(&site).await.unwrap();
         for path in ["/escape/secret.txt", "/link.txt"] {
-            let err = t.read(path, 0).await.err().expect("a link out of the root must not be followed");
+            let err = t
+                .read(path, 0)
+                .await
+                .err()
+                .expect("a link out of the root must not be followed");
             assert!(matches!(err, TransportError::PermissionDenied { .. }), "{path}: {err}");
             assert!(err.to_string().contains("outside the site's root"), "{err}");
         }
-        assert!(matches!(t.write("/escape/new.txt", 0).await.err(), Some(TransportError::PermissionDenied { .. })));
+        assert!(matches!(
+            t.write("/escape/new.txt", 0).await.err(),
+            Some(TransportError::PermissionDenied { .. })
+        ));
         assert!(!outside.path().join("new.txt").exists());
-        assert!(matches!(t.delete("/link.txt").await, Err(TransportError::PermissionDenied { .. })));
+        assert!(matches!(
+            t.delete("/link.txt").await,
+            Err(TransportError::PermissionDenied { .. })
+        ));
         // Listed, but as links, which the engine does not follow.
-        let kinds: Vec<(String, EntryKind)> = t.list("/").await.unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
+        let kinds: Vec<(String, EntryKind)> = t
+            .list("/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.kind))
+            .collect();
         assert_eq!(
             kinds,
-            [("escape".into(), EntryKind::Symlink), ("link.txt".into(), EntryKind::Symlink), ("ok.txt".into(), EntryKind::File)]
+            [
+                ("escape".into(), EntryKind::Symlink),
+                ("link.txt".into(), EntryKind::Symlink),
+                ("ok.txt".into(), EntryKind::File)
+            ]
         );
         let mut ok = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut t.read("/ok.txt", 0).await.unwrap(), &mut ok).await.unwrap();
+        tokio::io::AsyncReadExt::read_to_string(&mut t.read("/ok.txt", 0).await.unwrap(), &mut ok)
+            .await
+            .unwrap();
         assert_eq!(ok, "fine");
     }
 }
