@@ -236,11 +236,13 @@ fn three_nodes_fire_each_schedule_once() {
         }
     }
     assert!(nodes.len() > 1, "runs spread over more than one node: {nodes:?}");
-    let failed: Vec<_> = runs
+    // Every run ended well; fires of the very last instant may still be queued (the nodes
+    // stopped claiming), for the next node to start to pick up; none is left running.
+    let bad: Vec<_> = runs
         .iter()
-        .filter(|r| r["status"] != "succeeded" && r["status"] != "skipped")
+        .filter(|r| !matches!(r["status"].as_str(), Some("succeeded" | "skipped" | "queued")))
         .collect();
-    assert!(failed.is_empty(), "{failed:?}");
+    assert!(bad.is_empty(), "{bad:?}");
 }
 
 #[test]
