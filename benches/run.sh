@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Transfer benchmark: one file up and down over SFTP, FTP and explicit FTPS, with ftpman and the
-# tools a user would pick instead (curl, OpenSSH sftp, lftp), all against the same real servers
-# on loopback, in one run. Reports median seconds, peak RSS, and throughput ratios ftpman/peer.
+# ftpman's benchmarks, side by side with the tools a user would pick instead (curl, OpenSSH
+# sftp, lftp, rclone), against the same real servers on loopback, in one run. Medians of
+# REPEATS runs; ratios are throughput ftpman / tool (above 1: ftpman is faster).
 #
 #   benches/run.sh [SIZE_MIB=1024] [REPEATS=3]
+#   WORKLOADS="1 2 3 5 6" PROTOCOLS="sftp ftp ftps" benches/run.sh ...   (a subset)
 #
-# Writes the table to benches/results/transfers.md as well as to standard output.
+# Workloads: 1 one file up and down (with 4: peak RSS), 2 a tree of 2,000 files of 16 KiB down,
+# 3 site to site SFTP -> FTP, 5 the scheduler with 10,000 jobs, 6 the machine's limits.
+# Writes benches/results/*.md and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
@@ -13,10 +16,12 @@ source scripts/lib/test-servers.sh
 
 size_mib=${1:-1024}
 reps=${2:-3}
+workloads=${WORKLOADS:-"1 2 3 5 6"}
+protocols=${PROTOCOLS:-"sftp ftp ftps"}
+has() { [[ " $workloads " == *" $1 "* ]]; }
 
-for tool in curl sftp lftp; do
-  command -v "$tool" >/dev/null || apt_install "$tool"
-done
+for pkg in curl lftp rclone iperf3; do command -v "$pkg" >/dev/null || apt_install "$pkg"; done
+command -v sftp >/dev/null || apt_install openssh-client
 [ -x /usr/bin/time ] || apt_install time
 
 log "building ftpman-bench (release)"
@@ -25,111 +30,203 @@ bench_bin=$PWD/target/release/ftpman-bench
 
 work=$(mktemp -d /tmp/ftpman-bench.XXXXXX)
 chmod 755 "$work"
-trap 'stop_test_servers "$work/servers"; rm -rf "$work" /home/${FTPMAN_TEST_USER}/bench /home/${FTPMAN_TEST_KEY_USER}/bench' EXIT
+trap 'stop_test_servers "$work/servers"; rm -rf "$work" "/home/${FTPMAN_TEST_USER:-x}/bench" "/home/${FTPMAN_TEST_KEY_USER:-x}/bench"' EXIT
 mkdir -p "$work/servers"
 start_test_servers "$work/servers" >/dev/null
 S=$work/servers
+pw=$FTPMAN_TEST_PASSWORD
+ssh_opts="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i $S/id_ed25519"
+rclone_pw=$(rclone obscure "$pw")
+export RCLONE_CONFIG=/dev/null
+mkdir -p benches/results
 
 for u in "$FTPMAN_TEST_USER" "$FTPMAN_TEST_KEY_USER"; do
   mkdir -p "/home/$u/bench"
   chown "$u:$u" "/home/$u/bench"
 done
-
-log "making a ${size_mib} MiB test file"
-head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/src.bin"
-chmod 644 "$work/src.bin"
-for u in "$FTPMAN_TEST_USER" "$FTPMAN_TEST_KEY_USER"; do
-  cp "$work/src.bin" "/home/$u/bench/remote.bin"
-  chown "$u:$u" "/home/$u/bench/remote.bin"
-done
-expected=$(stat -c %s "$work/src.bin")
-
-pw=$FTPMAN_TEST_PASSWORD
-ssh_opts="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i $S/id_ed25519"
-
-# remote_dir PROTO -> the remote folder of that protocol's user
 remote_dir() { if [ "$1" = sftp ]; then echo "/home/$FTPMAN_TEST_KEY_USER/bench"; else echo "/home/$FTPMAN_TEST_USER/bench"; fi; }
 port_of() { case $1 in sftp) echo "$FTPMAN_TEST_SSH_PORT";; ftp) echo "$FTPMAN_TEST_FTP_PORT";; ftps) echo "$FTPMAN_TEST_FTPS_PORT";; esac; }
-
-# command_for TOOL PROTO DIRECTION LOCAL REMOTE -> the command line that moves one file
-command_for() {
-  local tool=$1 proto=$2 dir=$3 local_file=$4 remote=$5 port; port=$(port_of "$proto")
-  case $tool in
-    ftpman) echo "$bench_bin copy $proto $dir $local_file $remote" ;;
-    curl)
-      local url tls=""
-      case $proto in
-        sftp) url="sftp://$FTPMAN_TEST_KEY_USER@127.0.0.1:$port$remote"; tls="-k --key $S/id_ed25519 --pubkey $S/id_ed25519.pub" ;;
-        ftp) url="ftp://127.0.0.1:$port/$remote" ;;
-        ftps) url="ftp://127.0.0.1:$port/$remote"; tls="--ssl-reqd -k" ;;
-      esac
-      local auth=""; [ "$proto" = sftp ] || auth="--user $FTPMAN_TEST_USER:$pw"
-      if [ "$dir" = down ]; then echo "curl -sS $tls $auth -o $local_file $url"; else echo "curl -sS $tls $auth -T $local_file $url"; fi ;;
-    sftp)
-      [ "$proto" = sftp ] || return 1
-      if [ "$dir" = down ]; then echo "get $remote $local_file" > "$work/batch"; else echo "put $local_file $remote" > "$work/batch"; fi
-      echo "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" ;;
-    lftp)
-      local open_cmd settings="set net:max-retries 1; set cmd:fail-exit yes;"
-      case $proto in
-        sftp) settings="$settings set sftp:connect-program 'ssh -a -x $ssh_opts';"
-              open_cmd="open -u $FTPMAN_TEST_KEY_USER, sftp://127.0.0.1:$port" ;;
-        ftp) settings="$settings set ftp:ssl-allow no;"; open_cmd="open -u $FTPMAN_TEST_USER,$pw ftp://127.0.0.1:$port" ;;
-        ftps) settings="$settings set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no;"
-              open_cmd="open -u $FTPMAN_TEST_USER,$pw ftp://127.0.0.1:$port" ;;
-      esac
-      if [ "$dir" = down ]; then echo "lftp -c \"$settings $open_cmd; get $remote -o $local_file\"";
-      else echo "lftp -c \"$settings $open_cmd; put $local_file -o $remote\""; fi ;;
+owner_of() { if [ "$1" = sftp ]; then echo "$FTPMAN_TEST_KEY_USER"; else echo "$FTPMAN_TEST_USER"; fi; }
+rclone_remote() {
+  case $1 in
+    sftp) echo ":sftp,host=127.0.0.1,port=$FTPMAN_TEST_SSH_PORT,user=$FTPMAN_TEST_KEY_USER,key_file=$S/id_ed25519:" ;;
+    ftp) echo ":ftp,host=127.0.0.1,port=$FTPMAN_TEST_FTP_PORT,user=$FTPMAN_TEST_USER,pass=$rclone_pw:" ;;
+    ftps) echo ":ftp,host=127.0.0.1,port=$FTPMAN_TEST_FTPS_PORT,user=$FTPMAN_TEST_USER,pass=$rclone_pw,explicit_tls=true,no_check_certificate=true:" ;;
+  esac
+}
+lftp_open() {
+  local settings="set net:max-retries 1; set cmd:fail-exit yes;" port; port=$(port_of "$1")
+  case $1 in
+    sftp) echo "$settings set sftp:connect-program 'ssh -a -x $ssh_opts'; open -u $FTPMAN_TEST_KEY_USER, sftp://127.0.0.1:$port" ;;
+    ftp) echo "$settings set ftp:ssl-allow no; open -u $FTPMAN_TEST_USER,$pw ftp://127.0.0.1:$port" ;;
+    ftps) echo "$settings set ftp:ssl-force yes; set ftp:ssl-protect-data yes; set ssl:verify-certificate no; open -u $FTPMAN_TEST_USER,$pw ftp://127.0.0.1:$port" ;;
   esac
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-results=$work/results.tsv
-: > "$results"
-for proto in sftp ftp ftps; do
-  for dir in down up; do
-    for tool in ftpman curl sftp lftp; do
-      [ "$tool" = sftp ] && [ "$proto" != sftp ] && continue
-      times=(); rss=()
-      for _ in $(seq 1 "$reps"); do
-        rdir=$(remote_dir "$proto")
-        if [ "$dir" = down ]; then local_file=$work/down.bin; remote=$rdir/remote.bin; rm -f "$local_file"
-        else local_file=$work/src.bin; remote=$rdir/up.bin; rm -f "$remote"; fi
-        cmd=$(command_for "$tool" "$proto" "$dir" "$local_file" "$remote")
-        sync
-        if ! /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$cmd" > "$work/out" 2>&1; then
-          echo "FAILED: $tool $proto $dir: $(tail -n 3 "$work/out")" >&2
-          continue
-        fi
-        if [ "$dir" = down ]; then got=$(stat -c %s "$work/down.bin"); else got=$(stat -c %s "$remote"); fi
-        if [ "$got" != "$expected" ]; then echo "WRONG SIZE: $tool $proto $dir: $got" >&2; continue; fi
-        read -r secs kib < "$work/time"
-        times+=("$secs"); rss+=("$kib")
-      done
-      [ ${#times[@]} -gt 0 ] || continue
-      t=$(printf '%s\n' "${times[@]}" | median)
-      m=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
-      printf '%s\t%s\t%s\t%s\t%s\n' "$proto" "$dir" "$tool" "$t" "$m" >> "$results"
-    done
+# measure NAME CMD... : runs CMD reps times; appends "NAME<TAB>median seconds<TAB>max RSS KiB" to $results
+measure() {
+  local name=$1 cmd=$2 check=${3:-true} times=() rss=()
+  for _ in $(seq 1 "$reps"); do
+    eval "${PREPARE:-true}"
+    sync
+    if ! /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$cmd" > "$work/out" 2>&1; then
+      echo "FAILED: $name: $(tail -n 3 "$work/out")" >&2
+      continue
+    fi
+    if ! eval "$check"; then echo "WRONG RESULT: $name" >&2; continue; fi
+    read -r secs kib < "$work/time"
+    times+=("$secs"); rss+=("$kib")
   done
-done
+  [ ${#times[@]} -gt 0 ] || return 0
+  printf '%s\t%s\t%s\n' "$name" "$(printf '%s\n' "${times[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)" >> "$results"
+}
 
-mkdir -p benches/results
-out=benches/results/transfers.md
-{
-  echo "# Transfer benchmark"
-  echo
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, loopback; file ${size_mib} MiB; median of ${reps}."
-  echo "Servers: $(/usr/sbin/sshd -V 2>&1 | head -n1), vsftpd $(dpkg-query -W -f '${Version}' vsftpd 2>/dev/null)."
-  echo "Peers: $(curl -V | head -n1 | cut -d' ' -f1-2), $(ssh -V 2>&1 | cut -d, -f1), lftp $(lftp --version | head -n1 | awk '{print $4}')."
-  echo
-  echo "| protocol | direction | tool | seconds | MiB/s | peak RSS MiB | ftpman / tool (throughput) |"
-  echo "|---|---|---|---:|---:|---:|---:|"
-  while IFS=$'\t' read -r proto dir tool t kib; do
-    base=$(awk -F'\t' -v p="$proto" -v d="$dir" '$1==p && $2==d && $3=="ftpman" {print $4}' "$results")
-    ratio=$(awk -v a="$t" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    mibs=$(awk -v s="$size_mib" -v t="$t" 'BEGIN { if (t > 0) printf "%.0f", s / t; else print "n/a" }')
-    printf '| %s | %s | %s | %s | %s | %.1f | %s |\n' "$proto" "$dir" "$tool" "$t" "$mibs" "$(awk -v k="$kib" 'BEGIN{print k/1024}')" "$([ "$tool" = ftpman ] && echo "-" || echo "${ratio}x")"
-  done < "$results"
-} | tee "$out"
+# table TITLE : prints the rows of $results whose name starts with a group, with ratios to ftpman
+table() {
+  awk -F'\t' -v mib="$2" '
+    { split($1, p, "|"); group = p[1]; tool = p[2]; key[NR] = group; tl[NR] = tool; t[NR] = $2; m[NR] = $3
+      if (tool == "ftpman") base[group] = $2 }
+    END {
+      print "| case | tool | seconds | MiB/s | peak RSS MiB | ftpman / tool |"
+      print "|---|---|---:|---:|---:|---:|"
+      for (i = 1; i <= NR; i++) {
+        r = (tl[i] == "ftpman" || base[key[i]] == "") ? "-" : sprintf("%.2fx", t[i] / base[key[i]])
+        rate = (mib > 0 && t[i] > 0) ? sprintf("%.0f", mib / t[i]) : "-"
+        printf "| %s | %s | %s | %s | %.1f | %s |\n", key[i], tl[i], t[i], rate, m[i] / 1024, r
+      }
+    }' "$results"
+}
+
+header() {
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, loopback; median of ${reps}."
+  echo "Servers: $(/usr/sbin/sshd -V 2>&1 | head -n1 | cut -d, -f1), vsftpd $(dpkg-query -W -f '${Version}' vsftpd 2>/dev/null)."
+  echo "Peers: $(curl -V | head -n1 | cut -d' ' -f1-2), $(ssh -V 2>&1 | cut -d, -f1), lftp $(lftp --version | head -n1 | awk '{print $4}'), $(rclone version | head -n1)."
+}
+
+# --- Workload 1 (and 4): one file up and down --------------------------------------------------
+if has 1; then
+  log "workload 1: one ${size_mib} MiB file up and down"
+  head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/src.bin"
+  chmod 644 "$work/src.bin"
+  expected=$(stat -c %s "$work/src.bin")
+  results=$work/w1.tsv; : > "$results"
+  for proto in $protocols; do
+    rdir=$(remote_dir "$proto"); port=$(port_of "$proto")
+    cp "$work/src.bin" "$rdir/remote.bin"; chown "$(owner_of "$proto"):" "$rdir/remote.bin"
+    for dir in down up; do
+      if [ "$dir" = down ]; then
+        lf=$work/down.bin; rf=$rdir/remote.bin; PREPARE="rm -f $lf"; check='[ "$(stat -c %s '"$lf"')" = '"$expected"' ]'
+      else
+        lf=$work/src.bin; rf=$rdir/up.bin; PREPARE="rm -f $rf"; check='[ "$(stat -c %s '"$rf"')" = '"$expected"' ]'
+      fi
+      g="$proto $dir"
+      measure "$g|ftpman" "$bench_bin copy $proto $dir $lf $rf" "$check"
+      case $proto in
+        sftp) curl_url="sftp://$FTPMAN_TEST_KEY_USER@127.0.0.1:$port$rf"; curl_opt="-k --key $S/id_ed25519 --pubkey $S/id_ed25519.pub" ;;
+        ftp) curl_url="ftp://127.0.0.1:$port/$rf"; curl_opt="--user $FTPMAN_TEST_USER:$pw" ;;
+        ftps) curl_url="ftp://127.0.0.1:$port/$rf"; curl_opt="--ssl-reqd -k --user $FTPMAN_TEST_USER:$pw" ;;
+      esac
+      if [ "$dir" = down ]; then
+        measure "$g|curl" "curl -sS $curl_opt -o $lf $curl_url" "$check"
+        [ "$proto" = sftp ] && echo "get $rf $lf" > "$work/batch" && measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+        measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); get $rf -o $lf\"" "$check"
+        measure "$g|rclone" "rclone copyto '$(rclone_remote "$proto")$rf' $lf" "$check"
+      else
+        measure "$g|curl" "curl -sS $curl_opt -T $lf $curl_url" "$check"
+        [ "$proto" = sftp ] && echo "put $lf $rf" > "$work/batch" && measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+        measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); put $lf -o $rf\"" "$check"
+        measure "$g|rclone" "rclone copyto $lf '$(rclone_remote "$proto")$rf'" "$check"
+      fi
+    done
+    rm -f "$rdir/remote.bin" "$rdir/up.bin"
+  done
+  PREPARE=true
+  { echo "# Workload 1: one ${size_mib} MiB file"; echo; header; echo; table w1 "$size_mib"; } > benches/results/w1-one-file.md
+  cat benches/results/w1-one-file.md
+fi
+
+# --- Workload 2: a tree of 2,000 files of 16 KiB, down ----------------------------------------
+if has 2; then
+  log "workload 2: 2,000 files of 16 KiB in a tree"
+  results=$work/w2.tsv; : > "$results"
+  for proto in $(echo "$protocols" | tr ' ' '\n' | grep -v ftps); do
+    rdir=$(remote_dir "$proto")/tree; port=$(port_of "$proto")
+    for i in $(seq 0 1999); do
+      d="$rdir/d$((i % 10))/e$((i % 7))"; mkdir -p "$d"; head -c 16384 /dev/urandom > "$d/f$i.bin"
+    done
+    chown -R "$(owner_of "$proto"):" "$rdir"
+    dest=$work/tree
+    PREPARE="rm -rf $dest; mkdir -p $dest"
+    check='[ "$(find '"$dest"' -type f | wc -l)" = 2000 ]'
+    g="$proto tree"
+    measure "$g|ftpman" "$bench_bin tree $proto $rdir $dest 8" "$check"
+    [ "$proto" = sftp ] && echo "get -r $rdir/. $dest" > "$work/batch" && measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+    measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); mirror $rdir $dest\"" "$check"
+    measure "$g|rclone" "rclone copy '$(rclone_remote "$proto")$rdir' $dest" "$check"
+    rm -rf "$rdir"
+  done
+  PREPARE=true
+  { echo "# Workload 2: 2,000 files of 16 KiB (31 MiB) in a tree, downloaded"; echo; header;
+    echo "ftpman: one job, 8 files at once (--parallel 8); peers with their defaults (rclone: 4 transfers)."; echo; table w2 31.25; } > benches/results/w2-many-files.md
+  cat benches/results/w2-many-files.md
+fi
+
+# --- Workload 3: site to site, SFTP -> FTP --------------------------------------------------
+if has 3; then
+  log "workload 3: site to site, SFTP -> FTP, ${size_mib} MiB"
+  results=$work/w3.tsv; : > "$results"
+  sdir=$(remote_dir sftp); fdir=$(remote_dir ftp)
+  head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$sdir/s2s.bin"; chown "$FTPMAN_TEST_KEY_USER:" "$sdir/s2s.bin"
+  expected=$(stat -c %s "$sdir/s2s.bin")
+  PREPARE="rm -f $fdir/s2s.bin $work/stage.bin"
+  check='[ "$(stat -c %s '"$fdir/s2s.bin"')" = '"$expected"' ]'
+  g="sftp->ftp"
+  measure "$g|ftpman" "$bench_bin s2s sftp $sdir/s2s.bin ftp $fdir/s2s.bin" "$check"
+  echo "get $sdir/s2s.bin $work/stage.bin" > "$work/batch"
+  measure "$g|sftp+curl" "sftp -q $ssh_opts -P $FTPMAN_TEST_SSH_PORT -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1 && curl -sS --user $FTPMAN_TEST_USER:$pw -T $work/stage.bin ftp://127.0.0.1:$FTPMAN_TEST_FTP_PORT/$fdir/s2s.bin" "$check"
+  measure "$g|lftp" "lftp -c \"$(lftp_open sftp); get $sdir/s2s.bin -o $work/stage.bin\" && lftp -c \"$(lftp_open ftp); put $work/stage.bin -o $fdir/s2s.bin\"" "$check"
+  measure "$g|rclone" "rclone copyto '$(rclone_remote sftp)$sdir/s2s.bin' '$(rclone_remote ftp)$fdir/s2s.bin'" "$check"
+  PREPARE=true
+  rm -f "$sdir/s2s.bin" "$fdir/s2s.bin"
+  { echo "# Workload 3: site to site, SFTP -> FTP, ${size_mib} MiB"; echo; header;
+    echo "ftpman streams from one server to the other; sftp+curl and lftp stage the file on disk; rclone streams too."; echo; table w3 "$size_mib"; } > benches/results/w3-site-to-site.md
+  cat benches/results/w3-site-to-site.md
+fi
+
+# --- Workload 5: the scheduler ------------------------------------------------------------
+if has 5; then
+  log "workload 5: 10,000 jobs firing every minute (130 s), then 10,000 idle jobs (65 s)"
+  busy=$($bench_bin scheduler 10000 130 '* * * * *')
+  idle=$($bench_bin scheduler 10000 65 '0 0 1 1 *')
+  field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+  { echo "# Workload 5: the scheduler, 10,000 enabled jobs, embedded SQLite"; echo; header; echo
+    echo "| case | fires | executed | lateness p50 ms | lateness p99 ms | lateness max ms | CPU s per minute | peak RSS MiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for pair in "every minute|$busy" "nothing due|$idle"; do
+      name=${pair%%|*}; r=${pair#*|}
+      printf '| %s | %s | %s | %s | %s | %s | %s | %.0f |\n' "$name" "$(field "$r" fires)" "$(field "$r" executed)" \
+        "$(field "$r" lateness_p50_ms)" "$(field "$r" lateness_p99_ms)" "$(field "$r" lateness_max_ms)" \
+        "$(field "$r" cpu_s_per_min)" "$(awk -v k="$(field "$r" peak_rss_kib)" 'BEGIN{print k/1024}')"
+    done
+    echo; echo "Lateness: a run's creation time minus the instant it was scheduled for (fires of one instant are queued in one transaction; their execution follows as workers free up)."
+  } > benches/results/w5-scheduler.md
+  cat benches/results/w5-scheduler.md
+fi
+
+# --- Workload 6: the machine's limits -----------------------------------------------------
+if has 6; then
+  log "workload 6: loopback TCP and cipher throughput"
+  iperf3 -s -1 -B 127.0.0.1 -p 5299 >/dev/null 2>&1 &
+  sleep 0.5
+  tcp=$(iperf3 -c 127.0.0.1 -p 5299 -t 3 -J | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8/2**20))')
+  cipher() { openssl speed -seconds 2 -evp "$1" 2>/dev/null | tail -n 1 | awk '{print int($(NF-1) * 1000 / 2^20)}'; }
+  { echo "# Workload 6: this machine's limits"; echo; header; echo
+    echo "| limit | MiB/s |"; echo "|---|---:|"
+    echo "| loopback TCP, one stream (iperf3) | $tcp |"
+    echo "| AES-128-GCM, one core, 8 KiB blocks (openssl) | $(cipher aes-128-gcm) |"
+    echo "| ChaCha20-Poly1305, one core, 8 KiB blocks (openssl) | $(cipher chacha20-poly1305) |"
+  } > benches/results/w6-limits.md
+  cat benches/results/w6-limits.md
+fi

@@ -60,6 +60,7 @@ fn ssh_config(site: &Site) -> Arc<client::Config> {
         // Larger windows keep a loopback or LAN pipe full; 32 MiB per channel.
         window_size: 32 * 1024 * 1024,
         maximum_packet_size: 65_535,
+        channel_buffer_size: 1_024,
         inactivity_timeout: Some(site.connect_timeout.max(std::time::Duration::from_secs(30)) * 4),
         keepalive_interval: Some(std::time::Duration::from_secs(15)),
         keepalive_max: 3,

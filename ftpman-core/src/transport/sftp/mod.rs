@@ -27,7 +27,7 @@ use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
 
 /// Requests in flight per file; measured in `benches/` (more gains nothing on loopback).
-const PIPELINE_DEPTH: usize = 32;
+const PIPELINE_DEPTH: usize = 64;
 
 /// One logged-in SFTP session.
 pub struct SftpTransport {
