@@ -37,18 +37,7 @@ pub fn json(value: &serde_json::Value) {
 
 /// Bytes for people: `1.2 MiB`.
 pub fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
+    ftpman_core::validate::format_bytes(n)
 }
 
 /// A time for people, in UTC.

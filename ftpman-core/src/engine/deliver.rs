@@ -215,7 +215,7 @@ async fn attempt(
             return Err(e.into());
         }
         // Verify before anything is renamed or deleted: the byte count, and a checksum where
-        // both ends give one (the target is asked first: most servers give none, cheaply).
+        // both ends compute one cheaply (never by reading the file back).
         let written = tgt.stat(&temp).await?;
         if written.size != size {
             return Err(AttemptError {
@@ -227,7 +227,9 @@ async fn attempt(
                 skipped: false,
             });
         }
-        if let Some(theirs) = tgt.checksum(&temp).await?
+        if tgt.cheap_checksum()
+            && src.cheap_checksum()
+            && let Some(theirs) = tgt.checksum(&temp).await?
             && let Some(ours) = src.checksum(&cand.entry.path).await?
             && ours.algorithm == theirs.algorithm
             && ours.hex != theirs.hex
@@ -293,9 +295,6 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
         status: RunFileStatus::Transferring,
         error: None,
     };
-    if let Ok(saved) = ctx.store.add_run_file(&record).await {
-        record = saved;
-    }
     let _ = ctx.events.send(RunEvent::FileStarted {
         run_id: ctx.run_id,
         path: cand.entry.path.clone(),
@@ -330,11 +329,19 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
             _ => break,
         }
     }
-    let (status, error, final_path) = match outcome {
-        Ok(final_path) if ctx.dry_run => (RunFileStatus::WouldTransfer, None, final_path),
-        Ok(final_path) => {
-            // The ledger first, then the source: a crash between the two leaves the delivered
-            // source in place (recorded, so never sent twice); the action is not retried.
+    // One commit per file: the run file, with the ledger entry when delivered. The ledger is
+    // written before the source is touched: a crash between the two leaves the delivered source
+    // in place (recorded, so never sent twice), and the action is not retried.
+    let finish = |record: &mut RunFile, status: RunFileStatus, error: Option<String>, path: String| {
+        record.status = status;
+        record.error = error;
+        record.target_path = path;
+        record.bytes = file_bytes.load(Ordering::Relaxed) as i64;
+        record.duration = started.elapsed();
+    };
+    let (status, error) = match outcome {
+        Ok(final_path) if !ctx.dry_run => {
+            finish(&mut record, RunFileStatus::Transferred, None, final_path.clone());
             let entry = LedgerEntry {
                 job_id: ctx.job.id,
                 source_path: cand.entry.path.clone(),
@@ -343,47 +350,52 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
                 delivered_at: Utc::now(),
                 run_id: ctx.run_id,
             };
-            match ctx.store.record_delivery(&entry).await {
-                Err(e) => (
-                    RunFileStatus::Failed,
-                    Some(format!(
-                        "delivered to {final_path}, but recording it failed: {e}; the source was kept"
-                    )),
-                    final_path,
-                ),
-                Ok(()) => match after_delivery(&ctx, &cand).await {
-                    Ok(()) => (RunFileStatus::Transferred, None, final_path),
-                    Err(e) => (
-                        RunFileStatus::Failed,
-                        Some(format!(
+            match ctx.store.record_file(&record, Some(&entry)).await {
+                Err(e) => {
+                    let message =
+                        format!("delivered to {final_path}, but recording it failed: {e}; the source was kept");
+                    tracing::error!(target: "ftpman::engine", run = ctx.run_id, "{message}");
+                    (RunFileStatus::Failed, Some(message))
+                }
+                Ok(mut saved) => match after_delivery(&ctx, &cand).await {
+                    Ok(()) => (RunFileStatus::Transferred, None),
+                    Err(e) => {
+                        let message = format!(
                             "delivered to {final_path}, but the after-delivery action ({}) failed: {e}",
                             ctx.job.after
-                        )),
-                        final_path,
-                    ),
+                        );
+                        saved.status = RunFileStatus::Failed;
+                        saved.error = Some(message.clone());
+                        if let Err(e) = ctx.store.update_run_file(&saved).await {
+                            tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", saved.source_path);
+                        }
+                        (RunFileStatus::Failed, Some(message))
+                    }
                 },
             }
         }
-        Err(e) if e.skipped => (RunFileStatus::Skipped, Some(e.message), planned_path.clone()),
-        Err(e) => {
-            // Best effort: remove the partial temporary file (never the final name).
-            if ctx.job.atomic && !ctx.dry_run {
-                let temp = temp_path(&planned_path, ctx.job.id);
-                if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(&temp)).await;
+        other => {
+            let (status, error, path) = match other {
+                Ok(final_path) => (RunFileStatus::WouldTransfer, None, final_path),
+                Err(e) if e.skipped => (RunFileStatus::Skipped, Some(e.message), planned_path.clone()),
+                Err(e) => {
+                    // Best effort: remove the partial temporary file (never the final name).
+                    if ctx.job.atomic && !ctx.dry_run {
+                        let temp = temp_path(&planned_path, ctx.job.id);
+                        if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
+                            let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(&temp)).await;
+                        }
+                    }
+                    (RunFileStatus::Failed, Some(e.message), planned_path.clone())
                 }
+            };
+            finish(&mut record, status, error.clone(), path);
+            if let Err(e) = ctx.store.record_file(&record, None).await {
+                tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
             }
-            (RunFileStatus::Failed, Some(e.message), planned_path.clone())
+            (status, error)
         }
     };
-    record.target_path = final_path;
-    record.status = status;
-    record.error = error.clone();
-    record.bytes = file_bytes.load(Ordering::Relaxed) as i64;
-    record.duration = started.elapsed();
-    if let Err(e) = ctx.store.update_run_file(&record).await {
-        tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
-    }
     let _ = ctx.events.send(RunEvent::FileFinished {
         run_id: ctx.run_id,
         path: cand.entry.path.clone(),

@@ -2,21 +2,6 @@
 
 use super::Notification;
 
-fn human_bytes(n: i64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
-
 /// The subject line: job, status and run.
 pub fn subject(note: &Notification) -> String {
     format!("[ftpman] {}: {} (run {})", note.job.name, note.run.status, note.run.id)
@@ -42,7 +27,11 @@ pub fn body_text(note: &Notification) -> String {
         "Files:       {} found, {} transferred, {} skipped, {} failed\n",
         c.found, c.transferred, c.skipped, c.failed
     ));
-    out.push_str(&format!("Bytes:       {} ({} bytes)\n", human_bytes(c.bytes), c.bytes));
+    out.push_str(&format!(
+        "Bytes:       {} ({} bytes)\n",
+        crate::validate::format_bytes(c.bytes.max(0) as u64),
+        c.bytes
+    ));
     if let Some(e) = &run.error {
         out.push_str(&format!("Error:       {e}\n"));
     }

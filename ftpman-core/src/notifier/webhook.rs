@@ -30,25 +30,12 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     )
 }
 
-/// The JSON body of a notification.
+/// The JSON body of a notification: the run as the API shows it, the first errors, a link.
 pub fn payload(note: &Notification) -> serde_json::Value {
-    let r = &note.run;
     serde_json::json!({
         "event": "run.finished",
         "job": note.job.name,
-        "run": {
-            "id": r.id,
-            "status": r.status.as_str(),
-            "trigger": r.trigger.as_str(),
-            "started_at": r.started_at.map(|t| t.to_rfc3339()),
-            "finished_at": r.finished_at.map(|t| t.to_rfc3339()),
-            "found": r.counts.found,
-            "transferred": r.counts.transferred,
-            "skipped": r.counts.skipped,
-            "failed": r.counts.failed,
-            "bytes": r.counts.bytes,
-            "error": r.error,
-        },
+        "run": crate::manager::json::run(&note.run, &note.job.name),
         "errors": note.first_errors,
         "link": note.link,
     })

@@ -94,6 +94,55 @@ pub fn latest_fire(job: &Job, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A job's schedule with its cron expression parsed once, for computing many fires cheaply.
+#[derive(Debug, Clone)]
+pub enum CompiledSchedule {
+    /// No fires.
+    Manual,
+    /// One fire.
+    Once(DateTime<Utc>),
+    /// A parsed cron expression and its zone.
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
+}
+
+impl CompiledSchedule {
+    /// Parses a job's schedule (a cron that no longer parses yields no fires).
+    pub fn new(job: &Job) -> CompiledSchedule {
+        match &job.schedule {
+            Schedule::Manual => CompiledSchedule::Manual,
+            Schedule::Once { at } => CompiledSchedule::Once(*at),
+            Schedule::Cron { expr, tz } => match parse_cron("schedule", expr, *tz, Utc::now()) {
+                Ok(c) => CompiledSchedule::Cron(Box::new(c), *tz),
+                Err(_) => CompiledSchedule::Manual,
+            },
+        }
+    }
+
+    /// The first fire strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            CompiledSchedule::Manual => None,
+            CompiledSchedule::Once(at) => (*at > after).then_some(*at),
+            CompiledSchedule::Cron(cron, tz) => cron
+                .find_next_occurrence(&after.with_timezone(tz), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// The latest fire at or before `at`.
+    pub fn latest_at(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            CompiledSchedule::Manual => None,
+            CompiledSchedule::Once(once) => (*once <= at).then_some(*once),
+            CompiledSchedule::Cron(cron, tz) => cron
+                .find_previous_occurrence(&at.with_timezone(tz), true)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+}
+
 /// Drives fires until told to stop.
 #[async_trait]
 pub trait Scheduler: Send + Sync {

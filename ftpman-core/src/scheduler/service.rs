@@ -8,7 +8,7 @@
 //! off; a job edited or re-enabled after its last fire starts from the moment of the change; a
 //! one-time job whose moment passed while nothing was running runs once when a scheduler starts.
 
-use super::{Scheduler, latest_fire, next_fires};
+use super::{CompiledSchedule, Scheduler};
 use crate::engine::{Engine, StopReason};
 use crate::model::{Job, NewRun, RunStatus, Schedule, Trigger};
 use crate::store::{Backend, StoreError};
@@ -47,6 +47,8 @@ impl Default for ServiceConfig {
 struct JobState {
     /// The job's version (its last change); a change restarts its fires from that moment.
     version: DateTime<Utc>,
+    /// The schedule, parsed once per version.
+    schedule: CompiledSchedule,
     next: Option<DateTime<Utc>>,
 }
 
@@ -60,6 +62,8 @@ pub struct Service {
     jobs: Mutex<HashMap<i64, JobState>>,
     cache: Mutex<JobCache>,
     running: Mutex<JoinSet<()>>,
+    /// Woken when a run ends, so the next queued run is claimed at once, not at the next tick.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -71,6 +75,7 @@ impl Service {
             jobs: Mutex::new(HashMap::new()),
             cache: Mutex::new(None),
             running: Mutex::new(JoinSet::new()),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -89,9 +94,23 @@ impl Service {
         out
     }
 
-    /// The first fire of `job` strictly after `base`.
-    fn first_after(job: &Job, base: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        next_fires(job, base, 1).ok().and_then(|v| v.into_iter().next())
+    /// When `next` is due, records the latest missed fire (one catch-up, never a burst) in
+    /// `due` and returns the first fire after now; else returns `next`.
+    fn advance<'a>(
+        job: &'a Job,
+        schedule: &CompiledSchedule,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        due: &mut Vec<(&'a Job, DateTime<Utc>)>,
+    ) -> Option<DateTime<Utc>> {
+        match next {
+            Some(fire) if fire <= now => {
+                let fire = schedule.latest_at(now).filter(|l| *l >= fire).unwrap_or(fire);
+                due.push((job, fire));
+                schedule.next_after(now)
+            }
+            other => other,
+        }
     }
 
     /// The enabled, scheduled jobs; reloaded only when the store says jobs changed (or every
@@ -141,56 +160,41 @@ impl Service {
                 states.retain(|id, _| ids.contains(id));
             }
             for job in jobs.iter() {
-                let next = match states.get(&job.id) {
-                    Some(state) if state.version == job.updated_at => state.next,
+                let state = match states.get_mut(&job.id) {
+                    Some(state) if state.version == job.updated_at => state,
                     // Seen before, then changed (edited, re-enabled): start from now.
-                    Some(_) => Self::first_after(job, now),
+                    Some(state) => {
+                        state.version = job.updated_at;
+                        state.schedule = CompiledSchedule::new(job);
+                        state.next = state.schedule.next_after(now);
+                        state
+                    }
                     // First sight: continue from the last recorded fire (looked up below).
                     None => {
                         first_sight.push(job);
                         continue;
                     }
                 };
-                let next = match next {
-                    Some(fire) if fire <= now => {
-                        // Catch up with the latest missed fire only.
-                        let fire = latest_fire(job, now).filter(|l| *l >= fire).unwrap_or(fire);
-                        due.push((job, fire));
-                        Self::first_after(job, now)
-                    }
-                    other => other,
-                };
-                states.insert(
-                    job.id,
-                    JobState {
-                        version: job.updated_at,
-                        next,
-                    },
-                );
+                state.next = Self::advance(job, &state.schedule, state.next, now, &mut due);
             }
         }
         for job in first_sight {
+            let schedule = CompiledSchedule::new(job);
             let next = match (store.last_fire(job.id).await?, &job.schedule) {
                 // Changed after its last fire (edited, re-enabled): from the change on.
-                (Some(last), _) if job.updated_at > last => Self::first_after(job, job.updated_at.min(now)),
-                (Some(last), _) => Self::first_after(job, last),
+                (Some(last), _) if job.updated_at > last => schedule.next_after(job.updated_at.min(now)),
+                (Some(last), _) => schedule.next_after(last),
                 // A one-time job whose moment passed while no scheduler ran still runs, once.
                 (None, Schedule::Once { at }) => Some(*at),
-                (None, _) => Self::first_after(job, now),
+                (None, _) => schedule.next_after(now),
             };
-            let next = match next {
-                Some(fire) if fire <= now => {
-                    let fire = latest_fire(job, now).filter(|l| *l >= fire).unwrap_or(fire);
-                    due.push((job, fire));
-                    Self::first_after(job, now)
-                }
-                other => other,
-            };
+            let next = Self::advance(job, &schedule, next, now, &mut due);
             if let Ok(mut states) = self.jobs.lock() {
                 states.insert(
                     job.id,
                     JobState {
                         version: job.updated_at,
+                        schedule,
                         next,
                     },
                 );
@@ -255,12 +259,14 @@ impl Service {
                 break;
             };
             let engine = self.engine.clone();
+            let wake = self.wake.clone();
             if let Ok(mut running) = self.running.lock() {
                 running.spawn(async move {
                     let id = run.id;
                     if let Err(e) = engine.execute(run).await {
                         tracing::error!(target: "ftpman::engine", run = id, "run could not be recorded: {e}");
                     }
+                    wake.notify_one();
                 });
             }
             started += 1;
@@ -289,6 +295,7 @@ impl Service {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
+            _ = self.wake.notified() => {}
         }
     }
 

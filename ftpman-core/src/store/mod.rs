@@ -197,6 +197,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Adds a file to a run.
     async fn add_run_file(&self, file: &RunFile) -> StoreResult<RunFile>;
+    /// Records a finished file of a run and, for a delivered file, its ledger entry, in one
+    /// transaction (one commit per file).
+    async fn record_file(&self, file: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile>;
     /// Saves a run file's progress or outcome (matched by id).
     async fn update_run_file(&self, file: &RunFile) -> StoreResult<()>;
     /// A run's files, in the order they were added.

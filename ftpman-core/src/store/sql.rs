@@ -862,6 +862,42 @@ macro_rules! impl_sql_store {
                 Self::run_file_from_row(&row)
             }
 
+            async fn record_file(&self, f: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
+                let mut tx = self.pool.begin().await.map_err(db("recording a file"))?;
+                let row = sqlx::query(concat!(
+                    "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", run_file_cols!()))
+                    .bind(f.run_id)
+                    .bind(&f.source_path)
+                    .bind(&f.target_path)
+                    .bind(f.size)
+                    .bind(f.bytes)
+                    .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
+                    .bind(f.status.as_str())
+                    .bind(&f.error)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
+                if let Some(e) = delivered {
+                    sqlx::query(
+                        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
+                         delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                    )
+                    .bind(e.job_id)
+                    .bind(&e.source_path)
+                    .bind(e.size)
+                    .bind(e.mtime)
+                    .bind(to_ms(e.delivered_at))
+                    .bind(e.run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(format!("recording delivery of {}", e.source_path)))?;
+                }
+                tx.commit().await.map_err(db("recording a file"))?;
+                Self::run_file_from_row(&row)
+            }
+
             async fn update_run_file(&self, f: &RunFile) -> StoreResult<()> {
                 sqlx::query(
                     "UPDATE run_files SET target_path = $2, size = $3, bytes = $4, duration_ms = $5, status = $6, error = $7 \

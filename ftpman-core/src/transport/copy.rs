@@ -1,10 +1,11 @@
 //! Streaming one file from a source transport to a target transport with a bounded buffer, so
 //! memory does not grow with file size, and resuming a broken transfer from its offset.
 
+use super::io::stream_error;
 use super::layer::throttle::ThrottledReader;
 use super::layer::{RateLimiter, RetryPolicy};
 use super::pool::SitePool;
-use super::{FileReader, Transport, TransportError, TransportResult};
+use super::{FileReader, Transport, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -51,20 +52,6 @@ pub async fn copy_file(
     drop(reader);
     writer.finish().await?;
     Ok(moved)
-}
-
-fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
-    let transient = !matches!(
-        e.kind(),
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::StorageFull
-    );
-    TransportError::Protocol {
-        site: site.to_string(),
-        operation: op.to_string(),
-        path: path.to_string(),
-        reason: e.to_string(),
-        transient,
-    }
 }
 
 /// Copies a file of `size` bytes between two sites, retrying transient failures with fresh

@@ -1,6 +1,7 @@
 //! Stream adapters shared by every protocol: an idle timeout, so a stalled server fails a
 //! transfer instead of hanging a run, and a byte counter.
 
+use super::TransportError;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -123,5 +124,22 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Maps an I/O error of a file stream during `op` on `path`. A full disk, a missing file or a
+/// refused permission will not go away by trying again; anything else (a dropped connection, a
+/// timeout) may.
+pub fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
+    let transient = !matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::StorageFull
+    );
+    TransportError::Protocol {
+        site: site.to_string(),
+        operation: op.to_string(),
+        path: path.to_string(),
+        reason: e.to_string(),
+        transient,
     }
 }

@@ -250,6 +250,11 @@ pub trait Transport: Send {
     async fn rmdir(&mut self, path: &str) -> TransportResult<()>;
     /// A checksum, where the server computes one cheaply.
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>>;
+    /// Whether [`Transport::checksum`] is cheap here (computed by the server without sending
+    /// the file). The engine compares checksums only when both ends say so.
+    fn cheap_checksum(&self) -> bool {
+        false
+    }
     /// Checks that the connection still works (an idle one may have been dropped by the
     /// server): FTP NOOP, an SFTP round trip.
     async fn check(&mut self) -> TransportResult<()> {

@@ -7,7 +7,7 @@ mod schedule;
 mod template;
 
 pub use duration::{format_duration, parse_duration};
-pub use rate::{format_rate, parse_rate};
+pub use rate::{format_bytes, format_rate, parse_rate};
 pub use schedule::{parse_cron, parse_time_zone, parse_timestamp};
 pub use template::{PathTemplate, TemplateContext};
 

@@ -62,3 +62,19 @@ pub fn format_rate(bytes_per_sec: u64) -> String {
     }
     bytes_per_sec.to_string()
 }
+
+/// Bytes for people: `999 B`, `1.2 MiB`.
+pub fn format_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}

@@ -258,6 +258,10 @@ impl Transport for FtpTransport {
         timed(&self.site, "NOOP", "", self.ftp.noop()).await
     }
 
+    fn cheap_checksum(&self) -> bool {
+        self.hash
+    }
+
     async fn close(mut self: Box<Self>) -> TransportResult<()> {
         let _ = tokio::time::timeout(self.site.connect_timeout, self.ftp.quit()).await;
         Ok(())

@@ -33,17 +33,4 @@ pub(super) fn sftp_error(site: &str, op: &str, path: &str, e: SftpError) -> Tran
     }
 }
 
-/// Maps an I/O error from an SFTP file stream.
-pub(super) fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
-    let transient = !matches!(
-        e.kind(),
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound
-    );
-    TransportError::Protocol {
-        site: site.to_string(),
-        operation: op.to_string(),
-        path: path.to_string(),
-        reason: e.to_string(),
-        transient,
-    }
-}
+pub(super) use crate::transport::io::stream_error;
