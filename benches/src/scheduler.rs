@@ -72,6 +72,7 @@ pub async fn run(jobs: usize, seconds: u64, cron: &str) -> Result<String, String
     ));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let cpu0 = cpu_seconds();
+    eprintln!("service starts at {}", chrono::Utc::now().format("%H:%M:%S"));
     let serving = {
         let service = service.clone();
         tokio::spawn(async move { service.run_until(rx).await })
@@ -80,22 +81,38 @@ pub async fn run(jobs: usize, seconds: u64, cron: &str) -> Result<String, String
     let _ = tx.send(true);
     let _ = serving.await;
     let cpu = cpu_seconds() - cpu0;
-    let runs = store
-        .runs(&RunQuery {
-            limit: Some(10_000_000),
-            ..RunQuery::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    // The store pages runs 10,000 at a time.
+    let mut runs = Vec::new();
+    loop {
+        let page = store
+            .runs(&RunQuery {
+                limit: Some(10_000),
+                offset: runs.len() as i64,
+                ..RunQuery::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        if page.is_empty() {
+            break;
+        }
+        runs.extend(page);
+    }
     let mut late: Vec<i64> = runs
         .iter()
         .filter_map(|r| r.scheduled_for.map(|f| (r.created_at - f).num_milliseconds()))
         .collect();
     late.sort();
     let executed = runs.iter().filter(|r| r.status.is_final()).count();
+    let mut instants: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.scheduled_for.map(|f| f.format("%H:%M:%S").to_string()))
+        .collect();
+    instants.sort();
+    instants.dedup();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(format!(
-        "jobs={jobs} fires={} executed={executed} lateness_p50_ms={} lateness_p99_ms={} lateness_max_ms={} cpu_s={cpu:.2} cpu_s_per_min={:.2}",
+        "jobs={jobs} instants={} fires={} executed={executed} lateness_p50_ms={} lateness_p99_ms={} lateness_max_ms={} cpu_s={cpu:.2} cpu_s_per_min={:.2}",
+        instants.join(","),
         late.len(),
         percentile(&late, 0.5),
         percentile(&late, 0.99),

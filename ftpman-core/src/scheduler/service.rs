@@ -219,7 +219,20 @@ impl Service {
                 dry_run: false,
             })
             .collect();
-        let created = store.create_runs(&news).await?;
+        let created = match store.create_runs(&news).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Nothing was queued: put the fires back, so the next tick tries them again.
+                if let Ok(mut states) = self.jobs.lock() {
+                    for (job, fire) in &due {
+                        if let Some(state) = states.get_mut(&job.id) {
+                            state.next = Some(*fire);
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        };
         let mut count = 0;
         for ((job, fire), run) in due.iter().zip(created) {
             let Some(run) = run else { continue };
