@@ -31,6 +31,15 @@ macro_rules! run_file_cols {
     };
 }
 
+/// Records a delivery in the ledger, or updates the entry of a file delivered before.
+macro_rules! ledger_upsert_sql {
+    () => {
+        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
+         delivered_at = excluded.delivered_at, run_id = excluded.run_id"
+    };
+}
+
 /// The claim statement shared by both backends, with `$lock` after the inner SELECT
 /// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on SQLite).
 macro_rules! claim_sql {
@@ -47,7 +56,7 @@ macro_rules! claim_sql {
     };
 }
 
-pub(crate) use {claim_sql, job_cols, run_cols, run_file_cols, site_cols};
+pub(crate) use {claim_sql, job_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols};
 
 use super::{StoreError, from_ms};
 use crate::model::*;
@@ -845,21 +854,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn add_run_file(&self, f: &RunFile) -> StoreResult<RunFile> {
-                let row = sqlx::query(concat!(
-                    "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", run_file_cols!()))
-                    .bind(f.run_id)
-                    .bind(&f.source_path)
-                    .bind(&f.target_path)
-                    .bind(f.size)
-                    .bind(f.bytes)
-                    .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
-                    .bind(f.status.as_str())
-                    .bind(&f.error)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
-                Self::run_file_from_row(&row)
+                self.record_file(f, None).await
             }
 
             async fn record_file(&self, f: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
@@ -880,9 +875,7 @@ macro_rules! impl_sql_store {
                     .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
                 if let Some(e) = delivered {
                     sqlx::query(
-                        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
-                         delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                        ledger_upsert_sql!(),
                     )
                     .bind(e.job_id)
                     .bind(&e.source_path)
@@ -939,9 +932,7 @@ macro_rules! impl_sql_store {
 
             async fn record_delivery(&self, e: &LedgerEntry) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
-                     delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                    ledger_upsert_sql!(),
                 )
                 .bind(e.job_id)
                 .bind(&e.source_path)
