@@ -204,27 +204,17 @@ impl Manager {
 
     /// What the database holds.
     pub async fn status(&self) -> ManagerResult<Status> {
-        use crate::model::{RunQuery, RunStatus};
+        use crate::model::RunStatus;
         let jobs = self.store.jobs().await?;
-        let mut active = 0;
-        for status in [RunStatus::Queued, RunStatus::Running] {
-            active += self
-                .store
-                .runs(&RunQuery {
-                    status: Some(status),
-                    limit: Some(10_000),
-                    ..RunQuery::default()
-                })
-                .await?
-                .len();
-        }
+        let active =
+            self.store.count_runs(RunStatus::Queued).await? + self.store.count_runs(RunStatus::Running).await?;
         Ok(Status {
             backend: self.store.backend(),
             database: self.database.clone(),
             sites: self.store.sites().await?.len(),
             enabled_jobs: jobs.iter().filter(|j| j.enabled).count(),
             jobs: jobs.len(),
-            active_runs: active,
+            active_runs: active as usize,
             nodes: self.store.nodes().await?.len(),
         })
     }

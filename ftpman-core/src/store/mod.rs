@@ -157,6 +157,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates many runs in one transaction (the fires of one instant); each entry is `None`
     /// where the fire had a run already.
     async fn create_runs(&self, new: &[NewRun]) -> StoreResult<Vec<Option<Run>>>;
+    /// How many runs are in `status`.
+    async fn count_runs(&self, status: RunStatus) -> StoreResult<i64>;
     /// Ids of the jobs that have a running run.
     async fn running_job_ids(&self) -> StoreResult<Vec<i64>>;
     /// A run by id.

@@ -694,6 +694,16 @@ macro_rules! impl_sql_store {
                 Ok(out)
             }
 
+            async fn count_runs(&self, status: RunStatus) -> StoreResult<i64> {
+                sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE status = $1")
+                    .bind(status.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db("counting runs"))?
+                    .try_get("n")
+                    .map_err(db("counting runs"))
+            }
+
             async fn running_job_ids(&self) -> StoreResult<Vec<i64>> {
                 let rows = sqlx::query("SELECT DISTINCT job_id FROM runs WHERE status = 'running'")
                     .fetch_all(&self.pool)

@@ -460,6 +460,8 @@ async fn each_fire_becomes_one_run(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(queued.len(), 3);
+    assert_eq!(h.store.count_runs(RunStatus::Queued).await.unwrap(), 3);
+    assert_eq!(h.store.count_runs(RunStatus::Skipped).await.unwrap(), 1);
     let page = h
         .store
         .runs(&RunQuery {
