@@ -95,8 +95,8 @@ pub async fn plan(
         }
         let mut entry = c.entry.clone();
         if !job.min_age.is_zero() || job.max_age.is_some() {
-            // A listing's time may be coarse (FTP LIST shows minutes): ask for the exact one.
-            if (entry.mtime.is_none() || source.site().protocol.is_ftp())
+            // A listing's time may be coarse (FTP LIST shows minutes): then ask for the exact one.
+            if (entry.mtime.is_none() || !source.precise_listing_times())
                 && let Ok(exact) = source.stat(&entry.path).await
             {
                 entry.mtime = exact.mtime.or(entry.mtime);

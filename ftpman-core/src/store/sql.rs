@@ -651,22 +651,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn create_run(&self, new: &NewRun) -> StoreResult<Option<Run>> {
-                let now = to_ms(Utc::now());
-                let finished = new.status.is_final().then_some(now);
-                let row = sqlx::query(concat!(
-                    "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
-                    .bind(new.job_id)
-                    .bind(new.trigger.as_str())
-                    .bind(new.scheduled_for.map(to_ms))
-                    .bind(now)
-                    .bind(finished)
-                    .bind(new.status.as_str())
-                    .bind(new.dry_run)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
-                row.as_ref().map(Self::run_from_row).transpose()
+                Ok(self.create_runs(std::slice::from_ref(new)).await?.pop().flatten())
             }
 
             async fn create_runs(&self, news: &[NewRun]) -> StoreResult<Vec<Option<Run>>> {

@@ -250,6 +250,11 @@ pub trait Transport: Send {
     async fn rmdir(&mut self, path: &str) -> TransportResult<()>;
     /// A checksum, where the server computes one cheaply.
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>>;
+    /// Whether listed modification times are exact to the second (FTP LIST shows minutes only;
+    /// the engine then asks [`Transport::stat`] when a job's age filters need the exact time).
+    fn precise_listing_times(&self) -> bool {
+        true
+    }
     /// Whether [`Transport::checksum`] is cheap here (computed by the server without sending
     /// the file). The engine compares checksums only when both ends say so.
     fn cheap_checksum(&self) -> bool {

@@ -262,6 +262,10 @@ impl Transport for FtpTransport {
         self.hash
     }
 
+    fn precise_listing_times(&self) -> bool {
+        self.mlsd
+    }
+
     async fn close(mut self: Box<Self>) -> TransportResult<()> {
         let _ = tokio::time::timeout(self.site.connect_timeout, self.ftp.quit()).await;
         Ok(())

@@ -116,6 +116,12 @@ impl Transport for MeteredTransport {
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
         metered!(self, self.inner.checksum(path))
     }
+    fn precise_listing_times(&self) -> bool {
+        self.inner.precise_listing_times()
+    }
+    fn cheap_checksum(&self) -> bool {
+        self.inner.cheap_checksum()
+    }
     async fn check(&mut self) -> TransportResult<()> {
         metered!(self, self.inner.check())
     }

@@ -193,6 +193,14 @@ impl Transport for RetryingTransport {
         with_retry!(self, |c| c.checksum(path))
     }
 
+    fn precise_listing_times(&self) -> bool {
+        self.inner.as_ref().is_some_and(|c| c.precise_listing_times())
+    }
+
+    fn cheap_checksum(&self) -> bool {
+        self.inner.as_ref().is_some_and(|c| c.cheap_checksum())
+    }
+
     async fn check(&mut self) -> TransportResult<()> {
         with_retry!(self, |c| c.check())
     }

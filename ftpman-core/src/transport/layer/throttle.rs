@@ -142,6 +142,12 @@ impl Transport for ThrottledTransport {
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
         self.inner.checksum(path).await
     }
+    fn precise_listing_times(&self) -> bool {
+        self.inner.precise_listing_times()
+    }
+    fn cheap_checksum(&self) -> bool {
+        self.inner.cheap_checksum()
+    }
     async fn check(&mut self) -> TransportResult<()> {
         self.inner.check().await
     }
