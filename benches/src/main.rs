@@ -110,8 +110,8 @@ async fn copy(kind: &str, direction: &str, local: &str, remote: &str) -> Result<
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let bytes = match direction {
-        "up" => copy_file(l.as_mut(), &lname, r.as_mut(), &rname, 0, None, &mut |_| {}).await,
-        "down" => copy_file(r.as_mut(), &rname, l.as_mut(), &lname, 0, None, &mut |_| {}).await,
+        "up" => copy_file(l.as_mut(), &lname, None, r.as_mut(), &rname, 0, None, &mut |_| {}).await,
+        "down" => copy_file(r.as_mut(), &rname, None, l.as_mut(), &lname, 0, None, &mut |_| {}).await,
         other => return Err(format!("direction must be up or down, not {other}")),
     }
     .map_err(|e| e.to_string())?;
@@ -176,7 +176,7 @@ async fn site_to_site(from_kind: &str, from: &str, to_kind: &str, to: &str) -> R
         .await
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let bytes = copy_file(a.as_mut(), &fname, b.as_mut(), &tname, 0, None, &mut |_| {})
+    let bytes = copy_file(a.as_mut(), &fname, None, b.as_mut(), &tname, 0, None, &mut |_| {})
         .await
         .map_err(|e| e.to_string())?;
     Ok(format!("bytes={bytes} seconds={:.3}", started.elapsed().as_secs_f64()))

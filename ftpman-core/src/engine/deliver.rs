@@ -5,6 +5,7 @@
 
 use super::events::RunEvent;
 use super::plan::Candidate;
+use super::recorder::Recorder;
 use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFileStatus};
 use crate::store::Store;
 use crate::transport::copy::copy_file;
@@ -14,8 +15,9 @@ use crate::transport::{EntryKind, TransportError, path};
 use crate::validate::{PathTemplate, TemplateContext};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
@@ -34,6 +36,10 @@ pub(crate) struct RunContext {
     pub dry_run: bool,
     /// Bytes moved by the run so far.
     pub bytes: AtomicU64,
+    /// Commits finished files in groups.
+    pub recorder: Recorder,
+    /// Target folders this run has made or found, so each is made once, not once a file.
+    pub target_dirs: Mutex<HashSet<String>>,
 }
 
 /// How one file ended.
@@ -168,7 +174,14 @@ async fn attempt(
         if ctx.dry_run {
             return Ok(final_path);
         }
-        tgt.mkdir_all(&path::parent(&final_path)).await?;
+        let dir = path::parent(&final_path);
+        let known = ctx.target_dirs.lock().map(|d| d.contains(&dir)).unwrap_or(false);
+        if !known {
+            tgt.mkdir_all(&dir).await?;
+            if let Ok(mut d) = ctx.target_dirs.lock() {
+                d.insert(dir);
+            }
+        }
         let temp = if ctx.job.atomic {
             temp_path(&final_path, ctx.job.id)
         } else {
@@ -195,6 +208,7 @@ async fn attempt(
             let copying = copy_file(
                 &mut *src,
                 &cand.entry.path,
+                Some(size),
                 &mut *tgt,
                 &temp,
                 offset,
@@ -257,8 +271,14 @@ async fn attempt(
         Ok(final_path)
     }
     .await;
-    if result.as_ref().is_err_and(|e| e.transient) {
-        tgt.mark_broken();
+    if let Err(e) = &result {
+        if e.transient {
+            tgt.mark_broken();
+        }
+        // The folder may be what went missing: the next attempt makes it again.
+        if let Ok(mut dirs) = ctx.target_dirs.lock() {
+            dirs.remove(&path::parent(final_path));
+        }
     }
     result
 }
@@ -350,7 +370,7 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
                 delivered_at: Utc::now(),
                 run_id: ctx.run_id,
             };
-            match ctx.store.record_file(&record, Some(&entry)).await {
+            match ctx.recorder.record(&record, Some(&entry)).await {
                 Err(e) => {
                     let message =
                         format!("delivered to {final_path}, but recording it failed: {e}; the source was kept");
@@ -390,7 +410,7 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
                 }
             };
             finish(&mut record, status, error.clone(), path);
-            if let Err(e) = ctx.store.record_file(&record, None).await {
+            if let Err(e) = ctx.recorder.record(&record, None).await {
                 tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
             }
             (status, error)

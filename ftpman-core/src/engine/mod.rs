@@ -6,6 +6,7 @@
 mod deliver;
 pub mod events;
 pub mod plan;
+mod recorder;
 
 pub use events::RunEvent;
 
@@ -424,6 +425,8 @@ impl Engine {
             cancel: stop.clone(),
             dry_run: run.dry_run,
             bytes: AtomicU64::new(0),
+            recorder: recorder::Recorder::start(store.clone()),
+            target_dirs: Default::default(),
         });
         let slots = Arc::new(Semaphore::new(job.parallel.max(1) as usize));
         let mut tasks = JoinSet::new();

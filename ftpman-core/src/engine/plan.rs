@@ -1,10 +1,11 @@
 //! Listing and filtering the source: which files a run moves.
 
-use crate::model::Job;
+use crate::model::{Job, LedgerEntry};
 use crate::store::Store;
 use crate::transport::{Entry, EntryKind, Transport, TransportError, path};
 use chrono::{DateTime, Utc};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
 
 /// One file the run will deliver.
 #[derive(Debug, Clone)]
@@ -88,6 +89,7 @@ pub async fn plan(
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let mut plan = Plan::default();
+    let mut kept = Vec::new();
     for c in files {
         if include.as_ref().is_some_and(|g| !g.is_match(&c.rel)) || exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
         {
@@ -122,14 +124,25 @@ pub async fn plan(
                 continue;
             }
         }
-        if let Some(done) = store.ledger_entry(job.id, &entry.path).await?
-            && done.size == entry.size as i64
-            && done.mtime == entry.mtime.map(|m| m.timestamp())
+        kept.push(Candidate { entry, rel: c.rel });
+    }
+    // The ledger is read in batches, not a query per file.
+    let paths: Vec<String> = kept.iter().map(|c| c.entry.path.clone()).collect();
+    let delivered: HashMap<String, LedgerEntry> = store
+        .ledger_entries(job.id, &paths)
+        .await?
+        .into_iter()
+        .map(|e| (e.source_path.clone(), e))
+        .collect();
+    for c in kept {
+        if let Some(done) = delivered.get(&c.entry.path)
+            && done.size == c.entry.size as i64
+            && done.mtime == c.entry.mtime.map(|m| m.timestamp())
         {
             plan.already_delivered += 1;
             continue;
         }
-        plan.deliver.push(Candidate { entry, rel: c.rel });
+        plan.deliver.push(c);
     }
     Ok(plan)
 }

@@ -37,7 +37,7 @@ async fn copy_atomic(
         &path::parent(dst_path),
         &format!(".{}.ftpman-part", path::file_name(dst_path)),
     );
-    let n = copy_file(src, src_path, dst, &temp, 0, None, progress).await?;
+    let n = copy_file(src, src_path, None, dst, &temp, 0, None, progress).await?;
     let written = dst.stat(&temp).await?;
     let expected = src.stat(src_path).await?.size;
     if written.size != expected {

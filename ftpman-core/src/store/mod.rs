@@ -202,6 +202,9 @@ pub trait Store: Send + Sync + 'static {
     /// Records a finished file of a run and, for a delivered file, its ledger entry, in one
     /// transaction (one commit per file).
     async fn record_file(&self, file: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile>;
+    /// Records finished files, each with its ledger entry when delivered, in one transaction:
+    /// the engine's group commit. Returns them saved, in the order given.
+    async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>>;
     /// Saves a run file's progress or outcome (matched by id).
     async fn update_run_file(&self, file: &RunFile) -> StoreResult<()>;
     /// A run's files, in the order they were added.
@@ -209,6 +212,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The ledger entry of a source path, if it was delivered before.
     async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>>;
+    /// The ledger entries of those of `source_paths` delivered before (in no particular order).
+    async fn ledger_entries(&self, job_id: i64, source_paths: &[String]) -> StoreResult<Vec<LedgerEntry>>;
     /// Records (or updates) a delivery in the job's ledger.
     async fn record_delivery(&self, entry: &LedgerEntry) -> StoreResult<()>;
     /// A job's ledger, newest delivery first.

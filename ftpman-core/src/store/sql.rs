@@ -853,37 +853,81 @@ macro_rules! impl_sql_store {
             }
 
             async fn record_file(&self, f: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
-                let mut tx = self.pool.begin().await.map_err(db("recording a file"))?;
-                let row = sqlx::query(concat!(
-                    "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ", run_file_cols!()))
-                    .bind(f.run_id)
-                    .bind(&f.source_path)
-                    .bind(&f.target_path)
-                    .bind(f.size)
-                    .bind(f.bytes)
-                    .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
-                    .bind(f.status.as_str())
-                    .bind(&f.error)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
-                if let Some(e) = delivered {
-                    sqlx::query(
-                        ledger_upsert_sql!(),
-                    )
-                    .bind(e.job_id)
-                    .bind(&e.source_path)
-                    .bind(e.size)
-                    .bind(e.mtime)
-                    .bind(to_ms(e.delivered_at))
-                    .bind(e.run_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db(format!("recording delivery of {}", e.source_path)))?;
+                let saved = self.record_files(&[(f.clone(), delivered.cloned())]).await?;
+                saved.into_iter().next().ok_or_else(|| StoreError::Corrupt {
+                    what: "run file".into(),
+                    reason: "the insert returned no row".into(),
+                })
+            }
+
+            async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>> {
+                type Db = <$row as sqlx::Row>::Database;
+                // Rows per statement: far below SQLite's 32,766 parameters at 8 a row.
+                const ROWS: usize = 500;
+                let mut saved = Vec::with_capacity(files.len());
+                if files.is_empty() {
+                    return Ok(saved);
                 }
-                tx.commit().await.map_err(db("recording a file"))?;
-                Self::run_file_from_row(&row)
+                let what = || format!("recording {} files of run {}", files.len(), files[0].0.run_id);
+                let mut tx = self.pool.begin().await.map_err(db(what()))?;
+                for chunk in files.chunks(ROWS) {
+                    let mut insert = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) ",
+                    );
+                    insert.push_values(chunk, |mut row, (f, _)| {
+                        row.push_bind(f.run_id)
+                            .push_bind(f.source_path.as_str())
+                            .push_bind(f.target_path.as_str())
+                            .push_bind(f.size)
+                            .push_bind(f.bytes)
+                            .push_bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
+                            .push_bind(f.status.as_str())
+                            .push_bind(f.error.as_deref());
+                    });
+                    insert.push(concat!(" RETURNING ", run_file_cols!()));
+                    let rows = insert.build().fetch_all(&mut *tx).await.map_err(db(what()))?;
+                    // RETURNING's order is not promised; ids follow the VALUES order.
+                    let mut rows = rows.iter().map(Self::run_file_from_row).collect::<StoreResult<Vec<_>>>()?;
+                    rows.sort_by_key(|r| r.id);
+                    if rows.len() != chunk.len()
+                        || rows.iter().zip(chunk).any(|(r, (f, _))| r.source_path != f.source_path)
+                    {
+                        return Err(StoreError::Corrupt {
+                            what: "run files".into(),
+                            reason: "the inserted rows do not match the files recorded".into(),
+                        });
+                    }
+                    saved.extend(rows);
+                    // One upsert per key: a statement may not update the same ledger row twice.
+                    let mut delivered: Vec<&LedgerEntry> = Vec::new();
+                    for e in chunk.iter().filter_map(|(_, e)| e.as_ref()) {
+                        match delivered.iter_mut().find(|d| d.job_id == e.job_id && d.source_path == e.source_path) {
+                            Some(d) => *d = e,
+                            None => delivered.push(e),
+                        }
+                    }
+                    if delivered.is_empty() {
+                        continue;
+                    }
+                    let mut upsert = sqlx::QueryBuilder::<Db>::new(
+                        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) ",
+                    );
+                    upsert.push_values(delivered, |mut row, e| {
+                        row.push_bind(e.job_id)
+                            .push_bind(e.source_path.as_str())
+                            .push_bind(e.size)
+                            .push_bind(e.mtime)
+                            .push_bind(to_ms(e.delivered_at))
+                            .push_bind(e.run_id);
+                    });
+                    upsert.push(
+                        " ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
+                         delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                    );
+                    upsert.build().execute(&mut *tx).await.map_err(db(what()))?;
+                }
+                tx.commit().await.map_err(db(what()))?;
+                Ok(saved)
             }
 
             async fn update_run_file(&self, f: &RunFile) -> StoreResult<()> {
@@ -923,6 +967,27 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(db("reading the ledger"))?;
                 row.as_ref().map(Self::ledger_from_row).transpose()
+            }
+
+            async fn ledger_entries(&self, job_id: i64, source_paths: &[String]) -> StoreResult<Vec<LedgerEntry>> {
+                type Db = <$row as sqlx::Row>::Database;
+                let mut found = Vec::new();
+                for chunk in source_paths.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<Db>::new(
+                        "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = ",
+                    );
+                    q.push_bind(job_id).push(" AND source_path IN (");
+                    let mut paths = q.separated(", ");
+                    for p in chunk {
+                        paths.push_bind(p.as_str());
+                    }
+                    q.push(")");
+                    let rows = q.build().fetch_all(&self.pool).await.map_err(db("reading the ledger"))?;
+                    for row in &rows {
+                        found.push(Self::ledger_from_row(row)?);
+                    }
+                }
+                Ok(found)
             }
 
             async fn record_delivery(&self, e: &LedgerEntry) -> StoreResult<()> {

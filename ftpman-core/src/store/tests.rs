@@ -196,6 +196,7 @@ on_both_backends!(
     claim_renew_and_expire_leases,
     concurrent_claimers_claim_each_run_once,
     run_files_and_ledger,
+    files_are_recorded_in_groups,
     settings_seal_secret_values,
     system_log_filters_and_pages,
     stats_retention_nodes_users,
@@ -757,6 +758,84 @@ async fn run_files_and_ledger(h: &Harness) {
         StoreError::NotFound { kind: "run", .. }
     ));
     assert!(h.store.run_files(run.id).await.unwrap().is_empty());
+}
+
+async fn files_are_recorded_in_groups(h: &Harness) {
+    let s = add_site(&h.store, "s", "file:///a").await;
+    let t = add_site(&h.store, "t", "file:///b").await;
+    let job = add_job(&h.store, "j", &s, &t).await;
+    let new_run = NewRun {
+        job_id: job.id,
+        trigger: Trigger::Manual,
+        scheduled_for: None,
+        status: RunStatus::Queued,
+        dry_run: false,
+    };
+    let run = h.store.create_run(&new_run).await.unwrap().unwrap();
+    let when = Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap();
+    // More than one statement's worth (500 rows), some failed (no ledger entry), one path
+    // delivered twice in the group (the later entry wins).
+    let mut items = Vec::new();
+    for i in 0..1203 {
+        let path = if i == 1202 {
+            "/out/f0007.csv".to_string()
+        } else {
+            format!("/out/f{i:04}.csv")
+        };
+        let failed = i % 10 == 3;
+        let file = RunFile {
+            id: 0,
+            run_id: run.id,
+            source_path: path.clone(),
+            target_path: path.replace("/out/", "/in/"),
+            size: i,
+            bytes: if failed { 0 } else { i },
+            duration: std::time::Duration::from_millis(i as u64),
+            status: if failed {
+                RunFileStatus::Failed
+            } else {
+                RunFileStatus::Transferred
+            },
+            error: failed.then(|| format!("error {i}")),
+        };
+        let entry = (!failed).then(|| LedgerEntry {
+            job_id: job.id,
+            source_path: path,
+            size: i,
+            mtime: Some(1_700_000_000 + i),
+            delivered_at: when,
+            run_id: run.id,
+        });
+        items.push((file, entry));
+    }
+    let saved = h.store.record_files(&items).await.unwrap();
+    assert_eq!(saved.len(), items.len());
+    for (s, (f, _)) in saved.iter().zip(&items) {
+        assert!(s.id > 0);
+        assert_eq!(RunFile { id: s.id, ..f.clone() }, *s, "saved in the order given");
+    }
+    assert_eq!(h.store.run_files(run.id).await.unwrap(), saved);
+    assert!(h.store.record_files(&[]).await.unwrap().is_empty());
+
+    let mut asked: Vec<String> = (0..1300).map(|i| format!("/out/f{i:04}.csv")).collect();
+    asked.push("/out/never.csv".into());
+    let mut found = h.store.ledger_entries(job.id, &asked).await.unwrap();
+    found.sort_by(|a, b| a.source_path.cmp(&b.source_path));
+    let expected: Vec<i64> = (0..1202).filter(|i| i % 10 != 3).collect();
+    assert_eq!(found.len(), expected.len());
+    for (e, i) in found.iter().zip(&expected) {
+        assert_eq!(e.source_path, format!("/out/f{i:04}.csv"));
+        let size = if *i == 7 { 1202 } else { *i };
+        assert_eq!((e.size, e.mtime), (size, Some(1_700_000_000 + size)));
+    }
+    // Another job's ledger is its own.
+    let other = add_job(&h.store, "k", &s, &t).await;
+    assert!(h.store.ledger_entries(other.id, &asked).await.unwrap().is_empty());
+    // A group that cannot be committed leaves nothing behind.
+    let mut bad = items[..3].to_vec();
+    bad[1].0.run_id = run.id + 1000;
+    assert!(h.store.record_files(&bad).await.is_err());
+    assert_eq!(h.store.run_files(run.id).await.unwrap().len(), items.len());
 }
 
 async fn settings_seal_secret_values(h: &Harness) {

@@ -14,10 +14,13 @@ pub const BUFFER_SIZE: usize = 256 * 1024;
 
 /// Copies `src_path` from `offset` to `dst_path` (written from the same offset; 0 truncates),
 /// keeping to `limiter` when given. Returns the bytes moved by this call. `progress` is called
-/// with each chunk's size.
+/// with each chunk's size. `src_size`, the size a listing gave, lets the source fetch a small
+/// file in one round trip ([`Transport::read_sized`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn copy_file(
     src: &mut dyn Transport,
     src_path: &str,
+    src_size: Option<u64>,
     dst: &mut dyn Transport,
     dst_path: &str,
     offset: u64,
@@ -26,7 +29,10 @@ pub async fn copy_file(
 ) -> TransportResult<u64> {
     let src_site = src.site().name.clone();
     let dst_site = dst.site().name.clone();
-    let reader = src.read(src_path, offset).await?;
+    let reader = match src_size {
+        Some(size) => src.read_sized(src_path, offset, size).await?,
+        None => src.read(src_path, offset).await?,
+    };
     let mut reader: FileReader<'_> = match limiter {
         Some(l) => Box::new(ThrottledReader::new(reader, l.clone())),
         None => reader,
@@ -81,6 +87,7 @@ pub async fn copy_resumable(
             let r = copy_file(
                 &mut *source,
                 src_path,
+                Some(size),
                 &mut *target,
                 dst_path,
                 offset,

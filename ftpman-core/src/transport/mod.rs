@@ -238,6 +238,15 @@ pub trait Transport: Send {
     async fn stat(&mut self, path: &str) -> TransportResult<Entry>;
     /// Opens a file for reading from `offset`.
     async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>>;
+    /// Opens a file for reading from `offset` when its `size` is known from a listing. A
+    /// transport that pipelines reads uses the size to fetch a small file in one round trip
+    /// instead of reading ahead blindly (SFTP). Whatever the size says, the reader yields the
+    /// file as it is; a file that changed since it was listed may fail here, and otherwise fails
+    /// the engine's verification.
+    async fn read_sized(&mut self, path: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        let _ = size;
+        self.read(path, offset).await
+    }
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
     /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows.

@@ -62,6 +62,22 @@ macro_rules! metered {
     }};
 }
 
+/// Records the opening of a reader, and counts the bytes read through it.
+fn counted_reader<'a>(
+    metrics: Arc<TransportMetrics>,
+    started: Instant,
+    result: TransportResult<FileReader<'a>>,
+) -> TransportResult<FileReader<'a>> {
+    metrics.record(started, &result);
+    let inner = result?;
+    Ok(Box::new(MapReader {
+        inner,
+        on_read: move |n| {
+            metrics.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        },
+    }))
+}
+
 #[async_trait]
 impl Transport for MeteredTransport {
     fn site(&self) -> &Site {
@@ -76,16 +92,12 @@ impl Transport for MeteredTransport {
     async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
         let metrics = self.metrics.clone();
         let started = Instant::now();
-        let result = self.inner.read(path, offset).await;
-        metrics.record(started, &result);
-        let inner = result?;
-        let counter = metrics.clone();
-        Ok(Box::new(MapReader {
-            inner,
-            on_read: move |n| {
-                counter.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
-            },
-        }))
+        counted_reader(metrics, started, self.inner.read(path, offset).await)
+    }
+    async fn read_sized(&mut self, path: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        counted_reader(metrics, started, self.inner.read_sized(path, offset, size).await)
     }
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         let metrics = self.metrics.clone();

@@ -169,6 +169,10 @@ impl Transport for RetryingTransport {
         self.conn().await?.read(path, offset).await
     }
 
+    async fn read_sized(&mut self, path: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        self.conn().await?.read_sized(path, offset, size).await
+    }
+
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         self.conn().await?.write(path, offset).await
     }

@@ -124,6 +124,11 @@ impl Transport for ThrottledTransport {
         let reader = self.inner.read(path, offset).await?;
         Ok(Box::new(ThrottledReader::new(reader, limiter)))
     }
+    async fn read_sized(&mut self, path: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        let limiter = self.limiter.clone();
+        let reader = self.inner.read_sized(path, offset, size).await?;
+        Ok(Box::new(ThrottledReader::new(reader, limiter)))
+    }
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         self.inner.write(path, offset).await
     }

@@ -1,9 +1,12 @@
 //! The local transport: a folder on this machine, with the same semantics as the remote ones.
 //! No path escapes the root, through `..` or through a symbolic link.
+//!
+//! Each operation runs on a blocking thread in one hop, path check included: a hop per system
+//! call (as `tokio::fs` makes) costs more than the call itself when files are small.
 
 mod errors;
+mod writer;
 
-use super::io::CountingWriter;
 use super::{
     Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
     listed_entry, path,
@@ -13,13 +16,56 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use errors::io_error;
 use sha2::{Digest, Sha256};
+use std::io::{Read, Seek};
 use std::path::PathBuf;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use std::sync::Arc;
+use writer::LocalWriter;
 
 /// A connection to a local folder.
 pub struct LocalTransport {
     site: Site,
+    disk: Arc<Disk>,
+}
+
+/// What the blocking side needs: the real root, and the site's name for errors.
+struct Disk {
     root: PathBuf,
+    site: String,
+}
+
+impl Disk {
+    /// The file-system path of a site path, checked to stay under the root even through links.
+    fn path(&self, rel: &str) -> TransportResult<PathBuf> {
+        let parts = path::components(rel).map_err(|reason| TransportError::Config {
+            site: self.site.clone(),
+            reason,
+        })?;
+        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
+        // Resolve the deepest part that exists: a link anywhere on the way must not lead out.
+        let mut probe = full.as_path();
+        loop {
+            match std::fs::canonicalize(probe) {
+                Ok(real) => {
+                    if !real.starts_with(&self.root) {
+                        return Err(TransportError::PermissionDenied {
+                            site: self.site.clone(),
+                            path: format!("{rel} (a symbolic link leads outside the site's root)"),
+                        });
+                    }
+                    break;
+                }
+                Err(_) => match probe.parent() {
+                    Some(p) if p.starts_with(&self.root) => probe = p,
+                    _ => break,
+                },
+            }
+        }
+        Ok(full)
+    }
+
+    fn err<'a>(&'a self, op: &'a str, rel: &'a str) -> impl Fn(std::io::Error) -> TransportError + 'a {
+        move |e| io_error(&self.site, op, rel, e)
+    }
 }
 
 impl LocalTransport {
@@ -39,43 +85,31 @@ impl LocalTransport {
         }
         Ok(LocalTransport {
             site: site.clone(),
-            root,
+            disk: Arc::new(Disk {
+                root,
+                site: site.name.clone(),
+            }),
         })
     }
 
-    /// The file-system path of a site path, checked to stay under the root even through links.
-    async fn local(&self, rel: &str) -> TransportResult<PathBuf> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.name.clone(),
-            reason,
-        })?;
-        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
-        // Resolve the deepest part that exists: a link anywhere on the way must not lead out.
-        let mut probe = full.as_path();
-        loop {
-            match tokio::fs::canonicalize(probe).await {
-                Ok(real) => {
-                    if !real.starts_with(&self.root) {
-                        return Err(TransportError::PermissionDenied {
-                            site: self.site.name.clone(),
-                            path: format!("{rel} (a symbolic link leads outside the site's root)"),
-                        });
-                    }
-                    break;
-                }
-                Err(_) => match probe.parent() {
-                    Some(p) if p.starts_with(&self.root) => probe = p,
-                    _ => break,
-                },
-            }
-        }
-        Ok(full)
-    }
-
-    fn err(&self, op: &str, rel: &str) -> impl Fn(std::io::Error) -> TransportError + '_ {
-        let op = op.to_string();
-        let rel = rel.to_string();
-        move |e| io_error(&self.site.name, &op, &rel, e)
+    /// Runs `op` on a blocking thread.
+    async fn on_disk<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        rel: &str,
+        f: impl FnOnce(&Disk, &str) -> TransportResult<T> + Send + 'static,
+    ) -> TransportResult<T> {
+        let (disk, rel) = (self.disk.clone(), rel.to_string());
+        let site = self.site.name.clone();
+        tokio::task::spawn_blocking(move || f(&disk, &rel))
+            .await
+            .map_err(|e| TransportError::Protocol {
+                site,
+                operation: op.into(),
+                path: String::new(),
+                reason: format!("the file-system task failed: {e}"),
+                transient: false,
+            })?
     }
 }
 
@@ -100,33 +134,42 @@ impl Transport for LocalTransport {
     }
 
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
-        let dir = self.local(rel).await?;
-        let mut rd = tokio::fs::read_dir(&dir)
-            .await
-            .map_err(self.err("list", &dir.display().to_string()))?;
-        let mut results = Vec::new();
-        while let Some(de) = rd.next_entry().await.map_err(self.err("list", rel))? {
-            let name = de.file_name().to_string_lossy().into_owned();
-            let meta = tokio::fs::symlink_metadata(de.path())
-                .await
-                .map_err(self.err("list", rel))?;
-            results.push(listed_entry(
-                &self.site,
-                rel,
-                &name,
-                entry_kind(meta.file_type()),
-                meta.len(),
-                mtime(&meta),
-            ));
-        }
+        let found = self
+            .on_disk("list", rel, |disk, rel| {
+                let dir = disk.path(rel)?;
+                let mut found = Vec::new();
+                for de in std::fs::read_dir(&dir).map_err(disk.err("list", rel))? {
+                    let de = de.map_err(disk.err("list", rel))?;
+                    let meta = std::fs::symlink_metadata(de.path()).map_err(disk.err("list", rel))?;
+                    found.push((de.file_name().to_string_lossy().into_owned(), meta));
+                }
+                Ok(found)
+            })
+            .await?;
+        let results = found
+            .iter()
+            .map(|(name, meta)| {
+                listed_entry(
+                    &self.site,
+                    rel,
+                    name,
+                    entry_kind(meta.file_type()),
+                    meta.len(),
+                    mtime(meta),
+                )
+            })
+            .collect();
         let mut entries = accept_listing(results);
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
     }
 
     async fn stat(&mut self, rel: &str) -> TransportResult<Entry> {
-        let p = self.local(rel).await?;
-        let meta = tokio::fs::symlink_metadata(&p).await.map_err(self.err("stat", rel))?;
+        let meta = self
+            .on_disk("stat", rel, |disk, rel| {
+                std::fs::symlink_metadata(disk.path(rel)?).map_err(disk.err("stat", rel))
+            })
+            .await?;
         Ok(Entry {
             name: path::file_name(rel).to_string(),
             path: path::normalize(rel).unwrap_or_else(|_| rel.to_string()),
@@ -137,82 +180,96 @@ impl Transport for LocalTransport {
     }
 
     async fn read(&mut self, rel: &str, offset: u64) -> TransportResult<FileReader<'_>> {
-        let p = self.local(rel).await?;
-        let mut f = tokio::fs::File::open(&p).await.map_err(self.err("read", rel))?;
-        if offset > 0 {
-            f.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(self.err("read", rel))?;
-        }
-        Ok(Box::new(f))
+        let file = self
+            .on_disk("read", rel, move |disk, rel| {
+                let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("read", rel))?;
+                if offset > 0 {
+                    f.seek(std::io::SeekFrom::Start(offset))
+                        .map_err(disk.err("read", rel))?;
+                }
+                Ok(f)
+            })
+            .await?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        let p = self.local(rel).await?;
-        let mut opts = tokio::fs::OpenOptions::new();
-        opts.write(true).create(true);
-        if offset == 0 {
-            opts.truncate(true);
-        }
-        let mut f = opts.open(&p).await.map_err(self.err("write", rel))?;
-        if offset > 0 {
-            // Resume: drop anything past the offset, then continue from it.
-            f.set_len(offset).await.map_err(self.err("write", rel))?;
-            f.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(self.err("write", rel))?;
-        }
-        Ok(Box::new(LocalWriter {
-            inner: CountingWriter::new(f),
-            site: self.site.name.clone(),
-            path: rel.to_string(),
-        }))
+        let file = self
+            .on_disk("write", rel, move |disk, rel| {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(offset == 0)
+                    .open(disk.path(rel)?)
+                    .map_err(disk.err("write", rel))?;
+                if offset > 0 {
+                    // Resume: drop anything past the offset, then continue from it.
+                    f.set_len(offset).map_err(disk.err("write", rel))?;
+                    f.seek(std::io::SeekFrom::Start(offset))
+                        .map_err(disk.err("write", rel))?;
+                }
+                Ok(f)
+            })
+            .await?;
+        Ok(Box::new(LocalWriter::new(file, &self.site.name, rel)))
     }
 
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
-        let src = self.local(from).await?;
-        let dst = self.local(to).await?;
-        if overwrite {
-            tokio::fs::rename(&src, &dst).await.map_err(self.err("rename", from))
-        } else {
-            // link() refuses an existing target atomically; then the old name goes.
-            tokio::fs::hard_link(&src, &dst).await.map_err(self.err("rename", to))?;
-            tokio::fs::remove_file(&src).await.map_err(self.err("rename", from))
-        }
+        let to = to.to_string();
+        self.on_disk("rename", from, move |disk, from| {
+            let src = disk.path(from)?;
+            let dst = disk.path(&to)?;
+            if overwrite {
+                std::fs::rename(&src, &dst).map_err(disk.err("rename", from))
+            } else {
+                // link() refuses an existing target atomically; then the old name goes.
+                std::fs::hard_link(&src, &dst).map_err(disk.err("rename", &to))?;
+                std::fs::remove_file(&src).map_err(disk.err("rename", from))
+            }
+        })
+        .await
     }
 
     async fn delete(&mut self, rel: &str) -> TransportResult<()> {
-        let p = self.local(rel).await?;
-        tokio::fs::remove_file(&p).await.map_err(self.err("delete", rel))
+        self.on_disk("delete", rel, |disk, rel| {
+            std::fs::remove_file(disk.path(rel)?).map_err(disk.err("delete", rel))
+        })
+        .await
     }
 
     async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
-        let p = self.local(rel).await?;
-        tokio::fs::create_dir_all(&p).await.map_err(self.err("mkdir", rel))
+        self.on_disk("mkdir", rel, |disk, rel| {
+            std::fs::create_dir_all(disk.path(rel)?).map_err(disk.err("mkdir", rel))
+        })
+        .await
     }
 
     async fn rmdir(&mut self, rel: &str) -> TransportResult<()> {
-        let p = self.local(rel).await?;
-        tokio::fs::remove_dir(&p).await.map_err(self.err("rmdir", rel))
+        self.on_disk("rmdir", rel, |disk, rel| {
+            std::fs::remove_dir(disk.path(rel)?).map_err(disk.err("rmdir", rel))
+        })
+        .await
     }
 
     async fn checksum(&mut self, rel: &str) -> TransportResult<Option<Checksum>> {
-        let p = self.local(rel).await?;
-        let mut f = tokio::fs::File::open(&p).await.map_err(self.err("checksum", rel))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = f.read(&mut buf).await.map_err(self.err("checksum", rel))?;
-            if n == 0 {
-                break;
+        self.on_disk("checksum", rel, |disk, rel| {
+            let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("checksum", rel))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = f.read(&mut buf).map_err(disk.err("checksum", rel))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
             }
-            hasher.update(&buf[..n]);
-        }
-        let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Some(Checksum {
-            algorithm: "sha256".into(),
-            hex,
-        }))
+            let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            Ok(Some(Checksum {
+                algorithm: "sha256".into(),
+                hex,
+            }))
+        })
+        .await
     }
 
     async fn check(&mut self) -> TransportResult<()> {
@@ -221,52 +278,6 @@ impl Transport for LocalTransport {
 
     async fn close(self: Box<Self>) -> TransportResult<()> {
         Ok(())
-    }
-}
-
-struct LocalWriter {
-    inner: CountingWriter<tokio::fs::File>,
-    site: String,
-    path: String,
-}
-
-#[async_trait]
-impl FileWriter for LocalWriter {
-    async fn finish(mut self: Box<Self>) -> TransportResult<u64> {
-        let written = self.inner.written();
-        let f = self.inner.get_mut();
-        f.flush()
-            .await
-            .map_err(|e| io_error(&self.site, "write", &self.path, e))?;
-        // The data is on disk before the engine renames it into place and trusts it.
-        f.sync_all()
-            .await
-            .map_err(|e| io_error(&self.site, "write", &self.path, e))?;
-        Ok(written)
-    }
-}
-
-impl tokio::io::AsyncWrite for LocalWriter {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

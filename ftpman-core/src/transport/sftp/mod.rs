@@ -3,6 +3,7 @@
 
 mod connect;
 mod errors;
+mod read;
 
 pub use connect::fetch_host_key;
 
@@ -19,7 +20,7 @@ use errors::{sftp_error, stream_error};
 use russh::client::Handle;
 use russh_sftp::client::fs::Metadata;
 use russh_sftp::client::{RawSftpSession, SftpSession};
-use russh_sftp::protocol::{OpenFlags, StatusCode};
+use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
@@ -34,9 +35,11 @@ pub struct SftpTransport {
     site: Site,
     handle: Handle<HostKeyCheck>,
     sftp: SftpSession,
-    /// A second SFTP channel for extensions russh-sftp's high-level session does not offer;
-    /// opened on first use.
+    /// A second SFTP channel, for what russh-sftp's high-level session does not offer (small
+    /// files fetched in one round trip, posix-rename); opened on first use.
     raw: Option<RawSftpSession>,
+    /// Whether the server offers `posix-rename@openssh.com` (known once `raw` is open).
+    posix_rename: bool,
 }
 
 impl SftpTransport {
@@ -77,6 +80,7 @@ impl SftpTransport {
             handle,
             sftp,
             raw: None,
+            posix_rename: false,
         })
     }
 
@@ -108,16 +112,9 @@ impl SftpTransport {
                 .await
                 .map_err(|e| proto(e.to_string()))?;
             let raw = RawSftpSession::new(channel.into_stream());
+            raw.set_timeout(self.site.connect_timeout.as_secs().max(1));
             let version = raw.init().await.map_err(|e| proto(e.to_string()))?;
-            if !version.extensions.contains_key(POSIX_RENAME) {
-                return Err(TransportError::Protocol {
-                    site: self.site.name.clone(),
-                    operation: "rename".into(),
-                    path: String::new(),
-                    reason: format!("the server does not offer {POSIX_RENAME}"),
-                    transient: false,
-                });
-            }
+            self.posix_rename = version.extensions.contains_key(POSIX_RENAME);
             self.raw = Some(raw);
         }
         self.raw.as_ref().ok_or_else(|| TransportError::Config {
@@ -201,6 +198,37 @@ impl Transport for SftpTransport {
         Ok(Box::new(IdleTimeout::new(file, self.site.connect_timeout)))
     }
 
+    async fn read_sized(&mut self, rel: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        if offset > size || size - offset > read::SMALL_FILE {
+            return self.read(rel, offset).await;
+        }
+        let full = path::resolve(&self.site, rel)?;
+        let site = self.site.name.clone();
+        let raw = self.raw_session().await?;
+        let handle = raw
+            .open(full, OpenFlags::READ, FileAttributes::default())
+            .await
+            .map_err(|e| sftp_error(&site, "read", rel, e))?
+            .handle;
+        let fetched = read::fetch_small(raw, &handle, offset, size).await;
+        let closed = raw.close(handle).await;
+        let data = match fetched {
+            Ok(data) => data,
+            Err(read::FetchError::Sftp(e)) => return Err(sftp_error(&site, "read", rel, e)),
+            Err(read::FetchError::Changed(how)) => {
+                return Err(TransportError::Protocol {
+                    site,
+                    operation: "read".into(),
+                    path: rel.to_string(),
+                    reason: format!("the file changed since it was listed: {how}"),
+                    transient: true,
+                });
+            }
+        };
+        closed.map_err(|e| sftp_error(&site, "read", rel, e))?;
+        Ok(Box::new(std::io::Cursor::new(data)))
+    }
+
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         let full = path::resolve(&self.site, rel)?;
         let flags = if offset == 0 {
@@ -253,6 +281,16 @@ impl Transport for SftpTransport {
         ssh_string(&mut data, &src);
         ssh_string(&mut data, &dst);
         let site = self.site.name.clone();
+        self.raw_session().await?;
+        if !self.posix_rename {
+            return Err(TransportError::Protocol {
+                site,
+                operation: "rename".into(),
+                path: from.to_string(),
+                reason: format!("the server does not offer {POSIX_RENAME}, so a rename cannot replace a file"),
+                transient: false,
+            });
+        }
         let raw = self.raw_session().await?;
         match raw.extended(POSIX_RENAME, data).await {
             Ok(russh_sftp::protocol::Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
