@@ -38,7 +38,9 @@ pub async fn copy_file(
         None => reader,
     };
     let mut writer = dst.write(dst_path, offset).await?;
-    let mut buf = vec![0u8; BUFFER_SIZE];
+    // A small file gets a buffer its size (plus one byte to see the end), not 256 KiB to zero.
+    let wanted = src_size.map_or(BUFFER_SIZE as u64, |size| size.saturating_sub(offset) + 1);
+    let mut buf = vec![0u8; wanted.clamp(8 * 1024, BUFFER_SIZE as u64) as usize];
     let mut moved = 0u64;
     loop {
         let n = reader

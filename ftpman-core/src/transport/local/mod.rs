@@ -44,7 +44,7 @@ impl Disk {
         // Resolve the deepest part that exists: a link anywhere on the way must not lead out.
         let mut probe = full.as_path();
         loop {
-            match std::fs::canonicalize(probe) {
+            match real_path(probe) {
                 Ok(real) => {
                     if !real.starts_with(&self.root) {
                         return Err(TransportError::PermissionDenied {
@@ -66,6 +66,25 @@ impl Disk {
     fn err<'a>(&'a self, op: &'a str, rel: &'a str) -> impl Fn(std::io::Error) -> TransportError + 'a {
         move |e| io_error(&self.site, op, rel, e)
     }
+}
+
+/// The real path of an existing `p`, every link resolved. On Linux the kernel resolves it in one
+/// lookup (open with `O_PATH`, then read the descriptor's link in `/proc`), where `canonicalize`
+/// reads every prefix of the path in turn.
+fn real_path(p: &std::path::Path) -> std::io::Result<PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(p)?;
+        if let Ok(real) = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())) {
+            return Ok(real);
+        }
+    }
+    std::fs::canonicalize(p)
 }
 
 impl LocalTransport {
