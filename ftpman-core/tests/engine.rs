@@ -311,6 +311,11 @@ async fn conflict_policies() {
         files[0].error
     );
     assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
+    let left: Vec<String> = std::fs::read_dir(dst.path.join("in"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["a.csv"], "the refused copy is not left behind");
 
     let (status, dst, ..) = conflict_run(ConflictPolicy::Overwrite).await;
     assert_eq!(status, RunStatus::Succeeded);
@@ -326,6 +331,45 @@ async fn conflict_policies() {
     assert_eq!(e.store().run_files(run.id).await.unwrap()[0].target_path, "/in/a_2.csv");
     assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
     assert_eq!(std::fs::read(dst.path.join("in/a_2.csv")).unwrap(), b"new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_in_the_way_is_named_under_every_policy() {
+    for policy in [
+        ConflictPolicy::Overwrite,
+        ConflictPolicy::Fail,
+        ConflictPolicy::Skip,
+        ConflictPolicy::Rename,
+    ] {
+        let (store, _db) = sqlite_store().await;
+        let src_dir = scratch("dir-src");
+        let dst_dir = scratch("dir-dst");
+        std::fs::write(src_dir.path.join("a.csv"), b"new").unwrap();
+        std::fs::create_dir_all(dst_dir.path.join("a.csv/inside")).unwrap();
+        let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+        let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+        let mut job = Job::new("dir", src.id, "/", dst.id, "/");
+        job.conflict = policy;
+        let job = store.create_job(&job).await.unwrap();
+        let run = engine(store.clone())
+            .run_job(&job, Trigger::Manual, false)
+            .await
+            .unwrap();
+        let files = store.run_files(run.id).await.unwrap();
+        // Whatever the policy: a folder where a file should go is worth a look.
+        assert_eq!(run.status, RunStatus::Failed, "{policy:?}");
+        let error = files[0].error.as_deref().unwrap_or_default();
+        assert!(error.contains("the target /a.csv is a folder"), "{policy:?}: {error}");
+        assert!(
+            dst_dir.path.join("a.csv/inside").is_dir(),
+            "{policy:?}: the folder is untouched"
+        );
+        let left: Vec<String> = std::fs::read_dir(&dst_dir.path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["a.csv"], "{policy:?}: no temporary file left");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -170,7 +170,15 @@ async fn attempt(
     let size = cand.entry.size;
     let mut tgt = ctx.dst.get().await?;
     let result = async {
-        let (mut final_path, mut overwrite) = resolve_conflict(&ctx.job, &mut tgt, final_path).await?;
+        let (mut final_path, mut overwrite) =
+            if ctx.job.atomic && !ctx.dry_run && ctx.job.conflict != ConflictPolicy::Skip {
+                // The rename into place decides: it refuses a name already taken, atomically (or
+                // replaces it, for overwrite), so a new file costs no stat before its transfer.
+                // Skip asks first, not to move a file only to throw it away.
+                (final_path.to_string(), ctx.job.conflict == ConflictPolicy::Overwrite)
+            } else {
+                resolve_conflict(&ctx.job, &mut tgt, final_path).await?
+            };
         if ctx.dry_run {
             return Ok(final_path);
         }
@@ -264,7 +272,29 @@ async fn attempt(
                         final_path = next;
                         overwrite = ow;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => {
+                        // Say why in the user's words: a folder, or a file, in the way.
+                        return match tgt.stat(&final_path).await {
+                            Ok(there) if there.kind == EntryKind::Dir => {
+                                Err(AttemptError::permanent(format!("the target {final_path} is a folder")))
+                            }
+                            Ok(_) if !overwrite && matches!(e, TransportError::AlreadyExists { .. }) => {
+                                // The moved copy is not wanted under another name.
+                                let _ = tgt.delete(&temp).await;
+                                Err(match ctx.job.conflict {
+                                    ConflictPolicy::Skip => AttemptError {
+                                        message: format!("{final_path} exists at the target (on-conflict skip)"),
+                                        transient: false,
+                                        skipped: true,
+                                    },
+                                    _ => AttemptError::permanent(format!(
+                                        "{final_path} exists at the target (on-conflict fail)"
+                                    )),
+                                })
+                            }
+                            _ => Err(e.into()),
+                        };
+                    }
                 }
             }
         }

@@ -22,6 +22,7 @@ use russh_sftp::client::fs::Metadata;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
@@ -37,7 +38,7 @@ pub struct SftpTransport {
     sftp: SftpSession,
     /// A second SFTP channel, for what russh-sftp's high-level session does not offer (small
     /// files fetched in one round trip, posix-rename); opened on first use.
-    raw: Option<RawSftpSession>,
+    raw: Option<Arc<RawSftpSession>>,
     /// Whether the server offers `posix-rename@openssh.com` (known once `raw` is open).
     posix_rename: bool,
 }
@@ -93,7 +94,7 @@ impl SftpTransport {
         self.sftp.symlink_metadata(full).await.map_err(self.err("stat", rel))
     }
 
-    async fn raw_session(&mut self) -> TransportResult<&RawSftpSession> {
+    async fn raw_session(&mut self) -> TransportResult<&Arc<RawSftpSession>> {
         if self.raw.is_none() {
             let proto = |reason: String| TransportError::Protocol {
                 site: self.site.name.clone(),
@@ -115,7 +116,7 @@ impl SftpTransport {
             raw.set_timeout(self.site.connect_timeout.as_secs().max(1));
             let version = raw.init().await.map_err(|e| proto(e.to_string()))?;
             self.posix_rename = version.extensions.contains_key(POSIX_RENAME);
-            self.raw = Some(raw);
+            self.raw = Some(Arc::new(raw));
         }
         self.raw.as_ref().ok_or_else(|| TransportError::Config {
             site: self.site.name.clone(),
@@ -211,7 +212,14 @@ impl Transport for SftpTransport {
             .map_err(|e| sftp_error(&site, "read", rel, e))?
             .handle;
         let fetched = read::fetch_small(raw, &handle, offset, size).await;
-        let closed = raw.close(handle).await;
+        // The data is all here: the close goes out now and its reply is not waited for (the
+        // server handles it before anything sent later on this channel).
+        let closing = raw.clone();
+        tokio::spawn(async move {
+            if let Err(e) = closing.close(handle).await {
+                tracing::debug!(target: "ftpman::transport", "closing a read handle: {e}");
+            }
+        });
         let data = match fetched {
             Ok(data) => data,
             Err(read::FetchError::Sftp(e)) => return Err(sftp_error(&site, "read", rel, e)),
@@ -225,7 +233,6 @@ impl Transport for SftpTransport {
                 });
             }
         };
-        closed.map_err(|e| sftp_error(&site, "read", rel, e))?;
         Ok(Box::new(std::io::Cursor::new(data)))
     }
 
