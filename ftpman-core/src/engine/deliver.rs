@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
 
 /// Everything the deliveries of one run share.
 pub(crate) struct RunContext {
@@ -331,7 +331,9 @@ async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), Transp
 }
 
 /// Delivers one file with the job's retries; records its run file, ledger entry and events.
-pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcome {
+/// `slot` is the file's place among the job's parallel transfers: it is given back once the
+/// bytes have moved, so the next file starts while this one's record is committed.
+pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<OwnedSemaphorePermit>) -> FileOutcome {
     let started = Instant::now();
     let planned_path = target_path(&ctx.job, &cand, ctx.run_id, &ctx.started);
     let mut record = RunFile {
@@ -379,7 +381,8 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcom
             _ => break,
         }
     }
-    // One commit per file: the run file, with the ledger entry when delivered. The ledger is
+    drop(slot);
+    // One record per file: the run file, with the ledger entry when delivered. The ledger is
     // written before the source is touched: a crash between the two leaves the delivered source
     // in place (recorded, so never sent twice), and the action is not retried.
     let finish = |record: &mut RunFile, status: RunFileStatus, error: Option<String>, path: String| {

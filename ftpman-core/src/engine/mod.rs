@@ -433,8 +433,8 @@ impl Engine {
         for cand in plan.deliver {
             let (ctx, slots) = (ctx.clone(), slots.clone());
             tasks.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                deliver(ctx, cand).await
+                let slot = slots.acquire_owned().await.ok();
+                deliver(ctx, cand, slot).await
             });
         }
         let mut first_errors = Vec::new();

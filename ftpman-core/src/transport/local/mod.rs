@@ -132,6 +132,37 @@ impl LocalTransport {
     }
 }
 
+/// Renames `src` to `dst` unless `dst` exists, atomically: `renameat2(RENAME_NOREPLACE)` on
+/// Linux; where the file system does not offer it, link() (which refuses an existing target)
+/// and then unlink the old name.
+fn rename_no_replace(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+        let (from, to) = (c(src)?, c(dst)?);
+        // SAFETY: both are valid NUL-terminated paths, alive for the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+            return Err(e);
+        }
+    }
+    std::fs::hard_link(src, dst)?;
+    std::fs::remove_file(src)
+}
+
 fn entry_kind(ft: std::fs::FileType) -> EntryKind {
     if ft.is_symlink() {
         EntryKind::Symlink
@@ -241,9 +272,10 @@ impl Transport for LocalTransport {
             if overwrite {
                 std::fs::rename(&src, &dst).map_err(disk.err("rename", from))
             } else {
-                // link() refuses an existing target atomically; then the old name goes.
-                std::fs::hard_link(&src, &dst).map_err(disk.err("rename", &to))?;
-                std::fs::remove_file(&src).map_err(disk.err("rename", from))
+                rename_no_replace(&src, &dst).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => disk.err("rename", &to)(e),
+                    _ => disk.err("rename", from)(e),
+                })
             }
         })
         .await
