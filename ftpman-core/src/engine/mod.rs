@@ -375,18 +375,14 @@ impl Engine {
         let src = self.pool(&src_site);
         let dst = self.pool(&dst_site);
         let now = self.inner.clock.now();
-        let plan = {
-            let mut conn = match src.get().await {
-                Ok(c) => c,
-                Err(e) => return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job)),
-            };
-            match plan::plan(&job, &mut *conn, store.as_ref(), now).await {
-                Ok(p) => p,
-                Err(e) => {
-                    conn.mark_broken();
-                    return Ok(RunOutcome::failed(e.to_string(), &job));
-                }
-            }
+        // The first connection says whether the source is there at all; it goes back to the
+        // pool for the listing.
+        if let Err(e) = src.get().await {
+            return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job));
+        }
+        let plan = match plan::plan(&job, &src, store.as_ref(), now).await {
+            Ok(p) => p,
+            Err(e) => return Ok(RunOutcome::failed(e.to_string(), &job)),
         };
         let mut counts = RunCounts {
             found: (plan.deliver.len() as u64 + plan.already_delivered) as i64,

@@ -2,8 +2,11 @@
 
 use crate::model::{Job, LedgerEntry};
 use crate::store::Store;
-use crate::transport::{Entry, EntryKind, Transport, TransportError, path};
+use crate::transport::pool::SitePool;
+use crate::transport::{Entry, EntryKind, TransportError, path};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
 
@@ -53,14 +56,24 @@ fn globset(patterns: &[String]) -> Result<Option<GlobSet>, PlanError> {
     b.build().map(Some).map_err(|e| PlanError::Glob(e.to_string()))
 }
 
+/// Lists one folder on a connection from the pool.
+async fn list_folder(source: &SitePool, dir: String, rel_dir: String) -> Result<(Vec<Entry>, String), TransportError> {
+    let mut conn = source.get().await?;
+    match conn.list(&dir).await {
+        Ok(entries) => Ok((entries, rel_dir)),
+        Err(e) => {
+            if e.is_transient() {
+                conn.mark_broken();
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Lists the job's source (recursively when asked) and keeps the files that pass the globs, the
-/// age window and the ledger. `now` is the run's start.
-pub async fn plan(
-    job: &Job,
-    source: &mut dyn Transport,
-    store: &dyn Store,
-    now: DateTime<Utc>,
-) -> Result<Plan, PlanError> {
+/// age window and the ledger. `now` is the run's start. Folders are listed several at once, on
+/// as many of the pool's connections as it allows.
+pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime<Utc>) -> Result<Plan, PlanError> {
     let include = globset(&job.include)?;
     let exclude = globset(&job.exclude)?;
     let root = path::normalize(&job.source_path).map_err(|reason| {
@@ -70,16 +83,18 @@ pub async fn plan(
         })
     })?;
     let mut files = Vec::new();
-    let mut folders = vec![(root.clone(), String::new())];
-    while let Some((dir, rel_dir)) = folders.pop() {
-        for entry in source.list(&dir).await? {
+    let mut listings = FuturesUnordered::new();
+    listings.push(list_folder(source, root, String::new()));
+    while let Some(listed) = listings.next().await {
+        let (entries, rel_dir) = listed?;
+        for entry in entries {
             let rel = if rel_dir.is_empty() {
                 entry.name.clone()
             } else {
                 format!("{rel_dir}/{}", entry.name)
             };
             match entry.kind {
-                EntryKind::Dir if job.recursive => folders.push((entry.path.clone(), rel)),
+                EntryKind::Dir if job.recursive => listings.push(list_folder(source, entry.path.clone(), rel)),
                 EntryKind::File => files.push(Candidate { entry, rel }),
                 // Links are not followed: they could lead anywhere, and loops.
                 _ => {}
@@ -90,6 +105,7 @@ pub async fn plan(
 
     let mut plan = Plan::default();
     let mut kept = Vec::new();
+    let mut conn = None;
     for c in files {
         if include.as_ref().is_some_and(|g| !g.is_match(&c.rel)) || exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
         {
@@ -97,6 +113,10 @@ pub async fn plan(
         }
         let mut entry = c.entry.clone();
         if !job.min_age.is_zero() || job.max_age.is_some() {
+            let source = match conn.take() {
+                Some(c) => conn.insert(c),
+                None => conn.insert(source.get().await?),
+            };
             // A listing's time may be coarse (FTP LIST shows minutes): then ask for the exact one.
             if (entry.mtime.is_none() || !source.precise_listing_times())
                 && let Ok(exact) = source.stat(&entry.path).await
