@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use connect::HostKeyCheck;
 use errors::{sftp_error, stream_error};
 use russh::client::Handle;
+use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::fs::Metadata;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
@@ -35,33 +36,36 @@ const PIPELINE_DEPTH: usize = 64;
 pub struct SftpTransport {
     site: Site,
     handle: Handle<HostKeyCheck>,
-    sftp: SftpSession,
-    /// A second SFTP channel, for what russh-sftp's high-level session does not offer (small
-    /// files fetched in one round trip, posix-rename); opened on first use.
-    raw: Option<Arc<RawSftpSession>>,
-    /// Whether the server offers `posix-rename@openssh.com` (known once `raw` is open).
+    /// The protocol-level channel every connection opens: listings, stats, small files fetched
+    /// in one round trip, posix-rename.
+    raw: Arc<RawSftpSession>,
+    /// Whether the server offers `posix-rename@openssh.com`.
     posix_rename: bool,
+    /// russh-sftp's session, for streaming large files and the simpler calls; a second channel
+    /// (a second sftp-server process on OpenSSH), opened on first use, so a connection that
+    /// only downloads small files never starts it.
+    sftp: Option<Arc<SftpSession>>,
+}
+
+/// Opens an SFTP channel on a logged-in connection.
+async fn sftp_channel(handle: &Handle<HostKeyCheck>) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
+    let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+    channel
+        .request_subsystem(true, "sftp")
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(channel.into_stream())
 }
 
 impl SftpTransport {
     /// Connects, checks the host key, logs in and starts the SFTP subsystem.
     pub async fn connect(site: &Site) -> TransportResult<SftpTransport> {
         let handle = connect::connect_and_login(site).await?;
-        let sftp = tokio::time::timeout(site.connect_timeout, async {
-            let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
-            channel
-                .request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| e.to_string())?;
-            let config = russh_sftp::client::Config {
-                max_concurrent_reads: PIPELINE_DEPTH,
-                max_concurrent_writes: PIPELINE_DEPTH,
-                request_timeout_secs: site.connect_timeout.as_secs().max(1),
-                ..russh_sftp::client::Config::default()
-            };
-            SftpSession::new_with_config(channel.into_stream(), config)
-                .await
-                .map_err(|e| e.to_string())
+        let (raw, posix_rename) = tokio::time::timeout(site.connect_timeout, async {
+            let raw = RawSftpSession::new(sftp_channel(&handle).await?);
+            raw.set_timeout(site.connect_timeout.as_secs().max(1));
+            let version = raw.init().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((raw, version.extensions.contains_key(POSIX_RENAME)))
         })
         .await
         .map_err(|_| TransportError::Timeout {
@@ -79,9 +83,9 @@ impl SftpTransport {
         Ok(SftpTransport {
             site: site.clone(),
             handle,
-            sftp,
-            raw: None,
-            posix_rename: false,
+            raw: Arc::new(raw),
+            posix_rename,
+            sftp: None,
         })
     }
 
@@ -90,38 +94,39 @@ impl SftpTransport {
         move |e| sftp_error(&self.site.name, &op, &rel, e)
     }
 
-    async fn metadata(&self, full: &str, rel: &str) -> TransportResult<Metadata> {
-        self.sftp.symlink_metadata(full).await.map_err(self.err("stat", rel))
-    }
-
-    async fn raw_session(&mut self) -> TransportResult<&Arc<RawSftpSession>> {
-        if self.raw.is_none() {
-            let proto = |reason: String| TransportError::Protocol {
-                site: self.site.name.clone(),
-                operation: "opening an SFTP channel".into(),
-                path: String::new(),
-                reason,
-                transient: true,
-            };
-            let channel = self
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|e| proto(e.to_string()))?;
-            channel
-                .request_subsystem(true, "sftp")
-                .await
-                .map_err(|e| proto(e.to_string()))?;
-            let raw = RawSftpSession::new(channel.into_stream());
-            raw.set_timeout(self.site.connect_timeout.as_secs().max(1));
-            let version = raw.init().await.map_err(|e| proto(e.to_string()))?;
-            self.posix_rename = version.extensions.contains_key(POSIX_RENAME);
-            self.raw = Some(Arc::new(raw));
+    /// russh-sftp's session, started on first use.
+    async fn session(&mut self) -> TransportResult<Arc<SftpSession>> {
+        if let Some(s) = &self.sftp {
+            return Ok(s.clone());
         }
-        self.raw.as_ref().ok_or_else(|| TransportError::Config {
-            site: self.site.name.clone(),
-            reason: "SFTP extension channel unavailable".into(),
+        let site = &self.site;
+        let config = russh_sftp::client::Config {
+            max_concurrent_reads: PIPELINE_DEPTH,
+            max_concurrent_writes: PIPELINE_DEPTH,
+            request_timeout_secs: site.connect_timeout.as_secs().max(1),
+            ..russh_sftp::client::Config::default()
+        };
+        let started = tokio::time::timeout(site.connect_timeout, async {
+            SftpSession::new_with_config(sftp_channel(&self.handle).await?, config)
+                .await
+                .map_err(|e| e.to_string())
         })
+        .await
+        .map_err(|_| TransportError::Timeout {
+            site: site.name.clone(),
+            operation: "opening an SFTP channel".into(),
+            seconds: site.connect_timeout.as_secs(),
+        })?
+        .map_err(|reason| TransportError::Protocol {
+            site: site.name.clone(),
+            operation: "opening an SFTP channel".into(),
+            path: String::new(),
+            reason,
+            transient: true,
+        })?;
+        let session = Arc::new(started);
+        self.sftp = Some(session.clone());
+        Ok(session)
     }
 }
 
@@ -153,24 +158,31 @@ impl Transport for SftpTransport {
 
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
         let full = path::resolve(&self.site, rel)?;
-        let dir = self
-            .sftp
-            .read_dir(full.as_str())
+        let raw = &self.raw;
+        let handle = raw
+            .opendir(full.as_str())
             .await
-            .map_err(self.err("list", &full))?;
-        let results = dir
-            .map(|de| {
-                let meta = de.metadata();
-                listed_entry(
-                    &self.site,
-                    rel,
-                    &de.file_name(),
-                    kind_of(&meta),
-                    meta.size.unwrap_or(0),
-                    mtime_of(&meta),
-                )
-            })
-            .collect();
+            .map_err(self.err("list", &full))?
+            .handle;
+        let mut results = Vec::new();
+        let listed = loop {
+            match raw.readdir(handle.as_str()).await {
+                Ok(name) => results.extend(name.files.iter().map(|f| {
+                    listed_entry(
+                        &self.site,
+                        rel,
+                        &f.filename,
+                        kind_of(&f.attrs),
+                        f.attrs.size.unwrap_or(0),
+                        mtime_of(&f.attrs),
+                    )
+                })),
+                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let closed = raw.close(handle).await;
+        listed.and(closed.map(|_| ())).map_err(self.err("list", &full))?;
         let mut entries = accept_listing(results);
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
@@ -178,7 +190,7 @@ impl Transport for SftpTransport {
 
     async fn stat(&mut self, rel: &str) -> TransportResult<Entry> {
         let full = path::resolve(&self.site, rel)?;
-        let meta = self.metadata(&full, rel).await?;
+        let meta = self.raw.lstat(full).await.map_err(self.err("stat", rel))?.attrs;
         Ok(Entry {
             name: path::file_name(rel).to_string(),
             path: path::normalize(rel).unwrap_or_else(|_| rel.to_string()),
@@ -190,7 +202,7 @@ impl Transport for SftpTransport {
 
     async fn read(&mut self, rel: &str, offset: u64) -> TransportResult<FileReader<'_>> {
         let full = path::resolve(&self.site, rel)?;
-        let mut file = self.sftp.open(full).await.map_err(self.err("read", rel))?;
+        let mut file = self.session().await?.open(full).await.map_err(self.err("read", rel))?;
         if offset > 0 {
             file.seek(std::io::SeekFrom::Start(offset))
                 .await
@@ -205,7 +217,7 @@ impl Transport for SftpTransport {
         }
         let full = path::resolve(&self.site, rel)?;
         let site = self.site.name.clone();
-        let raw = self.raw_session().await?;
+        let raw = &self.raw;
         let handle = raw
             .open(full, OpenFlags::READ, FileAttributes::default())
             .await
@@ -244,7 +256,8 @@ impl Transport for SftpTransport {
             OpenFlags::WRITE | OpenFlags::CREATE
         };
         let mut file = self
-            .sftp
+            .session()
+            .await?
             .open_with_flags(full, flags)
             .await
             .map_err(self.err("write", rel))?;
@@ -265,14 +278,10 @@ impl Transport for SftpTransport {
         let dst = path::resolve(&self.site, to)?;
         if !overwrite {
             // SSH_FXP_RENAME refuses an existing target on OpenSSH (it links, then unlinks).
-            return match self.sftp.rename(src, dst).await {
-                Ok(()) => Ok(()),
+            return match self.raw.rename(src, dst).await {
+                Ok(_) => Ok(()),
                 Err(e) => {
-                    let exists = self
-                        .sftp
-                        .try_exists(path::resolve(&self.site, to)?)
-                        .await
-                        .unwrap_or(false);
+                    let exists = self.raw.lstat(path::resolve(&self.site, to)?).await.is_ok();
                     if exists {
                         Err(TransportError::AlreadyExists {
                             site: self.site.name.clone(),
@@ -288,7 +297,6 @@ impl Transport for SftpTransport {
         ssh_string(&mut data, &src);
         ssh_string(&mut data, &dst);
         let site = self.site.name.clone();
-        self.raw_session().await?;
         if !self.posix_rename {
             return Err(TransportError::Protocol {
                 site,
@@ -298,8 +306,7 @@ impl Transport for SftpTransport {
                 transient: false,
             });
         }
-        let raw = self.raw_session().await?;
-        match raw.extended(POSIX_RENAME, data).await {
+        match self.raw.extended(POSIX_RENAME, data).await {
             Ok(russh_sftp::protocol::Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
             Ok(russh_sftp::protocol::Packet::Status(s)) => Err(sftp_error(&site, "rename", from, s.into())),
             Ok(_) => Err(TransportError::Protocol {
@@ -315,7 +322,7 @@ impl Transport for SftpTransport {
 
     async fn delete(&mut self, rel: &str) -> TransportResult<()> {
         let full = path::resolve(&self.site, rel)?;
-        self.sftp.remove_file(full).await.map_err(self.err("delete", rel))
+        self.raw.remove(full).await.map(|_| ()).map_err(self.err("delete", rel))
     }
 
     async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
@@ -328,7 +335,7 @@ impl Transport for SftpTransport {
             prefix.push('/');
             prefix.push_str(part);
             let full = path::resolve(&self.site, &prefix)?;
-            match self.sftp.metadata(full.clone()).await {
+            match self.raw.stat(full.clone()).await.map(|a| a.attrs) {
                 Ok(meta) if meta.is_dir() => continue,
                 Ok(_) => {
                     return Err(TransportError::AlreadyExists {
@@ -337,9 +344,9 @@ impl Transport for SftpTransport {
                     });
                 }
                 Err(_) => {
-                    if let Err(e) = self.sftp.create_dir(full.clone()).await {
+                    if let Err(e) = self.raw.mkdir(full.clone(), FileAttributes::default()).await {
                         // Another worker may have made it in the meantime.
-                        let made = self.sftp.metadata(full).await.map(|m| m.is_dir()).unwrap_or(false);
+                        let made = self.raw.stat(full).await.map(|a| a.attrs.is_dir()).unwrap_or(false);
                         if !made {
                             return Err(sftp_error(&self.site.name, "mkdir", &prefix, e));
                         }
@@ -352,7 +359,7 @@ impl Transport for SftpTransport {
 
     async fn rmdir(&mut self, rel: &str) -> TransportResult<()> {
         let full = path::resolve(&self.site, rel)?;
-        self.sftp.remove_dir(full).await.map_err(self.err("rmdir", rel))
+        self.raw.rmdir(full).await.map(|_| ()).map_err(self.err("rmdir", rel))
     }
 
     async fn checksum(&mut self, _rel: &str) -> TransportResult<Option<Checksum>> {
@@ -361,7 +368,10 @@ impl Transport for SftpTransport {
     }
 
     async fn close(self: Box<Self>) -> TransportResult<()> {
-        let _ = self.sftp.close().await;
+        if let Some(sftp) = &self.sftp {
+            let _ = sftp.close().await;
+        }
+        let _ = self.raw.close_session();
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "bye", "en")
