@@ -91,6 +91,17 @@ async fn conformance(kind: Kind) {
     assert_eq!(listing[1].path, "/a/hello.txt");
     assert!(listing[1].mtime.is_some(), "listings carry a modification time");
 
+    // A folder longer than one reply: SFTP servers answer READDIR ~100 names at a time.
+    t.mkdir_all("/many").await.unwrap();
+    for i in 0..250 {
+        put(t, &format!("/many/f{i:03}.txt"), format!("{i}").as_bytes()).await;
+    }
+    let many = t.list("/many").await.unwrap();
+    assert_eq!(many.len(), 250);
+    assert!(many.iter().enumerate().all(|(i, e)| e.name == format!("f{i:03}.txt")
+        && e.size == format!("{i}").len() as u64
+        && e.kind == EntryKind::File));
+
     // Names with spaces and non-ASCII letters.
     let odd = "/a/with space ü € 日本.txt";
     put(t, odd, "ünïcödé".as_bytes()).await;

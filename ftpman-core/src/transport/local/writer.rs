@@ -1,5 +1,6 @@
-//! Writing a local file: bytes gather in a buffer that goes to a blocking thread when full, and
-//! `finish` writes the rest and syncs in one hop, so a small file costs one hop, not three.
+//! Writing a local file: bytes gather in a buffer that goes to a blocking thread when full while
+//! the next one fills (so the network keeps flowing while the disk writes), and `finish` writes
+//! the rest and syncs in one hop, so a small file costs one hop, not three.
 
 use super::errors::io_error;
 use crate::transport::{FileWriter, TransportError, TransportResult};
@@ -13,20 +14,21 @@ use tokio::task::JoinHandle;
 /// Bytes gathered before a write to disk.
 const BUFFER: usize = 1024 * 1024;
 
-type Flushed = (std::fs::File, Vec<u8>, std::io::Result<()>);
-
-enum State {
-    /// Gathering bytes; the file is here.
-    Idle(std::fs::File, Vec<u8>),
-    /// A full buffer is being written.
-    Writing(JoinHandle<Flushed>),
-    /// Broken by a failed write or a lost task.
-    Failed,
-}
+/// A buffer written on a blocking thread: the file and the buffer come back with the outcome.
+type Written = (std::fs::File, Vec<u8>, std::io::Result<()>);
 
 /// A file being written under the local transport.
 pub(super) struct LocalWriter {
-    state: State,
+    /// The file, here unless a write has it.
+    file: Option<std::fs::File>,
+    /// The buffer being filled.
+    filling: Vec<u8>,
+    /// The write under way, if any.
+    writing: Option<JoinHandle<Written>>,
+    /// A buffer that came back from a write, for the next fill.
+    spare: Vec<u8>,
+    /// Set once a write failed: nothing more is accepted.
+    failed: bool,
     written: u64,
     site: String,
     path: String,
@@ -35,52 +37,56 @@ pub(super) struct LocalWriter {
 impl LocalWriter {
     pub(super) fn new(file: std::fs::File, site: &str, path: &str) -> LocalWriter {
         LocalWriter {
-            state: State::Idle(file, Vec::with_capacity(64 * 1024)),
+            file: Some(file),
+            filling: Vec::with_capacity(64 * 1024),
+            writing: None,
+            spare: Vec::new(),
+            failed: false,
             written: 0,
             site: site.to_string(),
             path: path.to_string(),
         }
     }
 
-    /// Starts writing the buffer when there is something in it.
-    fn start_write(&mut self) {
-        if let State::Idle(_, buf) = &self.state
-            && buf.is_empty()
-        {
-            return;
+    /// Waits for the write under way, if any, and takes the file back.
+    fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.failed {
+            return Poll::Ready(Err(std::io::Error::other("an earlier write failed")));
         }
-        if let State::Idle(mut file, buf) = std::mem::replace(&mut self.state, State::Failed) {
-            self.state = State::Writing(tokio::task::spawn_blocking(move || {
-                let result = file.write_all(&buf);
-                (file, buf, result)
-            }));
+        let Some(task) = &mut self.writing else {
+            return Poll::Ready(Ok(()));
+        };
+        let done = ready!(Pin::new(task).poll(cx));
+        self.writing = None;
+        match done {
+            Ok((file, mut buf, result)) => {
+                self.file = Some(file);
+                buf.clear();
+                self.spare = buf;
+                if result.is_err() {
+                    self.failed = true;
+                }
+                Poll::Ready(result)
+            }
+            Err(e) => {
+                self.failed = true;
+                Poll::Ready(Err(std::io::Error::other(e)))
+            }
         }
     }
 
-    /// Waits for a write under way, if any.
-    fn poll_written(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match &mut self.state {
-            State::Idle(..) => Poll::Ready(Ok(())),
-            State::Failed => Poll::Ready(Err(std::io::Error::other("an earlier write failed"))),
-            State::Writing(task) => {
-                let done = ready!(Pin::new(task).poll(cx));
-                match done {
-                    Ok((file, mut buf, Ok(()))) => {
-                        buf.clear();
-                        self.state = State::Idle(file, buf);
-                        Poll::Ready(Ok(()))
-                    }
-                    Ok((_, _, Err(e))) => {
-                        self.state = State::Failed;
-                        Poll::Ready(Err(e))
-                    }
-                    Err(e) => {
-                        self.state = State::Failed;
-                        Poll::Ready(Err(std::io::Error::other(e)))
-                    }
-                }
-            }
-        }
+    /// Hands the filled buffer to a blocking thread; call only with no write under way.
+    fn start_write(&mut self) -> std::io::Result<()> {
+        let Some(mut file) = self.file.take() else {
+            self.failed = true;
+            return Err(std::io::Error::other("the file is not writable"));
+        };
+        let buf = std::mem::replace(&mut self.filling, std::mem::take(&mut self.spare));
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let result = file.write_all(&buf);
+            (file, buf, result)
+        }));
+        Ok(())
     }
 }
 
@@ -90,7 +96,7 @@ impl FileWriter for LocalWriter {
         let (site, path) = (self.site.clone(), self.path.clone());
         let err = |e| io_error(&site, "write", &path, e);
         std::future::poll_fn(|cx| self.poll_written(cx)).await.map_err(err)?;
-        let State::Idle(mut file, buf) = std::mem::replace(&mut self.state, State::Failed) else {
+        let (Some(mut file), buf) = (self.file.take(), std::mem::take(&mut self.filling)) else {
             return Err(err(std::io::Error::other("the file is not writable")));
         };
         // The data is on disk before the engine renames it into place and trusts it.
@@ -114,23 +120,26 @@ impl FileWriter for LocalWriter {
 impl AsyncWrite for LocalWriter {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         loop {
-            ready!(self.poll_written(cx))?;
-            let State::Idle(_, buf) = &mut self.state else {
-                continue;
-            };
-            if buf.len() < BUFFER {
-                let n = data.len().min(BUFFER - buf.len());
-                buf.extend_from_slice(&data[..n]);
+            if self.failed {
+                return Poll::Ready(Err(std::io::Error::other("an earlier write failed")));
+            }
+            if self.filling.len() < BUFFER {
+                let n = data.len().min(BUFFER - self.filling.len());
+                self.filling.extend_from_slice(&data[..n]);
                 self.written += n as u64;
                 return Poll::Ready(Ok(n));
             }
-            self.start_write();
+            // Full: wait for the previous write (if it still runs), then hand this one over.
+            ready!(self.poll_written(cx))?;
+            self.start_write()?;
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         ready!(self.poll_written(cx))?;
-        self.start_write();
+        if !self.filling.is_empty() {
+            self.start_write()?;
+        }
         self.poll_written(cx)
     }
 
@@ -153,10 +162,32 @@ mod tests {
         for chunk in data.chunks(100_000) {
             w.write_all(chunk).await.unwrap();
         }
-        // Whole buffers reach the disk before the end; the rest waits for finish.
-        assert_eq!(std::fs::metadata(&p).unwrap().len() % BUFFER as u64, 0);
+        // Whole buffers go to disk as they fill (the last of them may still be on its way); the
+        // rest waits for finish.
+        let on_disk = std::fs::metadata(&p).unwrap().len();
+        assert_eq!(on_disk % BUFFER as u64, 0);
+        assert!(on_disk <= 3 * BUFFER as u64);
         assert_eq!(Box::new(w).finish().await.unwrap(), data.len() as u64);
         assert_eq!(std::fs::read(&p).unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_the_write_with_its_reason() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut w = LocalWriter::new(full, "local", "/big.bin");
+        let chunk = vec![7u8; 256 * 1024];
+        let mut failed = None;
+        for _ in 0..16 {
+            if let Err(e) = w.write_all(&chunk).await {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+        let error = match failed {
+            Some(e) => e,
+            None => Box::new(w).finish().await.unwrap_err().to_string(),
+        };
+        assert!(error.contains("No space left"), "{error}");
     }
 
     #[tokio::test]
