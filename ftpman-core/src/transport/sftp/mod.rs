@@ -57,29 +57,39 @@ async fn sftp_channel(handle: &Handle<HostKeyCheck>) -> Result<russh::ChannelStr
     Ok(channel.into_stream())
 }
 
-impl SftpTransport {
-    /// Connects, checks the host key, logs in and starts the SFTP subsystem.
-    pub async fn connect(site: &Site) -> TransportResult<SftpTransport> {
-        let handle = connect::connect_and_login(site).await?;
-        let (raw, posix_rename) = tokio::time::timeout(site.connect_timeout, async {
-            let raw = RawSftpSession::new(sftp_channel(&handle).await?);
-            raw.set_timeout(site.connect_timeout.as_secs().max(1));
-            let version = raw.init().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((raw, version.extensions.contains_key(POSIX_RENAME)))
-        })
+/// Runs one step of starting SFTP within the site's connect timeout, naming the step in errors.
+async fn within_timeout<T>(
+    site: &Site,
+    operation: &str,
+    step: impl std::future::Future<Output = Result<T, String>>,
+) -> TransportResult<T> {
+    tokio::time::timeout(site.connect_timeout, step)
         .await
         .map_err(|_| TransportError::Timeout {
             site: site.name.clone(),
-            operation: "starting SFTP".into(),
+            operation: operation.into(),
             seconds: site.connect_timeout.as_secs(),
         })?
         .map_err(|reason| TransportError::Protocol {
             site: site.name.clone(),
-            operation: "starting SFTP".into(),
+            operation: operation.into(),
             path: String::new(),
             reason,
             transient: true,
-        })?;
+        })
+}
+
+impl SftpTransport {
+    /// Connects, checks the host key, logs in and starts the SFTP subsystem.
+    pub async fn connect(site: &Site) -> TransportResult<SftpTransport> {
+        let handle = connect::connect_and_login(site).await?;
+        let (raw, posix_rename) = within_timeout(site, "starting SFTP", async {
+            let raw = RawSftpSession::new(sftp_channel(&handle).await?);
+            raw.set_timeout(site.connect_timeout.as_secs().max(1));
+            let version = raw.init().await.map_err(|e| e.to_string())?;
+            Ok((raw, version.extensions.contains_key(POSIX_RENAME)))
+        })
+        .await?;
         Ok(SftpTransport {
             site: site.clone(),
             handle,
@@ -106,24 +116,12 @@ impl SftpTransport {
             request_timeout_secs: site.connect_timeout.as_secs().max(1),
             ..russh_sftp::client::Config::default()
         };
-        let started = tokio::time::timeout(site.connect_timeout, async {
+        let started = within_timeout(site, "opening an SFTP channel", async {
             SftpSession::new_with_config(sftp_channel(&self.handle).await?, config)
                 .await
                 .map_err(|e| e.to_string())
         })
-        .await
-        .map_err(|_| TransportError::Timeout {
-            site: site.name.clone(),
-            operation: "opening an SFTP channel".into(),
-            seconds: site.connect_timeout.as_secs(),
-        })?
-        .map_err(|reason| TransportError::Protocol {
-            site: site.name.clone(),
-            operation: "opening an SFTP channel".into(),
-            path: String::new(),
-            reason,
-            transient: true,
-        })?;
+        .await?;
         let session = Arc::new(started);
         self.sftp = Some(session.clone());
         Ok(session)
