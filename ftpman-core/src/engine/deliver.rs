@@ -75,6 +75,15 @@ impl AttemptError {
             skipped: false,
         }
     }
+
+    /// The final name exists at the target: a skip under `skip`, else a failure.
+    fn name_taken(policy: ConflictPolicy, final_path: &str) -> Self {
+        AttemptError {
+            message: format!("{final_path} exists at the target (on-conflict {policy})"),
+            transient: false,
+            skipped: policy == ConflictPolicy::Skip,
+        }
+    }
 }
 
 /// The final path of a candidate at the target: the job's target template rendered, with the
@@ -136,14 +145,7 @@ async fn resolve_conflict(
         }
         Ok(_) => match job.conflict {
             ConflictPolicy::Overwrite => Ok((final_path.to_string(), true)),
-            ConflictPolicy::Skip => Err(AttemptError {
-                message: format!("{final_path} exists at the target (on-conflict skip)"),
-                transient: false,
-                skipped: true,
-            }),
-            ConflictPolicy::Fail => Err(AttemptError::permanent(format!(
-                "{final_path} exists at the target (on-conflict fail)"
-            ))),
+            ConflictPolicy::Skip | ConflictPolicy::Fail => Err(AttemptError::name_taken(job.conflict, final_path)),
             ConflictPolicy::Rename => {
                 for n in 1..=10_000 {
                     let candidate = numbered(final_path, n);
@@ -281,16 +283,7 @@ async fn attempt(
                             Ok(_) if !overwrite && matches!(e, TransportError::AlreadyExists { .. }) => {
                                 // The moved copy is not wanted under another name.
                                 let _ = tgt.delete(&temp).await;
-                                Err(match ctx.job.conflict {
-                                    ConflictPolicy::Skip => AttemptError {
-                                        message: format!("{final_path} exists at the target (on-conflict skip)"),
-                                        transient: false,
-                                        skipped: true,
-                                    },
-                                    _ => AttemptError::permanent(format!(
-                                        "{final_path} exists at the target (on-conflict fail)"
-                                    )),
-                                })
+                                Err(AttemptError::name_taken(ctx.job.conflict, &final_path))
                             }
                             _ => Err(e.into()),
                         };

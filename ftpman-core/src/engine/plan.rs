@@ -111,7 +111,7 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
         {
             continue;
         }
-        let mut entry = c.entry.clone();
+        let Candidate { mut entry, rel } = c;
         if !job.min_age.is_zero() || job.max_age.is_some() {
             let source = match conn.take() {
                 Some(c) => conn.insert(c),
@@ -144,7 +144,7 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
                 continue;
             }
         }
-        kept.push(Candidate { entry, rel: c.rel });
+        kept.push(Candidate { entry, rel });
     }
     // The ledger is read in batches, not a query per file.
     let paths: Vec<String> = kept.iter().map(|c| c.entry.path.clone()).collect();

@@ -200,8 +200,14 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a file to a run.
     async fn add_run_file(&self, file: &RunFile) -> StoreResult<RunFile>;
     /// Records a finished file of a run and, for a delivered file, its ledger entry, in one
-    /// transaction (one commit per file).
-    async fn record_file(&self, file: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile>;
+    /// transaction: [`Store::record_files`] of one.
+    async fn record_file(&self, file: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
+        let saved = self.record_files(&[(file.clone(), delivered.cloned())]).await?;
+        saved.into_iter().next().ok_or_else(|| StoreError::Corrupt {
+            what: "run file".into(),
+            reason: "the insert returned no row".into(),
+        })
+    }
     /// Records finished files, each with its ledger entry when delivered, in one transaction:
     /// the engine's group commit. Returns them saved, in the order given.
     async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>>;

@@ -852,14 +852,6 @@ macro_rules! impl_sql_store {
                 self.record_file(f, None).await
             }
 
-            async fn record_file(&self, f: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
-                let saved = self.record_files(&[(f.clone(), delivered.cloned())]).await?;
-                saved.into_iter().next().ok_or_else(|| StoreError::Corrupt {
-                    what: "run file".into(),
-                    reason: "the insert returned no row".into(),
-                })
-            }
-
             async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>> {
                 type Db = <$row as sqlx::Row>::Database;
                 // Rows per statement: far below SQLite's 32,766 parameters at 8 a row.

@@ -276,10 +276,10 @@ impl Transport for SftpTransport {
         let dst = path::resolve(&self.site, to)?;
         if !overwrite {
             // SSH_FXP_RENAME refuses an existing target on OpenSSH (it links, then unlinks).
-            return match self.raw.rename(src, dst).await {
+            return match self.raw.rename(src.as_str(), dst.as_str()).await {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    let exists = self.raw.lstat(path::resolve(&self.site, to)?).await.is_ok();
+                    let exists = self.raw.lstat(dst.as_str()).await.is_ok();
                     if exists {
                         Err(TransportError::AlreadyExists {
                             site: self.site.name.clone(),
@@ -291,9 +291,6 @@ impl Transport for SftpTransport {
                 }
             };
         }
-        let mut data = Vec::with_capacity(src.len() + dst.len() + 8);
-        ssh_string(&mut data, &src);
-        ssh_string(&mut data, &dst);
         let site = self.site.name.clone();
         if !self.posix_rename {
             return Err(TransportError::Protocol {
@@ -304,6 +301,9 @@ impl Transport for SftpTransport {
                 transient: false,
             });
         }
+        let mut data = Vec::with_capacity(src.len() + dst.len() + 8);
+        ssh_string(&mut data, &src);
+        ssh_string(&mut data, &dst);
         match self.raw.extended(POSIX_RENAME, data).await {
             Ok(russh_sftp::protocol::Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
             Ok(russh_sftp::protocol::Packet::Status(s)) => Err(sftp_error(&site, "rename", from, s.into())),
