@@ -7,7 +7,9 @@ use chrono::{TimeZone, Utc};
 use ftpman_core::engine::{Engine, EngineConfig, RunEvent, StopReason};
 use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Schedule, Trigger};
 use ftpman_core::scheduler::ManualClock;
-use ftpman_core::transport::ProtocolConnector;
+use ftpman_core::transport::{
+    Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError, TransportResult,
+};
 use harness::{Kind, Scratch, chown_tree, noise_file, save_site, scratch, servers, site, sqlite_store, tree};
 use std::path::Path;
 use std::sync::Arc;
@@ -79,7 +81,9 @@ async fn tree_between(from: Kind, to: Kind) {
     let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(
         (second.status, second.counts.transferred, second.counts.skipped),
-        (RunStatus::Succeeded, 0, 300)
+        (RunStatus::Succeeded, 0, 300),
+        "{from:?} -> {to:?}, second run: {:?}",
+        second.error
     );
     assert_eq!(second.counts.bytes, 0, "the second run sends nothing");
 
@@ -91,7 +95,9 @@ async fn tree_between(from: Kind, to: Kind) {
     let third = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(
         (third.status, third.counts.transferred, third.counts.skipped),
-        (RunStatus::Succeeded, 1, 299)
+        (RunStatus::Succeeded, 1, 299),
+        "{from:?} -> {to:?}, third run: {:?}",
+        third.error
     );
     let sent = store.run_files(third.id).await.unwrap();
     assert_eq!(
@@ -119,6 +125,143 @@ async fn tree_local_to_sftp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_ftps_to_sftp() {
     tree_between(Kind::Ftps, Kind::SftpPassword).await;
+}
+
+/// Opens real connections whose first listing of each folder fails as a dropped connection
+/// would: the fault a busy server or a flaky network gives at random.
+struct FirstListingFails {
+    failed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+struct FlakyListing {
+    inner: Box<dyn Transport>,
+    failed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+#[async_trait::async_trait]
+impl Connector for FirstListingFails {
+    async fn connect(&self, site: &ftpman_core::model::Site) -> TransportResult<Box<dyn Transport>> {
+        Ok(Box::new(FlakyListing {
+            inner: ProtocolConnector.connect(site).await?,
+            failed: self.failed.clone(),
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for FlakyListing {
+    fn site(&self) -> &ftpman_core::model::Site {
+        self.inner.site()
+    }
+    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
+        if self.failed.lock().unwrap().insert(path.to_string()) {
+            return Err(TransportError::Protocol {
+                site: self.site().name.clone(),
+                operation: "list".into(),
+                path: path.into(),
+                reason: "connection reset by peer (injected)".into(),
+                transient: true,
+            });
+        }
+        self.inner.list(path).await
+    }
+    async fn stat(&mut self, path: &str) -> TransportResult<Entry> {
+        self.inner.stat(path).await
+    }
+    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
+        self.inner.read(path, offset).await
+    }
+    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.inner.write(path, offset).await
+    }
+    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
+        self.inner.rename(from, to, overwrite).await
+    }
+    async fn delete(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.delete(path).await
+    }
+    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.mkdir_all(path).await
+    }
+    async fn rmdir(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.rmdir(path).await
+    }
+    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
+        self.inner.checksum(path).await
+    }
+    async fn close(self: Box<Self>) -> TransportResult<()> {
+        self.inner.close().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_listing_is_retried_on_a_fresh_connection() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = harness::scratch_for(kind_user(Kind::Ftp), "flaky-list-src");
+    let dst_dir = scratch("flaky-list-dst");
+    make_tree(&src_dir.path);
+    chown_tree(&src_dir.path, kind_user(Kind::Ftp));
+    let src = save_site(store.as_ref(), "src", site(Kind::Ftp, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let failed = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(FirstListingFails { failed: failed.clone() }),
+        EngineConfig::default(),
+    );
+    let mut job = Job::new("flaky-list", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    job.parallel = 4;
+    job.retry_backoff = Duration::from_millis(20);
+
+    // With retries, every folder's first listing fails and the run still delivers the tree.
+    let retried = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&retried, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.counts.transferred, 300);
+    assert_eq!(failed.lock().unwrap().len(), 1 + 5 + 15, "each folder failed once");
+    assert_eq!(tree(&dst_dir.path), tree(&src_dir.path));
+
+    // Without retries, the run fails and says which folder could not be listed, and why.
+    failed.lock().unwrap().clear();
+    job.name = "flaky-list-no-retry".into();
+    job.retries = 0;
+    let once = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&once, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap_or_default();
+    assert!(
+        error.contains("listing the source") && error.contains("connection reset by peer (injected)"),
+        "{error}"
+    );
+
+    // A cancel while a listing waits out a long backoff ends the run at once.
+    failed.lock().unwrap().clear();
+    job.name = "flaky-list-cancelled".into();
+    job.retries = 5;
+    job.retry_backoff = Duration::from_secs(600);
+    let waiting = store.create_job(&job).await.unwrap();
+    let mut events = e.subscribe();
+    let canceller = {
+        let e = e.clone();
+        tokio::spawn(async move {
+            while let Ok(ev) = events.recv().await {
+                if let RunEvent::Started { run_id, .. } = ev {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    return e.stop(run_id, StopReason::Cancelled);
+                }
+            }
+            false
+        })
+    };
+    let started = std::time::Instant::now();
+    let run = e.run_job(&waiting, Trigger::Manual, false).await.unwrap();
+    assert!(canceller.await.unwrap());
+    assert_eq!(
+        (run.status, run.error.as_deref()),
+        (RunStatus::Cancelled, Some("cancelled"))
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }
 
 /// A local source with one big file and `after = delete`, to a target on the fault server.

@@ -81,6 +81,21 @@ struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// A run stopped before it delivered anything.
+    fn stopped(reason: StopReason, job: &Job) -> RunOutcome {
+        let message = stop_message(reason).to_string();
+        RunOutcome {
+            status: match reason {
+                StopReason::Cancelled => RunStatus::Cancelled,
+                StopReason::Interrupted => RunStatus::Interrupted,
+            },
+            counts: RunCounts::default(),
+            error: Some(message.clone()),
+            first_errors: vec![message],
+            job: Some(job.clone()),
+        }
+    }
+
     fn failed(message: String, job: &Job) -> RunOutcome {
         RunOutcome {
             status: RunStatus::Failed,
@@ -89,6 +104,14 @@ impl RunOutcome {
             first_errors: vec![message],
             job: Some(job.clone()),
         }
+    }
+}
+
+/// What a stopped run's error says.
+fn stop_message(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::Cancelled => "cancelled",
+        StopReason::Interrupted => "interrupted: ftpman stopped or lost the run's lease",
     }
 }
 
@@ -380,9 +403,19 @@ impl Engine {
         if let Err(e) = src.get().await {
             return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job));
         }
-        let plan = match plan::plan(&job, &src, store.as_ref(), now).await {
-            Ok(p) => p,
-            Err(e) => return Ok(RunOutcome::failed(e.to_string(), &job)),
+        // Listing may retry with backoff: a cancel or a lost lease stops it too.
+        let mut stop_planning = stop.clone();
+        let planned = tokio::select! {
+            p = plan::plan(&job, &src, store.as_ref(), now) => Some(p),
+            Ok(_) = stop_planning.wait_for(|s| s.is_some()) => None,
+        };
+        let plan = match planned {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return Ok(RunOutcome::failed(e.to_string(), &job)),
+            None => {
+                let reason = (*stop.borrow()).unwrap_or(StopReason::Cancelled);
+                return Ok(RunOutcome::stopped(reason, &job));
+            }
         };
         let mut counts = RunCounts {
             found: (plan.deliver.len() as u64 + plan.already_delivered) as i64,
@@ -475,10 +508,7 @@ impl Engine {
             None => RunStatus::Partial,
         };
         let error = match (stopped, first_errors.first()) {
-            (Some(StopReason::Cancelled), _) => Some("cancelled".to_string()),
-            (Some(StopReason::Interrupted), _) => {
-                Some("interrupted: ftpman stopped or lost the run's lease".to_string())
-            }
+            (Some(reason), _) => Some(stop_message(reason).to_string()),
             (None, Some(first)) if counts.failed > 1 => Some(format!("{} files failed; first: {first}", counts.failed)),
             (None, Some(first)) => Some(first.clone()),
             (None, None) => None,

@@ -2,6 +2,7 @@
 
 use crate::model::{Job, LedgerEntry};
 use crate::store::Store;
+use crate::transport::layer::RetryPolicy;
 use crate::transport::pool::SitePool;
 use crate::transport::{Entry, EntryKind, TransportError, path};
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// One file the run will deliver.
 #[derive(Debug, Clone)]
@@ -56,18 +58,32 @@ fn globset(patterns: &[String]) -> Result<Option<GlobSet>, PlanError> {
     b.build().map(Some).map_err(|e| PlanError::Glob(e.to_string()))
 }
 
-/// Lists one folder on a connection from the pool.
-async fn list_folder(source: &SitePool, dir: String, rel_dir: String) -> Result<(Vec<Entry>, String), TransportError> {
-    let mut conn = source.get().await?;
-    match conn.list(&dir).await {
-        Ok(entries) => Ok((entries, rel_dir)),
-        Err(e) => {
-            if e.is_transient() {
-                conn.mark_broken();
+/// Lists one folder on a connection from the pool. A transient failure (a dropped or timed-out
+/// connection, a 4xx reply) is retried on a fresh connection with the job's retries and backoff,
+/// as a file's transfer is: one blip while listing must not fail the whole run.
+async fn list_folder(
+    source: &SitePool,
+    retry: RetryPolicy,
+    dir: String,
+    rel_dir: String,
+) -> Result<(Vec<Entry>, String), TransportError> {
+    let entries = retry
+        .run(|attempt| {
+            let dir = &dir;
+            async move {
+                if attempt > 1 {
+                    tracing::info!(target: "ftpman::engine", site = %source.site().name, folder = %dir, attempt, "listing again");
+                }
+                let mut conn = source.get().await?;
+                let listed = conn.list(dir).await;
+                if listed.as_ref().is_err_and(|e| e.is_transient()) {
+                    conn.mark_broken();
+                }
+                listed
             }
-            Err(e)
-        }
-    }
+        })
+        .await?;
+    Ok((entries, rel_dir))
 }
 
 /// Lists the job's source (recursively when asked) and keeps the files that pass the globs, the
@@ -82,9 +98,14 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
             reason,
         })
     })?;
+    let retry = RetryPolicy {
+        attempts: job.retries.saturating_add(1),
+        initial_backoff: job.retry_backoff,
+        max_backoff: Duration::from_secs(600),
+    };
     let mut files = Vec::new();
     let mut listings = FuturesUnordered::new();
-    listings.push(list_folder(source, root, String::new()));
+    listings.push(list_folder(source, retry, root, String::new()));
     while let Some(listed) = listings.next().await {
         let (entries, rel_dir) = listed?;
         for entry in entries {
@@ -94,7 +115,7 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
                 format!("{rel_dir}/{}", entry.name)
             };
             match entry.kind {
-                EntryKind::Dir if job.recursive => listings.push(list_folder(source, entry.path.clone(), rel)),
+                EntryKind::Dir if job.recursive => listings.push(list_folder(source, retry, entry.path.clone(), rel)),
                 EntryKind::File => files.push(Candidate { entry, rel }),
                 // Links are not followed: they could lead anywhere, and loops.
                 _ => {}

@@ -37,7 +37,17 @@ fn var(name: &str) -> String {
 }
 
 /// The servers, read once from the environment.
+/// ftpman's own log lines (info and up) go to the test's captured output, so a failing test
+/// shows what the engine and transports said (retries, timeouts) alongside the assertion.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("ftpman=info"))
+        .with_test_writer()
+        .try_init();
+}
+
 pub fn servers() -> &'static Servers {
+    init_logs();
     static SERVERS: OnceLock<Servers> = OnceLock::new();
     SERVERS.get_or_init(|| {
         let port = |n: &str| var(n).parse::<u16>().unwrap_or_else(|_| panic!("{n} is not a port"));
@@ -259,6 +269,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// A fresh SQLite store in a temporary folder (kept alive by the returned guard).
 pub async fn sqlite_store() -> (std::sync::Arc<dyn ftpman_core::Store>, tempfile::TempDir) {
+    init_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("ftpman.db").display());
     let store = ftpman_core::store::open(&url, Some(ftpman_core::KeySource::Key(Box::new([9u8; 32]))))
