@@ -159,6 +159,17 @@ async fn conformance(kind: Kind) {
             Err(e) => assert!(e.to_string().contains("changed since it was listed"), "{e}"),
         }
     }
+    // Also when it grew far past what a small file's single fetch reads.
+    let grown: Vec<u8> = (0..1_300_000u32).map(|i| (i % 251) as u8).collect();
+    put(t, "/a/grown.bin", &grown).await;
+    match get_sized(t, "/a/grown.bin", 0, 1_000).await {
+        Ok(got) => {
+            assert!(kind != Kind::SftpKey && kind != Kind::SftpPassword, "SFTP must notice");
+            assert!(got == grown, "the whole grown file, {} bytes read", got.len());
+        }
+        Err(e) => assert!(e.to_string().contains("changed since it was listed"), "{e}"),
+    }
+    t.delete("/a/grown.bin").await.unwrap();
 
     // Rename: refused over an existing file unless asked, then replacing it.
     put(t, "/a/target.txt", b"old").await;

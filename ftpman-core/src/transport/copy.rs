@@ -38,24 +38,22 @@ pub async fn copy_file(
         None => reader,
     };
     let mut writer = dst.write(dst_path, offset).await?;
-    // A small file gets a buffer its size (plus one byte to see the end), not 256 KiB to zero.
+    // A small file gets buffers its size (plus one byte to see the end), not 256 KiB to zero.
     let wanted = src_size.map_or(BUFFER_SIZE as u64, |size| size.saturating_sub(offset) + 1);
-    let mut buf = vec![0u8; wanted.clamp(8 * 1024, BUFFER_SIZE as u64) as usize];
+    let len = wanted.clamp(8 * 1024, BUFFER_SIZE as u64) as usize;
+    // Two buffers: the next chunk is read while the last one is written, so a source that waits
+    // (a disk read on the blocking pool, a network round trip) overlaps the target's sends.
+    let (mut filled, mut spare) = (vec![0u8; len], vec![0u8; len]);
+    let read_err = |e| stream_error(&src_site, "read", src_path, e);
+    let mut n = reader.read(&mut filled).await.map_err(read_err)?;
     let mut moved = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .await
-            .map_err(|e| stream_error(&src_site, "read", src_path, e))?;
-        if n == 0 {
-            break;
-        }
-        writer
-            .write_all(&buf[..n])
-            .await
-            .map_err(|e| stream_error(&dst_site, "write", dst_path, e))?;
+    while n > 0 {
+        let (written, next) = tokio::join!(writer.write_all(&filled[..n]), reader.read(&mut spare));
+        written.map_err(|e| stream_error(&dst_site, "write", dst_path, e))?;
         moved += n as u64;
         progress(n as u64);
+        n = next.map_err(read_err)?;
+        std::mem::swap(&mut filled, &mut spare);
     }
     drop(reader);
     writer.finish().await?;

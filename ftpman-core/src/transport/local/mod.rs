@@ -21,6 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use writer::LocalWriter;
 
+/// A file of at most this many bytes (as listed) is read whole in one blocking hop.
+const SMALL_READ: u64 = 1 << 20;
+
 /// A connection to a local folder.
 pub struct LocalTransport {
     site: Site,
@@ -241,6 +244,35 @@ impl Transport for LocalTransport {
             })
             .await?;
         Ok(Box::new(tokio::fs::File::from_std(file)))
+    }
+
+    async fn read_sized(&mut self, rel: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
+        if size.saturating_sub(offset) > SMALL_READ {
+            return self.read(rel, offset).await;
+        }
+        // A small file is read whole in the hop that opens it. If it grew since it was listed,
+        // the rest follows from the open file, so the reader still yields the file as it is.
+        let (head, rest) = self
+            .on_disk("read", rel, move |disk, rel| {
+                let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("read", rel))?;
+                if offset > 0 {
+                    f.seek(std::io::SeekFrom::Start(offset))
+                        .map_err(disk.err("read", rel))?;
+                }
+                let mut head = Vec::with_capacity(size.saturating_sub(offset) as usize + 1);
+                (&mut f)
+                    .take(SMALL_READ + 1)
+                    .read_to_end(&mut head)
+                    .map_err(disk.err("read", rel))?;
+                let more = head.len() as u64 > SMALL_READ;
+                Ok((head, more.then_some(f)))
+            })
+            .await?;
+        let head = std::io::Cursor::new(head);
+        Ok(match rest {
+            None => Box::new(head),
+            Some(f) => Box::new(tokio::io::AsyncReadExt::chain(head, tokio::fs::File::from_std(f))),
+        })
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
