@@ -114,7 +114,8 @@ async fn copy(kind: &str, direction: &str, local: &str, remote: &str) -> Result<
         "down" => copy_file(r.as_mut(), &rname, None, l.as_mut(), &lname, 0, None, &mut |_| {}).await,
         other => return Err(format!("direction must be up or down, not {other}")),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .written;
     let secs = started.elapsed().as_secs_f64();
     let _ = r.close().await;
     Ok((bytes, secs))
@@ -178,7 +179,8 @@ async fn site_to_site(from_kind: &str, from: &str, to_kind: &str, to: &str) -> R
     let started = Instant::now();
     let bytes = copy_file(a.as_mut(), &fname, None, b.as_mut(), &tname, 0, None, &mut |_| {})
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .written;
     Ok(format!("bytes={bytes} seconds={:.3}", started.elapsed().as_secs_f64()))
 }
 

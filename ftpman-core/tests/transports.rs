@@ -24,7 +24,7 @@ async fn connect(site: &ftpman_core::model::Site) -> Box<dyn Transport> {
 async fn put(t: &mut dyn Transport, path: &str, data: &[u8]) {
     let mut w = t.write(path, 0).await.unwrap_or_else(|e| panic!("write {path}: {e}"));
     w.write_all(data).await.unwrap();
-    assert_eq!(w.finish().await.unwrap(), data.len() as u64);
+    assert_eq!(w.finish().await.unwrap().written, data.len() as u64);
 }
 
 async fn get(t: &mut dyn Transport, path: &str, offset: u64) -> Vec<u8> {
@@ -129,7 +129,7 @@ async fn conformance(kind: Kind) {
     {
         let mut w = t.write("/a/resume.bin", 100_000).await.unwrap();
         w.write_all(&data[100_000..]).await.unwrap();
-        assert_eq!(w.finish().await.unwrap(), 200_000);
+        assert_eq!(w.finish().await.unwrap().written, 200_000);
     }
     assert_eq!(t.stat("/a/resume.bin").await.unwrap().size, 300_000);
     assert_eq!(get(t, "/a/resume.bin", 0).await, data);
@@ -220,7 +220,7 @@ async fn conformance(kind: Kind) {
             sent.update(&chunk);
             w.write_all(&chunk).await.unwrap();
         }
-        assert_eq!(w.finish().await.unwrap(), BIG as u64);
+        assert_eq!(w.finish().await.unwrap().written, BIG as u64);
     }
     assert_eq!(t.stat("/big.bin").await.unwrap().size, BIG as u64);
     let mut got = Sha256::new();
@@ -494,7 +494,8 @@ async fn copy_between_protocols_streams_site_to_site() {
         &mut |n| seen += n,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .written;
     assert_eq!((n, seen), (5_000_000, 5_000_000));
     assert_eq!(harness::sha256_file(&dst_scratch.path.join("f.bin")), want);
 }

@@ -234,19 +234,23 @@ async fn attempt(
                 }),
             }
         };
-        if let Err(e) = copied {
-            src.mark_broken();
-            return Err(e.into());
-        }
-        // Verify before anything is renamed or deleted: the byte count, and a checksum where
-        // both ends compute one cheaply (never by reading the file back).
-        let written = tgt.stat(&temp).await?;
-        if written.size != size {
+        let copied = match copied {
+            Ok(c) => c,
+            Err(e) => {
+                src.mark_broken();
+                return Err(e.into());
+            }
+        };
+        // Verify before anything is renamed or deleted: the byte count as the target reports
+        // it (on closing, or asked), and a checksum where both ends compute one cheaply (never
+        // by reading the file back).
+        let at_target = match copied.size {
+            Some(s) => s,
+            None => tgt.stat(&temp).await?.size,
+        };
+        if at_target != size {
             return Err(AttemptError {
-                message: format!(
-                    "verification failed: the source has {size} bytes, the target {}",
-                    written.size
-                ),
+                message: format!("verification failed: the source has {size} bytes, the target {at_target}"),
                 transient: true,
                 skipped: false,
             });

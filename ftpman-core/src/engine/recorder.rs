@@ -11,6 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 /// The most files one commit takes.
 const MAX_BATCH: usize = 256;
 
+/// How long a commit waits for more finished files to join it.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
 struct Pending {
     item: (RunFile, Option<LedgerEntry>),
     reply: oneshot::Sender<StoreResult<RunFile>>,
@@ -49,6 +52,18 @@ impl Recorder {
 async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Parallel deliveries finish a few at a time, not together: a moment's wait lets the
+        // ones finishing now share this commit. Each commit is several round trips to the
+        // database's thread, and those wakeups cost more than the wait, which no transfer
+        // waits for (its parallel slot is already free).
+        if batch.len() < MAX_BATCH {
+            tokio::time::sleep(LINGER).await;
+            while batch.len() < MAX_BATCH
+                && let Ok(more) = rx.try_recv()
+            {
+                batch.push(more);
+            }
+        }
         let (items, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.item, p.reply)).unzip();
         match store.record_files(&items).await {
             Ok(saved) => {

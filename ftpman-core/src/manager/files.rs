@@ -37,22 +37,25 @@ async fn copy_atomic(
         &path::parent(dst_path),
         &format!(".{}.ftpman-part", path::file_name(dst_path)),
     );
-    let n = copy_file(src, src_path, None, dst, &temp, 0, None, progress).await?;
-    let written = dst.stat(&temp).await?;
+    let copied = copy_file(src, src_path, None, dst, &temp, 0, None, progress).await?;
+    let written = match copied.size {
+        Some(size) => size,
+        None => dst.stat(&temp).await?.size,
+    };
     let expected = src.stat(src_path).await?.size;
-    if written.size != expected {
+    if written != expected {
         let _ = dst.delete(&temp).await;
         return Err(crate::transport::TransportError::Protocol {
             site: dst.site().name.clone(),
             operation: "verify".into(),
             path: dst_path.to_string(),
-            reason: format!("{expected} bytes sent, {} arrived", written.size),
+            reason: format!("{expected} bytes sent, {written} arrived"),
             transient: false,
         }
         .into());
     }
     dst.rename(&temp, dst_path, true).await?;
-    Ok(n)
+    Ok(copied.written)
 }
 
 impl Manager {

@@ -5,7 +5,7 @@ use super::io::stream_error;
 use super::layer::throttle::ThrottledReader;
 use super::layer::{RateLimiter, RetryPolicy};
 use super::pool::SitePool;
-use super::{FileReader, Transport, TransportResult};
+use super::{FileReader, Finished, Transport, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const BUFFER_SIZE: usize = 256 * 1024;
 
 /// Copies `src_path` from `offset` to `dst_path` (written from the same offset; 0 truncates),
-/// keeping to `limiter` when given. Returns the bytes moved by this call. `progress` is called
+/// keeping to `limiter` when given. Returns the bytes moved by this call and, where the target
+/// reports it on closing, the file's size there. `progress` is called
 /// with each chunk's size. `src_size`, the size a listing gave, lets the source fetch a small
 /// file in one round trip ([`Transport::read_sized`]).
 #[allow(clippy::too_many_arguments)]
@@ -26,7 +27,7 @@ pub async fn copy_file(
     offset: u64,
     limiter: Option<&Arc<RateLimiter>>,
     progress: &mut (dyn FnMut(u64) + Send),
-) -> TransportResult<u64> {
+) -> TransportResult<Finished> {
     let src_site = src.site().name.clone();
     let dst_site = dst.site().name.clone();
     let reader = match src_size {
@@ -56,8 +57,11 @@ pub async fn copy_file(
         std::mem::swap(&mut filled, &mut spare);
     }
     drop(reader);
-    writer.finish().await?;
-    Ok(moved)
+    let finished = writer.finish().await?;
+    Ok(Finished {
+        written: moved,
+        size: finished.size,
+    })
 }
 
 /// Copies a file of `size` bytes between two sites, retrying transient failures with fresh
@@ -99,7 +103,7 @@ pub async fn copy_resumable(
                 source.mark_broken();
                 target.mark_broken();
             }
-            r.map(|n| offset + n)
+            r.map(|copied| offset + copied.written)
         }
         .await;
         match result {

@@ -127,10 +127,31 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
     }
 }
 
+/// The [`TransportError`] an I/O error carries (made with `std::io::Error::other`), or the I/O
+/// error itself.
+pub(crate) fn carried_error(e: std::io::Error) -> Result<TransportError, std::io::Error> {
+    if e.get_ref().is_some_and(|inner| inner.is::<TransportError>()) {
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<TransportError>()) {
+            Some(Ok(carried)) => return Ok(*carried),
+            // Unreachable after the check above; rebuild an I/O error rather than panic.
+            Some(Err(other)) => return Err(std::io::Error::new(kind, other)),
+            None => return Err(kind.into()),
+        }
+    }
+    Err(e)
+}
+
 /// Maps an I/O error of a file stream during `op` on `path`. A full disk, a missing file or a
 /// refused permission will not go away by trying again; anything else (a dropped connection, a
 /// timeout) may.
 pub fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> TransportError {
+    // A stream that failed with a transport error of its own (a writer opening its file late)
+    // passes it on as it is.
+    let e = match carried_error(e) {
+        Ok(carried) => return carried,
+        Err(e) => e,
+    };
     let transient = !matches!(
         e.kind(),
         std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::StorageFull

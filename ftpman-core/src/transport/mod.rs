@@ -220,11 +220,23 @@ impl std::fmt::Display for UnreachableKind {
 /// Result of transport operations.
 pub type TransportResult<T> = Result<T, TransportError>;
 
-/// A file being written; `finish` completes it and returns the bytes written.
+/// What a completed write reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// Bytes written through this writer (or, from [`copy::copy_file`], moved by that call).
+    pub written: u64,
+    /// The file's whole size as the target reports it once the data is stored, where that
+    /// comes with closing at no extra cost (a local file: `fstat` after `fsync`). `None`: ask
+    /// with [`Transport::stat`].
+    pub size: Option<u64>,
+}
+
+/// A file being written; `finish` completes it.
 #[async_trait]
 pub trait FileWriter: AsyncWrite + Send + Unpin {
-    /// Flushes, closes and confirms the upload (FTP's final reply, SFTP's close).
-    async fn finish(self: Box<Self>) -> TransportResult<u64>;
+    /// Flushes, closes and confirms the upload (FTP's final reply, SFTP's close, a local
+    /// `fsync`).
+    async fn finish(self: Box<Self>) -> TransportResult<Finished>;
 }
 
 /// One logged-in connection to a site.

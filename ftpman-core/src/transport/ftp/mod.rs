@@ -8,8 +8,8 @@ pub mod tls;
 
 use super::io::{CountingWriter, IdleTimeout};
 use super::{
-    Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
-    path,
+    Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError, TransportResult,
+    accept_listing, path,
 };
 use crate::model::Site;
 use async_trait::async_trait;
@@ -281,7 +281,7 @@ struct FtpWriter {
 
 #[async_trait]
 impl FileWriter for FtpWriter {
-    async fn finish(self: Box<Self>) -> TransportResult<u64> {
+    async fn finish(self: Box<Self>) -> TransportResult<Finished> {
         let written = self.inner.written();
         let stream = self.inner.into_inner().into_inner();
         // The server's final reply (226) confirms it stored every byte.
@@ -293,7 +293,7 @@ impl FileWriter for FtpWriter {
                 seconds: self.timeout.as_secs() * 4,
             })?
             .map_err(|e| ftp_error(&self.site, "write", &self.path, e))?;
-        Ok(written)
+        Ok(Finished { written, size: None })
     }
 }
 

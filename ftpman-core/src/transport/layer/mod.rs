@@ -40,7 +40,7 @@ pub(crate) struct MapWriter<'a, F> {
 
 #[async_trait::async_trait]
 impl<F: FnMut(usize) + Unpin + Send> FileWriter for MapWriter<'_, F> {
-    async fn finish(self: Box<Self>) -> super::TransportResult<u64> {
+    async fn finish(self: Box<Self>) -> super::TransportResult<super::Finished> {
         self.inner.finish().await
     }
 }

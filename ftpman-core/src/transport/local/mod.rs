@@ -276,24 +276,30 @@ impl Transport for LocalTransport {
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        let file = self
-            .on_disk("write", rel, move |disk, rel| {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(offset == 0)
-                    .open(disk.path(rel)?)
+        // A malformed path fails now; the file is opened (links checked) when the writer first
+        // needs it, which for a small file is the same hop that writes and syncs it.
+        path::components(rel).map_err(|reason| TransportError::Config {
+            site: self.site.name.clone(),
+            reason,
+        })?;
+        let (disk, file_rel) = (self.disk.clone(), rel.to_string());
+        let open: writer::Opener = Box::new(move || {
+            let rel = file_rel.as_str();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(offset == 0)
+                .open(disk.path(rel)?)
+                .map_err(disk.err("write", rel))?;
+            if offset > 0 {
+                // Resume: drop anything past the offset, then continue from it.
+                f.set_len(offset).map_err(disk.err("write", rel))?;
+                f.seek(std::io::SeekFrom::Start(offset))
                     .map_err(disk.err("write", rel))?;
-                if offset > 0 {
-                    // Resume: drop anything past the offset, then continue from it.
-                    f.set_len(offset).map_err(disk.err("write", rel))?;
-                    f.seek(std::io::SeekFrom::Start(offset))
-                        .map_err(disk.err("write", rel))?;
-                }
-                Ok(f)
-            })
-            .await?;
-        Ok(Box::new(LocalWriter::new(file, &self.site.name, rel)))
+            }
+            Ok(f)
+        });
+        Ok(Box::new(LocalWriter::new(open, &self.site.name, rel)))
     }
 
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
@@ -368,6 +374,7 @@ impl Transport for LocalTransport {
 mod tests {
     use super::*;
     use crate::model::SiteUrl;
+    use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
     async fn links_out_of_the_root_are_refused() {
@@ -392,8 +399,11 @@ mod tests {
             assert!(matches!(err, TransportError::PermissionDenied { .. }), "{path}: {err}");
             assert!(err.to_string().contains("outside the site's root"), "{err}");
         }
+        // The file is opened when first needed: for a small one, at finish.
+        let mut w = t.write("/escape/new.txt", 0).await.unwrap();
+        w.write_all(b"out").await.unwrap();
         assert!(matches!(
-            t.write("/escape/new.txt", 0).await.err(),
+            w.finish().await.err(),
             Some(TransportError::PermissionDenied { .. })
         ));
         assert!(!outside.path().join("new.txt").exists());

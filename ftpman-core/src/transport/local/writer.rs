@@ -1,29 +1,37 @@
-//! Writing a local file. A file gathers in memory up to 1 MiB: a small file's data and its
-//! `fsync` then cost one blocking hop at `finish`. A larger one streams through
-//! `tokio::fs::File`, whose one write in flight per chunk keeps the network flowing while the
-//! disk writes (a gathered 1 MiB buffer per hop measured slower for large FTPS downloads).
+//! Writing a local file. A file gathers in memory up to 1 MiB: a small file is opened, written,
+//! `fsync`ed and measured in one blocking hop at `finish`. A larger one is opened when it
+//! outgrows the buffer and streams through `tokio::fs::File`, whose one write in flight per
+//! chunk keeps the network flowing while the disk writes (a gathered 1 MiB buffer per hop
+//! measured slower for large FTPS downloads).
 
 use super::errors::io_error;
-use crate::transport::{FileWriter, TransportError, TransportResult};
+use crate::transport::io::carried_error;
+use crate::transport::{FileWriter, Finished, TransportError, TransportResult};
 use async_trait::async_trait;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 /// Bytes gathered before the file streams.
 const BUFFER: usize = 1024 * 1024;
 
+/// Opens the file (path checks included) on a blocking thread, when it is first needed.
+pub(super) type Opener = Box<dyn FnOnce() -> TransportResult<std::fs::File> + Send>;
+
 enum Mode {
-    /// Still small: the bytes are here.
-    Gathering(std::fs::File, Vec<u8>),
+    /// Still small: the bytes are here, the file not yet open.
+    Gathering(Opener, Vec<u8>),
+    /// Outgrown the buffer: the file is being opened; the gathered bytes wait for it.
+    Opening(JoinHandle<TransportResult<std::fs::File>>, Vec<u8>),
     /// Streaming; `pending[done..]` is gathered data not yet handed to the file.
     Streaming {
         file: tokio::fs::File,
         pending: Vec<u8>,
         done: usize,
     },
-    /// Lost to a panic in a write (never left otherwise).
+    /// Failed (opening, or a panic in a write); never left.
     Broken,
 }
 
@@ -35,105 +43,137 @@ pub(super) struct LocalWriter {
     path: String,
 }
 
+fn not_writable() -> std::io::Error {
+    std::io::Error::other("the file is not writable")
+}
+
 impl LocalWriter {
-    pub(super) fn new(file: std::fs::File, site: &str, path: &str) -> LocalWriter {
+    pub(super) fn new(open: Opener, site: &str, path: &str) -> LocalWriter {
         LocalWriter {
-            mode: Mode::Gathering(file, Vec::new()),
+            mode: Mode::Gathering(open, Vec::new()),
             written: 0,
             site: site.to_string(),
             path: path.to_string(),
         }
     }
 
-    /// Hands the gathered bytes to the streaming file.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if let Mode::Streaming { file, pending, done } = &mut self.mode {
-            while *done < pending.len() {
-                let n = ready!(Pin::new(&mut *file).poll_write(cx, &pending[*done..]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+    /// Moves to streaming: opens the file (once), then hands it what was gathered. A failure to
+    /// open travels as an I/O error carrying the transport error.
+    fn poll_stream(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        loop {
+            match &mut self.mode {
+                Mode::Gathering(..) => {
+                    if let Mode::Gathering(open, pending) = std::mem::replace(&mut self.mode, Mode::Broken) {
+                        self.mode = Mode::Opening(tokio::task::spawn_blocking(open), pending);
+                    }
                 }
-                *done += n;
+                Mode::Opening(task, _) => {
+                    let opened = ready!(Pin::new(task).poll(cx));
+                    let Mode::Opening(_, pending) = std::mem::replace(&mut self.mode, Mode::Broken) else {
+                        return Poll::Ready(Err(not_writable()));
+                    };
+                    let file = match opened {
+                        Ok(Ok(file)) => file,
+                        Ok(Err(e)) => return Poll::Ready(Err(std::io::Error::other(e))),
+                        Err(e) => {
+                            return Poll::Ready(Err(std::io::Error::other(format!(
+                                "the file-system task failed: {e}"
+                            ))));
+                        }
+                    };
+                    self.mode = Mode::Streaming {
+                        file: tokio::fs::File::from_std(file),
+                        pending,
+                        done: 0,
+                    };
+                }
+                Mode::Streaming { file, pending, done } => {
+                    while *done < pending.len() {
+                        let n = ready!(Pin::new(&mut *file).poll_write(cx, &pending[*done..]))?;
+                        if n == 0 {
+                            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                        }
+                        *done += n;
+                    }
+                    *pending = Vec::new();
+                    *done = 0;
+                    return Poll::Ready(Ok(()));
+                }
+                Mode::Broken => return Poll::Ready(Err(not_writable())),
             }
-            *pending = Vec::new();
-            *done = 0;
         }
-        Poll::Ready(Ok(()))
     }
 }
 
 #[async_trait]
 impl FileWriter for LocalWriter {
-    async fn finish(mut self: Box<Self>) -> TransportResult<u64> {
+    async fn finish(mut self: Box<Self>) -> TransportResult<Finished> {
         let (site, path) = (self.site.clone(), self.path.clone());
-        let err = |e| io_error(&site, "write", &path, e);
-        std::future::poll_fn(|cx| self.poll_drain(cx)).await.map_err(err)?;
-        // The data is on disk before the engine renames it into place and trusts it.
-        match std::mem::replace(&mut self.mode, Mode::Broken) {
-            Mode::Gathering(mut file, buf) => tokio::task::spawn_blocking(move || {
-                file.write_all(&buf)?;
-                file.sync_all()
-            })
-            .await
-            .map_err(|e| TransportError::Protocol {
-                site: site.clone(),
-                operation: "write".into(),
-                path: path.clone(),
-                reason: format!("the file-system task failed: {e}"),
-                transient: false,
-            })?
-            .map_err(err)?,
-            Mode::Streaming { mut file, .. } => {
+        let err = |e: std::io::Error| carried_error(e).unwrap_or_else(|e| io_error(&site, "write", &path, e));
+        // The data is on disk before the engine renames it into place and trusts it; its size
+        // is read off the open file, which spares the engine a stat.
+        let size = match std::mem::replace(&mut self.mode, Mode::Broken) {
+            Mode::Gathering(open, buf) => {
+                let (site_name, file_path) = (site.clone(), path.clone());
+                tokio::task::spawn_blocking(move || {
+                    let mut file = open()?;
+                    let err = |e| io_error(&site_name, "write", &file_path, e);
+                    file.write_all(&buf).map_err(err)?;
+                    file.sync_all().map_err(err)?;
+                    Ok(file.metadata().map_err(err)?.len())
+                })
+                .await
+                .map_err(|e| TransportError::Protocol {
+                    site: site.clone(),
+                    operation: "write".into(),
+                    path: path.clone(),
+                    reason: format!("the file-system task failed: {e}"),
+                    transient: false,
+                })??
+            }
+            mode => {
+                self.mode = mode;
+                std::future::poll_fn(|cx| self.poll_stream(cx)).await.map_err(err)?;
+                let Mode::Streaming { file, .. } = &mut self.mode else {
+                    return Err(err(not_writable()));
+                };
                 file.flush().await.map_err(err)?;
                 file.sync_all().await.map_err(err)?;
+                file.metadata().await.map_err(err)?.len()
             }
-            Mode::Broken => return Err(err(std::io::Error::other("the file is not writable"))),
-        }
-        Ok(self.written)
+        };
+        Ok(Finished {
+            written: self.written,
+            size: Some(size),
+        })
     }
 }
 
 impl AsyncWrite for LocalWriter {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        if let Mode::Gathering(_, buf) = &mut self.mode {
-            if buf.len() + data.len() <= BUFFER {
-                buf.extend_from_slice(data);
-                self.written += data.len() as u64;
-                return Poll::Ready(Ok(data.len()));
-            }
-            // Too big to gather: stream from here on, starting with what was gathered.
-            if let Mode::Gathering(file, pending) = std::mem::replace(&mut self.mode, Mode::Broken) {
-                self.mode = Mode::Streaming {
-                    file: tokio::fs::File::from_std(file),
-                    pending,
-                    done: 0,
-                };
-            }
+        if let Mode::Gathering(_, buf) = &mut self.mode
+            && buf.len() + data.len() <= BUFFER
+        {
+            buf.extend_from_slice(data);
+            self.written += data.len() as u64;
+            return Poll::Ready(Ok(data.len()));
         }
-        ready!(self.poll_drain(cx))?;
+        // Too big to gather: stream from here on, starting with what was gathered.
+        ready!(self.poll_stream(cx))?;
         let n = match &mut self.mode {
             Mode::Streaming { file, .. } => ready!(Pin::new(file).poll_write(cx, data))?,
-            _ => return Poll::Ready(Err(std::io::Error::other("the file is not writable"))),
+            _ => return Poll::Ready(Err(not_writable())),
         };
         self.written += n as u64;
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        // A flush before finish (the engine never asks) makes the file stream.
-        if matches!(self.mode, Mode::Gathering(..))
-            && let Mode::Gathering(file, pending) = std::mem::replace(&mut self.mode, Mode::Broken)
-        {
-            self.mode = Mode::Streaming {
-                file: tokio::fs::File::from_std(file),
-                pending,
-                done: 0,
-            };
-        }
-        ready!(self.poll_drain(cx))?;
+        // A flush before finish (the engine never asks) opens the file and makes it stream.
+        ready!(self.poll_stream(cx))?;
         match &mut self.mode {
             Mode::Streaming { file, .. } => Pin::new(file).poll_flush(cx),
-            _ => Poll::Ready(Err(std::io::Error::other("the file is not writable"))),
+            _ => Poll::Ready(Err(not_writable())),
         }
     }
 
@@ -145,7 +185,18 @@ impl AsyncWrite for LocalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
+
+    fn opener(file: std::io::Result<std::fs::File>) -> Opener {
+        Box::new(move || file.map_err(|e| io_error("local", "write", "/f.bin", e)))
+    }
+
+    /// Creates `p` when called, as the transport's opener does.
+    fn creates(p: PathBuf) -> Opener {
+        Box::new(move || std::fs::File::create(&p).map_err(|e| io_error("local", "write", "/f.bin", e)))
+    }
 
     #[tokio::test]
     async fn a_small_file_gathers_and_a_large_one_streams() {
@@ -153,25 +204,65 @@ mod tests {
         for size in [0, 1000, BUFFER, BUFFER + 1, 3 * BUFFER + 12_345] {
             let p = dir.path().join(format!("f{size}.bin"));
             let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-            let mut w = LocalWriter::new(std::fs::File::create(&p).unwrap(), "local", "/f.bin");
+            let mut w = LocalWriter::new(creates(p.clone()), "local", "/f.bin");
             for chunk in data.chunks(100_000) {
                 w.write_all(chunk).await.unwrap();
             }
-            let on_disk = std::fs::metadata(&p).unwrap().len();
             if size <= BUFFER {
-                assert_eq!(on_disk, 0, "{size}: gathered until finish");
+                assert!(!p.exists(), "{size}: gathered until finish");
             } else {
-                assert!(on_disk > 0, "{size}: streaming");
+                assert!(std::fs::metadata(&p).unwrap().len() > 0, "{size}: streaming");
             }
-            assert_eq!(Box::new(w).finish().await.unwrap(), size as u64);
+            let finished = Box::new(w).finish().await.unwrap();
+            assert_eq!(
+                finished,
+                Finished {
+                    written: size as u64,
+                    size: Some(size as u64)
+                }
+            );
             assert_eq!(std::fs::read(&p).unwrap(), data, "{size}");
         }
     }
 
     #[tokio::test]
+    async fn the_file_is_opened_only_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("late.bin");
+        let opened = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open: Opener = {
+            let (p, opened) = (p.clone(), opened.clone());
+            Box::new(move || {
+                opened.store(true, std::sync::atomic::Ordering::SeqCst);
+                std::fs::File::create(&p).map_err(|e| io_error("local", "write", "/late.bin", e))
+            })
+        };
+        let mut w = LocalWriter::new(open, "local", "/late.bin");
+        w.write_all(&[1u8; 1000]).await.unwrap();
+        assert!(!opened.load(std::sync::atomic::Ordering::SeqCst) && !p.exists());
+        assert_eq!(Box::new(w).finish().await.unwrap().size, Some(1000));
+        assert!(opened.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_fails_with_the_opening_error() {
+        // Small: at finish.
+        let refused = || opener(Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
+        let mut w = LocalWriter::new(refused(), "local", "/f.bin");
+        w.write_all(b"data").await.unwrap();
+        let err = Box::new(w).finish().await.unwrap_err();
+        assert!(matches!(err, TransportError::PermissionDenied { .. }), "{err}");
+        // Large: when it outgrows the buffer, as the transport error itself.
+        let mut w = LocalWriter::new(refused(), "local", "/f.bin");
+        let io = w.write_all(&vec![0u8; BUFFER + 1]).await.unwrap_err();
+        let err = crate::transport::io::stream_error("local", "write", "/f.bin", io);
+        assert!(matches!(err, TransportError::PermissionDenied { .. }), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_full_disk_fails_the_write_with_its_reason() {
-        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-        let mut w = LocalWriter::new(full, "local", "/big.bin");
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+        let mut w = LocalWriter::new(opener(full), "local", "/big.bin");
         let chunk = vec![7u8; 256 * 1024];
         let mut failed = None;
         for _ in 0..16 {
@@ -191,9 +282,9 @@ mod tests {
     async fn flush_writes_what_is_gathered() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.txt");
-        let mut w = LocalWriter::new(std::fs::File::create(&p).unwrap(), "local", "/f.txt");
+        let mut w = LocalWriter::new(creates(p.clone()), "local", "/f.txt");
         w.write_all(b"hello").await.unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"");
+        assert!(!p.exists());
         w.flush().await.unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"hello");
     }

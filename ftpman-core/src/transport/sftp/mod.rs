@@ -9,8 +9,8 @@ pub use connect::fetch_host_key;
 
 use super::io::{CountingWriter, IdleTimeout};
 use super::{
-    Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
-    listed_entry, path,
+    Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError, TransportResult,
+    accept_listing, listed_entry, path,
 };
 use crate::model::Site;
 use async_trait::async_trait;
@@ -386,14 +386,17 @@ struct SftpWriter {
 
 #[async_trait]
 impl FileWriter for SftpWriter {
-    async fn finish(mut self: Box<Self>) -> TransportResult<u64> {
+    async fn finish(mut self: Box<Self>) -> TransportResult<Finished> {
         // shutdown() waits for every pipelined write and closes the handle; flush() would also
         // send fsync@openssh.com, which the rename that follows does not need.
         self.inner
             .shutdown()
             .await
             .map_err(|e| stream_error(&self.site, "write", &self.path, e))?;
-        Ok(self.inner.written())
+        Ok(Finished {
+            written: self.inner.written(),
+            size: None,
+        })
     }
 }
 
