@@ -442,7 +442,9 @@ async fn conflict_policies() {
     let (status, dst, files, ..) = conflict_run(ConflictPolicy::Skip).await;
     assert_eq!(
         (status, files[0].status),
-        (RunStatus::Succeeded, RunFileStatus::Skipped)
+        (RunStatus::Succeeded, RunFileStatus::Skipped),
+        "{:?}",
+        files[0].error
     );
     assert_eq!(std::fs::read(dst.path.join("in/a.csv")).unwrap(), b"old");
 

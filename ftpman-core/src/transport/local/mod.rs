@@ -33,7 +33,17 @@ pub struct LocalTransport {
 /// What the blocking side needs: the real root, and the site's name for errors.
 struct Disk {
     root: PathBuf,
+    /// The root, opened for lookups the kernel keeps beneath it (Linux `openat2`).
+    beneath: Option<Beneath>,
     site: String,
+}
+
+/// Whether a path stays under the root.
+enum Inside {
+    Yes,
+    No,
+    /// Nothing there (yet): the caller asks about the parent.
+    Missing,
 }
 
 impl Disk {
@@ -43,27 +53,43 @@ impl Disk {
             site: self.site.clone(),
             reason,
         })?;
-        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
-        // Resolve the deepest part that exists: a link anywhere on the way must not lead out.
-        let mut probe = full.as_path();
-        loop {
-            match real_path(probe) {
-                Ok(real) => {
-                    if !real.starts_with(&self.root) {
-                        return Err(TransportError::PermissionDenied {
-                            site: self.site.clone(),
-                            path: format!("{rel} (a symbolic link leads outside the site's root)"),
-                        });
-                    }
-                    break;
+        // The deepest part that exists must resolve inside the root: a link anywhere on the
+        // way must not lead out.
+        for depth in (1..=parts.len()).rev() {
+            match self.inside(&parts[..depth]) {
+                Inside::Yes => break,
+                Inside::Missing => continue,
+                Inside::No => {
+                    return Err(TransportError::PermissionDenied {
+                        site: self.site.clone(),
+                        path: format!("{rel} (a symbolic link leads outside the site's root)"),
+                    });
                 }
-                Err(_) => match probe.parent() {
-                    Some(p) if p.starts_with(&self.root) => probe = p,
-                    _ => break,
-                },
             }
         }
-        Ok(full)
+        Ok(parts.iter().fold(self.root.clone(), |p, s| p.join(s)))
+    }
+
+    /// Whether `parts` (under the root) resolves inside the root. The kernel answers in one
+    /// lookup where it can (`openat2` with `RESOLVE_BENEATH`); otherwise, and to tell an
+    /// absolute link that points back inside from one that leads out, the real path decides.
+    fn inside(&self, parts: &[&str]) -> Inside {
+        if let Some(beneath) = &self.beneath {
+            match beneath.check(&parts.join("/")) {
+                Some(Ok(())) => return Inside::Yes,
+                Some(Err(e)) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    return Inside::Missing;
+                }
+                // EXDEV (it leads out, or is an absolute link), ELOOP, or no openat2 here.
+                _ => {}
+            }
+        }
+        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
+        match real_path(&full) {
+            Ok(real) if real.starts_with(&self.root) => Inside::Yes,
+            Ok(_) => Inside::No,
+            Err(_) => Inside::Missing,
+        }
     }
 
     fn err<'a>(&'a self, op: &'a str, rel: &'a str) -> impl Fn(std::io::Error) -> TransportError + 'a {
@@ -90,6 +116,101 @@ fn real_path(p: &std::path::Path) -> std::io::Result<PathBuf> {
     std::fs::canonicalize(p)
 }
 
+/// A folder opened with `O_PATH`, for `openat2(RESOLVE_BENEATH)` lookups beneath it: the kernel
+/// refuses any resolution that leaves it, through `..` or a link, in one system call (where
+/// reading a path back through `/proc` took three).
+struct Beneath {
+    #[cfg(target_os = "linux")]
+    dir: std::os::fd::OwnedFd,
+}
+
+/// `struct open_how` of `linux/openat2.h` (its first version, 24 bytes).
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Whether this kernel has `openat2`; cleared on the first `ENOSYS` (or a sandbox's `EPERM`).
+#[cfg(target_os = "linux")]
+static OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+impl Beneath {
+    /// Opens `root` for lookups beneath it; `None` where the system has no such lookups.
+    fn open(root: &std::path::Path) -> Option<Beneath> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            if !OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
+            let dir = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(root)
+                .ok()?;
+            Some(Beneath { dir: dir.into() })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = root;
+            None
+        }
+    }
+
+    /// Looks `rel` up beneath the folder: `Some(Ok)` when it exists inside, `Some(Err)` with the
+    /// kernel's reason otherwise (`EXDEV`: the lookup would leave the folder), `None` when the
+    /// kernel cannot say.
+    fn check(&self, rel: &str) -> Option<std::io::Result<()>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+            use std::sync::atomic::Ordering;
+            if !OPENAT2.load(Ordering::Relaxed) {
+                return None;
+            }
+            let path = std::ffi::CString::new(rel).ok()?;
+            let how = OpenHow {
+                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+                mode: 0,
+                resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+            };
+            // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of
+            // the size passed, all alive for the call.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.dir.as_raw_fd(),
+                    path.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: the kernel just returned this descriptor, owned by no one else.
+                drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+                return Some(Ok(()));
+            }
+            let e = std::io::Error::last_os_error();
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::E2BIG)
+            ) {
+                OPENAT2.store(false, Ordering::Relaxed);
+                return None;
+            }
+            Some(Err(e))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = rel;
+            None
+        }
+    }
+}
+
 impl LocalTransport {
     /// Opens the site's root, which must exist and be a folder.
     pub async fn connect(site: &Site) -> TransportResult<LocalTransport> {
@@ -108,6 +229,7 @@ impl LocalTransport {
         Ok(LocalTransport {
             site: site.clone(),
             disk: Arc::new(Disk {
+                beneath: Beneath::open(&root),
                 root,
                 site: site.name.clone(),
             }),
@@ -375,6 +497,60 @@ mod tests {
     use super::*;
     use crate::model::SiteUrl;
     use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn links_are_judged_by_where_they_lead_with_and_without_openat2() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), b"not yours").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("sub/deeper")).unwrap();
+        std::fs::write(r.join("ok.txt"), b"fine").unwrap();
+        let link = |target: &std::path::Path, at: &str| std::os::unix::fs::symlink(target, r.join(at)).unwrap();
+        // Inside: relative, absolute (back into the root), and through a linked folder.
+        link(std::path::Path::new("../ok.txt"), "sub/relative.txt");
+        link(&r.join("ok.txt"), "sub/absolute.txt");
+        link(std::path::Path::new("../../sub"), "sub/deeper/sub-again");
+        // Out: climbing past the root, a chain whose last link leaves, a folder link outside.
+        link(std::path::Path::new("../../.."), "sub/deeper/up");
+        link(&outside.path().join("secret.txt"), "chain-end");
+        link(std::path::Path::new("chain-end"), "chain-start");
+        link(outside.path(), "out-dir");
+        let site = Site::new("l", &SiteUrl::parse(&format!("file://{}", r.display())).unwrap()).unwrap();
+        let mut t = LocalTransport::connect(&site).await.unwrap();
+        let had_openat2 = OPENAT2.load(std::sync::atomic::Ordering::Relaxed);
+        // Both ways of checking must agree (the second is what a kernel without openat2 uses).
+        for with_openat2 in [true, false] {
+            OPENAT2.store(with_openat2 && had_openat2, std::sync::atomic::Ordering::Relaxed);
+            for inside in [
+                "/sub/relative.txt",
+                "/sub/absolute.txt",
+                "/sub/deeper/sub-again/relative.txt",
+            ] {
+                let mut got = String::new();
+                let mut reader = t.read(inside, 0).await.unwrap_or_else(|e| panic!("{inside}: {e}"));
+                tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut got)
+                    .await
+                    .unwrap();
+                assert_eq!(got, "fine", "{inside}");
+            }
+            for out in [
+                "/sub/deeper/up/etc/passwd",
+                "/chain-start",
+                "/out-dir/secret.txt",
+                "/out-dir/new.txt",
+            ] {
+                let err = t.stat(out).await.err().unwrap_or_else(|| panic!("{out} was followed"));
+                assert!(matches!(err, TransportError::PermissionDenied { .. }), "{out}: {err}");
+            }
+            // A new file under a folder that exists inside is fine; under a link out it is not.
+            assert!(matches!(
+                t.stat("/sub/deeper/not-yet.txt").await,
+                Err(TransportError::NotFound { .. })
+            ));
+        }
+        OPENAT2.store(had_openat2, std::sync::atomic::Ordering::Relaxed);
+    }
 
     #[tokio::test]
     async fn links_out_of_the_root_are_refused() {
