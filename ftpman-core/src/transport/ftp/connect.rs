@@ -6,13 +6,13 @@ use super::tls::client_config;
 use crate::model::{Protocol, Site};
 use crate::transport::connector::{connect_error, resolve, tcp_connect};
 use crate::transport::{TransportError, TransportResult};
-use suppaftp::tokio::AsyncRustlsConnector;
+use super::buffered_tls::BufferedTlsConnector;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 
-fn tls_connector(site: &Site) -> TransportResult<AsyncRustlsConnector> {
+fn tls_connector(site: &Site) -> TransportResult<BufferedTlsConnector> {
     let config = client_config(site)?;
-    Ok(AsyncRustlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(
+    Ok(BufferedTlsConnector::from(suppaftp::tokio_rustls::TlsConnector::from(
         config,
     )))
 }

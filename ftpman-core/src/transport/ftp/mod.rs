@@ -1,6 +1,7 @@
 //! FTP and FTPS (explicit and implicit) through suppaftp: binary mode always, passive (EPSV) by
 //! default or active, MLSD or LIST listings, REST to resume, a timeout on every operation.
 
+mod buffered_tls;
 mod connect;
 mod errors;
 mod list;
@@ -17,12 +18,12 @@ use chrono::{DateTime, Utc};
 use errors::ftp_error;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use suppaftp::tokio::{AsyncRustlsFtpStream, AsyncRustlsStream};
+use buffered_tls::BufferedTlsStream;
 use suppaftp::{FtpError, Status};
 use tokio::io::AsyncWrite;
 
-pub(crate) type Ftp = AsyncRustlsFtpStream;
-type DataStream = suppaftp::tokio::TransferStream<AsyncRustlsStream>;
+pub(crate) type Ftp = suppaftp::tokio::ImplAsyncFtpStream<BufferedTlsStream>;
+type DataStream = suppaftp::tokio::TransferStream<BufferedTlsStream>;
 
 /// One logged-in FTP or FTPS control connection.
 pub struct FtpTransport {
