@@ -1,12 +1,12 @@
 //! Connecting and logging in to FTP and FTPS (explicit and implicit) servers.
 
 use super::Ftp;
+use super::buffered_tls::BufferedTlsConnector;
 use super::errors::ftp_error;
 use super::tls::client_config;
 use crate::model::{Protocol, Site};
 use crate::transport::connector::{connect_error, resolve, tcp_connect};
 use crate::transport::{TransportError, TransportResult};
-use super::buffered_tls::BufferedTlsConnector;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 

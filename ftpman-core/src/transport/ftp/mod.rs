@@ -14,11 +14,11 @@ use super::{
 };
 use crate::model::Site;
 use async_trait::async_trait;
+use buffered_tls::BufferedTlsStream;
 use chrono::{DateTime, Utc};
 use errors::ftp_error;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use buffered_tls::BufferedTlsStream;
 use suppaftp::{FtpError, Status};
 use tokio::io::AsyncWrite;
 
