@@ -127,15 +127,34 @@ async fn tree_ftps_to_sftp() {
     tree_between(Kind::Ftps, Kind::SftpPassword).await;
 }
 
-/// Opens real connections whose first listing of each folder fails as a dropped connection
-/// would: the fault a busy server or a flaky network gives at random.
+/// Opens real connections whose first listing of each folder (or, with `reads`, whose first
+/// read of each file) fails as a dropped connection would: the fault a busy server or a flaky
+/// network gives at random.
 struct FirstListingFails {
     failed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    reads: bool,
 }
 
 struct FlakyListing {
     inner: Box<dyn Transport>,
     failed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    reads: bool,
+}
+
+impl FlakyListing {
+    /// The injected failure, once per `what` and path.
+    fn fails_first(&self, what: &str, path: &str) -> TransportResult<()> {
+        if self.failed.lock().unwrap().insert(format!("{what} {path}")) {
+            return Err(TransportError::Protocol {
+                site: self.site().name.clone(),
+                operation: what.into(),
+                path: path.into(),
+                reason: "connection reset by peer (injected)".into(),
+                transient: true,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -144,6 +163,7 @@ impl Connector for FirstListingFails {
         Ok(Box::new(FlakyListing {
             inner: ProtocolConnector.connect(site).await?,
             failed: self.failed.clone(),
+            reads: self.reads,
         }))
     }
 }
@@ -154,14 +174,8 @@ impl Transport for FlakyListing {
         self.inner.site()
     }
     async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
-        if self.failed.lock().unwrap().insert(path.to_string()) {
-            return Err(TransportError::Protocol {
-                site: self.site().name.clone(),
-                operation: "list".into(),
-                path: path.into(),
-                reason: "connection reset by peer (injected)".into(),
-                transient: true,
-            });
+        if !self.reads {
+            self.fails_first("list", path)?;
         }
         self.inner.list(path).await
     }
@@ -169,6 +183,9 @@ impl Transport for FlakyListing {
         self.inner.stat(path).await
     }
     async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
+        if self.reads {
+            self.fails_first("read", path)?;
+        }
         self.inner.read(path, offset).await
     }
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
@@ -206,7 +223,10 @@ async fn a_failed_listing_is_retried_on_a_fresh_connection() {
     let failed = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let e = Engine::new(
         store.clone(),
-        Arc::new(FirstListingFails { failed: failed.clone() }),
+        Arc::new(FirstListingFails {
+            failed: failed.clone(),
+            reads: false,
+        }),
         EngineConfig::default(),
     );
     let mut job = Job::new("flaky-list", src.id, "/", dst.id, "/");
@@ -262,6 +282,38 @@ async fn a_failed_listing_is_retried_on_a_fresh_connection() {
         (RunStatus::Cancelled, Some("cancelled"))
     );
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_never_resumes_from_a_temporary_file_left_by_an_earlier_run() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("stale-temp-src");
+    let dst_dir = scratch("stale-temp-dst");
+    let want = noise_file(&src_dir.path.join("big.bin"), 8 << 20, 11);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("stale-temp", src.id, "/", dst.id, "/");
+    job.retry_backoff = Duration::from_millis(10);
+    let job = store.create_job(&job).await.unwrap();
+    // An earlier run broke off after 5 MiB of an older version of the file.
+    std::fs::write(
+        dst_dir.path.join(format!(".big.bin.j{}.ftpman-part", job.id)),
+        vec![0xAA; 5 << 20],
+    )
+    .unwrap();
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(FirstListingFails {
+            failed: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
+            reads: true,
+        }),
+        EngineConfig::default(),
+    );
+    // The first attempt fails before a byte moves; the retry must start from 0, not append the
+    // new file's tail to the old bytes (which the size check alone would let through).
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(harness::sha256_file(&dst_dir.path.join("big.bin")), want);
 }
 
 /// A local source with one big file and `after = delete`, to a target on the fault server.

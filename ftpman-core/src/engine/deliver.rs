@@ -353,15 +353,22 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<
     let attempts = ctx.job.retries + 1;
     let mut cancel = ctx.cancel.clone();
     let mut outcome = Err(AttemptError::permanent("not attempted"));
+    // A retry resumes only from a temporary file this run has written over: one into which an
+    // earlier attempt moved more than `RESUME_AFTER` bytes (a remote writer truncates it when it
+    // opens, a local one once it holds more than that). A temporary file left by an earlier run,
+    // perhaps of an older version of the source, is never built on.
+    let mut resumable = false;
     for n in 1..=attempts {
         if cancel.borrow().is_some() {
             outcome = Err(AttemptError::permanent("cancelled"));
             break;
         }
+        let before = file_bytes.load(Ordering::Relaxed);
         outcome = tokio::select! {
-            r = attempt(&ctx, &cand, &planned_path, n > 1, &file_bytes) => r,
+            r = attempt(&ctx, &cand, &planned_path, resumable, &file_bytes) => r,
             _ = cancel.wait_for(|c| c.is_some()) => Err(AttemptError::permanent("cancelled")),
         };
+        resumable |= file_bytes.load(Ordering::Relaxed).saturating_sub(before) > crate::transport::copy::RESUME_AFTER;
         match &outcome {
             Err(e) if e.transient && n < attempts => {
                 let delay = ctx

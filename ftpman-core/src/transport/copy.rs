@@ -9,6 +9,11 @@ use super::{FileReader, Finished, Transport, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Bytes an attempt must have moved before a retry resumes from what it left at the target:
+/// past this, every writer has opened, and so truncated, its file (a local one gathers up to
+/// this much before it opens).
+pub const RESUME_AFTER: u64 = 1 << 20;
+
 /// The copy buffer: large enough to keep pipelines full, small enough that memory stays flat.
 pub const BUFFER_SIZE: usize = 256 * 1024;
 
@@ -49,11 +54,18 @@ pub async fn copy_file(
     let mut n = reader.read(&mut filled).await.map_err(read_err)?;
     let mut moved = 0u64;
     while n > 0 {
-        let (written, next) = tokio::join!(writer.write_all(&filled[..n]), reader.read(&mut spare));
-        written.map_err(|e| stream_error(&dst_site, "write", dst_path, e))?;
+        // Either side failing ends both at once (a failed write does not wait for the read).
+        let write = async {
+            writer
+                .write_all(&filled[..n])
+                .await
+                .map_err(|e| stream_error(&dst_site, "write", dst_path, e))
+        };
+        let read = async { reader.read(&mut spare).await.map_err(read_err) };
+        let ((), next) = tokio::try_join!(write, read)?;
         moved += n as u64;
         progress(n as u64);
-        n = next.map_err(read_err)?;
+        n = next;
         std::mem::swap(&mut filled, &mut spare);
     }
     drop(reader);
@@ -76,10 +88,19 @@ pub async fn copy_resumable(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> TransportResult<u64> {
     let mut attempt = 1;
+    // Resume only from bytes an earlier attempt of this call wrote over the target: more than
+    // `RESUME_AFTER`, past which every writer has opened (and truncated) its file. What was there
+    // before this call is never built on.
+    let mut resumable = false;
     loop {
+        let mut moved = 0u64;
+        let mut counting = |n: u64| {
+            moved += n;
+            progress(n);
+        };
         let result = async {
             let mut target = dst.get().await?;
-            let offset = if attempt == 1 {
+            let offset = if !resumable {
                 0
             } else {
                 match target.stat(dst_path).await {
@@ -96,7 +117,7 @@ pub async fn copy_resumable(
                 dst_path,
                 offset,
                 limiter,
-                progress,
+                &mut counting,
             )
             .await;
             if r.is_err() {
@@ -106,6 +127,7 @@ pub async fn copy_resumable(
             r.map(|copied| offset + copied.written)
         }
         .await;
+        resumable |= moved > RESUME_AFTER;
         match result {
             Ok(delivered) => return Ok(delivered),
             Err(e) if e.is_transient() && attempt < policy.attempts.max(1) => {

@@ -33,8 +33,6 @@ pub struct LocalTransport {
 /// What the blocking side needs: the real root, and the site's name for errors.
 struct Disk {
     root: PathBuf,
-    /// The root, opened for lookups the kernel keeps beneath it (Linux `openat2`).
-    beneath: Option<Beneath>,
     site: String,
 }
 
@@ -54,9 +52,11 @@ impl Disk {
             reason,
         })?;
         // The deepest part that exists must resolve inside the root: a link anywhere on the
-        // way must not lead out.
+        // way must not lead out. The root is opened afresh for each check, so a root replaced
+        // since connecting (renamed, mounted over, made a link) is judged as it is now.
+        let beneath = Beneath::open(&self.root);
         for depth in (1..=parts.len()).rev() {
-            match self.inside(&parts[..depth]) {
+            match self.inside(beneath.as_ref(), &parts[..depth]) {
                 Inside::Yes => break,
                 Inside::Missing => continue,
                 Inside::No => {
@@ -73,22 +73,28 @@ impl Disk {
     /// Whether `parts` (under the root) resolves inside the root. The kernel answers in one
     /// lookup where it can (`openat2` with `RESOLVE_BENEATH`); otherwise, and to tell an
     /// absolute link that points back inside from one that leads out, the real path decides.
-    fn inside(&self, parts: &[&str]) -> Inside {
-        if let Some(beneath) = &self.beneath {
+    fn inside(&self, beneath: Option<&Beneath>, parts: &[&str]) -> Inside {
+        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
+        // Missing, unless a link is there that leads nowhere (yet): creating through it would
+        // make the file wherever it points, so it counts as leading out.
+        let missing = || match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.file_type().is_symlink() => Inside::No,
+            _ => Inside::Missing,
+        };
+        if let Some(beneath) = beneath {
             match beneath.check(&parts.join("/")) {
                 Some(Ok(())) => return Inside::Yes,
                 Some(Err(e)) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                    return Inside::Missing;
+                    return missing();
                 }
                 // EXDEV (it leads out, or is an absolute link), ELOOP, or no openat2 here.
                 _ => {}
             }
         }
-        let full = parts.iter().fold(self.root.clone(), |p, s| p.join(s));
         match real_path(&full) {
             Ok(real) if real.starts_with(&self.root) => Inside::Yes,
             Ok(_) => Inside::No,
-            Err(_) => Inside::Missing,
+            Err(_) => missing(),
         }
     }
 
@@ -146,9 +152,10 @@ impl Beneath {
             if !OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
                 return None;
             }
+            // Not through a link: a root that became one is left to the real-path check.
             let dir = std::fs::OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
                 .open(root)
                 .ok()?;
             Some(Beneath { dir: dir.into() })
@@ -229,7 +236,6 @@ impl LocalTransport {
         Ok(LocalTransport {
             site: site.clone(),
             disk: Arc::new(Disk {
-                beneath: Beneath::open(&root),
                 root,
                 site: site.name.clone(),
             }),
@@ -516,6 +522,8 @@ mod tests {
         link(&outside.path().join("secret.txt"), "chain-end");
         link(std::path::Path::new("chain-end"), "chain-start");
         link(outside.path(), "out-dir");
+        link(&outside.path().join("planted.txt"), "dangling-out");
+        link(std::path::Path::new("not-there.txt"), "dangling-in");
         let site = Site::new("l", &SiteUrl::parse(&format!("file://{}", r.display())).unwrap()).unwrap();
         let mut t = LocalTransport::connect(&site).await.unwrap();
         let had_openat2 = OPENAT2.load(std::sync::atomic::Ordering::Relaxed);
@@ -543,11 +551,26 @@ mod tests {
                 let err = t.stat(out).await.err().unwrap_or_else(|| panic!("{out} was followed"));
                 assert!(matches!(err, TransportError::PermissionDenied { .. }), "{out}: {err}");
             }
-            // A new file under a folder that exists inside is fine; under a link out it is not.
+            // A new file under a folder that exists inside is fine; through a link that points
+            // at nothing yet (outside or not), it is refused: creating it would follow the link.
             assert!(matches!(
                 t.stat("/sub/deeper/not-yet.txt").await,
                 Err(TransportError::NotFound { .. })
             ));
+            for dangling in ["/dangling-out", "/dangling-in"] {
+                let mut w = t.write(dangling, 0).await.unwrap();
+                tokio::io::AsyncWriteExt::write_all(&mut w, b"x").await.unwrap();
+                let err = w
+                    .finish()
+                    .await
+                    .err()
+                    .unwrap_or_else(|| panic!("{dangling} was written"));
+                assert!(
+                    matches!(err, TransportError::PermissionDenied { .. }),
+                    "{dangling}: {err}"
+                );
+            }
+            assert!(!outside.path().join("planted.txt").exists());
         }
         OPENAT2.store(had_openat2, std::sync::atomic::Ordering::Relaxed);
     }
