@@ -350,7 +350,8 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<
         size: cand.entry.size,
     });
     let file_bytes = AtomicU64::new(0);
-    let attempts = ctx.job.retries + 1;
+    let retry = super::retry_policy(&ctx.job);
+    let attempts = retry.attempts;
     let mut cancel = ctx.cancel.clone();
     let mut outcome = Err(AttemptError::permanent("not attempted"));
     // A retry resumes only from a temporary file this run has written over: one into which an
@@ -371,11 +372,7 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<
         resumable |= file_bytes.load(Ordering::Relaxed).saturating_sub(before) > crate::transport::copy::RESUME_AFTER;
         match &outcome {
             Err(e) if e.transient && n < attempts => {
-                let delay = ctx
-                    .job
-                    .retry_backoff
-                    .saturating_mul(1 << (n - 1).min(10))
-                    .min(Duration::from_secs(600));
+                let delay = retry.backoff(n);
                 tracing::info!(target: "ftpman::engine", job = %ctx.job.name, file = %cand.entry.path, attempt = n, "retrying: {}", e.message);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

@@ -107,6 +107,17 @@ impl RunOutcome {
     }
 }
 
+/// How a job retries a file's transfer or a folder's listing: `retries` more attempts, the
+/// delay starting at `retry_backoff` and doubling, at most 10 minutes (with a little jitter, so
+/// parallel files do not return to a server in step).
+pub(crate) fn retry_policy(job: &Job) -> crate::transport::layer::RetryPolicy {
+    crate::transport::layer::RetryPolicy {
+        attempts: job.retries.saturating_add(1),
+        initial_backoff: job.retry_backoff,
+        max_backoff: Duration::from_secs(600),
+    }
+}
+
 /// What a stopped run's error says.
 fn stop_message(reason: StopReason) -> &'static str {
     match reason {

@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
-use std::time::Duration;
 
 /// One file the run will deliver.
 #[derive(Debug, Clone)]
@@ -98,11 +97,7 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
             reason,
         })
     })?;
-    let retry = RetryPolicy {
-        attempts: job.retries.saturating_add(1),
-        initial_backoff: job.retry_backoff,
-        max_backoff: Duration::from_secs(600),
-    };
+    let retry = super::retry_policy(job);
     let mut files = Vec::new();
     let mut listings = FuturesUnordered::new();
     listings.push(list_folder(source, retry, root, String::new()));

@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 
 /// Bytes gathered before the file streams.
 const BUFFER: usize = 1024 * 1024;
+// A retry resumes only past `RESUME_AFTER` moved bytes, which must mean this file was opened
+// (and truncated) by then.
+const _: () = assert!(BUFFER as u64 <= crate::transport::copy::RESUME_AFTER);
 
 /// Opens the file (path checks included) on a blocking thread, when it is first needed.
 pub(super) type Opener = Box<dyn FnOnce() -> TransportResult<std::fs::File> + Send>;
