@@ -194,6 +194,9 @@ impl Transport for FlakyListing {
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         self.inner.rename(from, to, overwrite).await
     }
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.make_durable(path).await
+    }
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
         self.inner.delete(path).await
     }
@@ -867,4 +870,171 @@ async fn webhook_gets_a_correctly_signed_body() {
     assert_eq!(json["run"]["status"], "failed");
     assert_eq!(json["run"]["trigger"], "api");
     assert!(!body.contains("whsec-9f8e7d"), "the secret is not sent");
+}
+
+/// Watches what the engine asks of the site named "dst": the order of writes, renames and
+/// syncs. The first rename waits (up to 10 s) until another file's write has begun.
+struct WatchedTarget {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+struct Watched {
+    inner: Box<dyn Transport>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Watched {
+    fn note(&self, what: String) {
+        if self.inner.site().name == "dst" {
+            self.log.lock().unwrap().push(what);
+        }
+    }
+
+    fn writes(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("write "))
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for WatchedTarget {
+    async fn connect(&self, site: &ftpman_core::model::Site) -> TransportResult<Box<dyn Transport>> {
+        Ok(Box::new(Watched {
+            inner: ProtocolConnector.connect(site).await?,
+            log: self.log.clone(),
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for Watched {
+    fn site(&self) -> &ftpman_core::model::Site {
+        self.inner.site()
+    }
+    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
+        self.inner.list(path).await
+    }
+    async fn stat(&mut self, path: &str) -> TransportResult<Entry> {
+        self.inner.stat(path).await
+    }
+    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
+        self.inner.read(path, offset).await
+    }
+    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.note(format!("write {path}"));
+        self.inner.write(path, offset).await
+    }
+    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
+        let first = !self.log.lock().unwrap().iter().any(|l| l.starts_with("renamed "));
+        if first && self.inner.site().name == "dst" {
+            let waited = std::time::Instant::now();
+            while self.writes() < 2 && waited.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self.inner.rename(from, to, overwrite).await?;
+        self.note(format!("renamed {to}"));
+        Ok(())
+    }
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.make_durable(path).await?;
+        self.note(format!("durable {path}"));
+        Ok(())
+    }
+    async fn delete(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.delete(path).await
+    }
+    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.mkdir_all(path).await
+    }
+    async fn rmdir(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.rmdir(path).await
+    }
+    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
+        self.inner.checksum(path).await
+    }
+    async fn close(self: Box<Self>) -> TransportResult<()> {
+        self.inner.close().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = harness::scratch_for(kind_user(Kind::SftpKey), "slot-src");
+    let dst_dir = scratch("slot-dst");
+    for i in 0..3u64 {
+        noise_file(&src_dir.path.join(format!("f{i}.bin")), 10_000 + i, i + 1);
+    }
+    chown_tree(&src_dir.path, kind_user(Kind::SftpKey));
+    let src = save_site(store.as_ref(), "src", site(Kind::SftpKey, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(WatchedTarget { log: log.clone() }),
+        EngineConfig::default(),
+    );
+    // One file at a time: the first file's rename (its wait for the disk) must let the second
+    // file's transfer start.
+    let mut job = Job::new("one-at-a-time", src.id, "/", dst.id, "/");
+    job.parallel = 1;
+    let job = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(run.counts.transferred, 3);
+    let log = log.lock().unwrap().clone();
+    let first_rename = log.iter().position(|l| l.starts_with("renamed ")).unwrap();
+    let writes_before = log[..first_rename].iter().filter(|l| l.starts_with("write ")).count();
+    assert_eq!(
+        writes_before, 2,
+        "the second transfer started while the first file was renamed: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.starts_with("durable ")),
+        "atomic: the rename makes it durable"
+    );
+    for i in 0..3u64 {
+        assert_eq!(
+            std::fs::read(dst_dir.path.join(format!("f{i}.bin"))).unwrap(),
+            std::fs::read(src_dir.path.join(format!("f{i}.bin"))).unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("in-place-src");
+    let dst_dir = scratch("in-place-dst");
+    for i in 0..3u64 {
+        noise_file(&src_dir.path.join(format!("f{i}.bin")), 5_000, i + 1);
+    }
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(WatchedTarget { log: log.clone() }),
+        EngineConfig::default(),
+    );
+    let mut job = Job::new("in-place", src.id, "/", dst.id, "/in");
+    job.atomic = false;
+    let job = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let mut durable: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.strip_prefix("durable ").map(str::to_string))
+        .collect();
+    durable.sort();
+    assert_eq!(durable, ["/in/f0.bin", "/in/f1.bin", "/in/f2.bin"]);
+    assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("renamed ")));
+    assert_eq!(store.run_files(run.id).await.unwrap().len(), 3);
 }

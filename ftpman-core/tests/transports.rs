@@ -185,6 +185,13 @@ async fn conformance(kind: Kind) {
     ));
     t.rename("/a/target.txt", "/a/b/moved.txt", false).await.unwrap();
     assert_eq!(get(t, "/a/b/moved.txt", 0).await, b"new");
+    // A file written in place is made durable on request; a server keeps its own disk, so
+    // only the local transport can find nothing there to sync.
+    t.make_durable("/a/b/moved.txt").await.unwrap();
+    if kind == Kind::Local {
+        let err = t.make_durable("/a/b/missing.txt").await.unwrap_err();
+        assert!(matches!(err, TransportError::NotFound { .. }), "{err}");
+    }
 
     // Delete and rmdir; missing things are NotFound.
     t.delete("/a/b/moved.txt").await.unwrap();

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 
 /// Everything the deliveries of one run share.
 pub(crate) struct RunContext {
@@ -40,6 +40,34 @@ pub(crate) struct RunContext {
     pub recorder: Recorder,
     /// Target folders this run has made or found, so each is made once, not once a file.
     pub target_dirs: Mutex<HashSet<String>>,
+}
+
+/// A file's place among the job's parallel transfers. It is held while the file's bytes move
+/// and given back before the target makes them durable, verifies, renames and records them:
+/// the next file's transfer starts meanwhile, and the files waiting on the target's disk share
+/// its syncs (many small files to a local folder).
+pub(crate) struct Slot {
+    slots: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// A place among `slots`, not yet taken.
+    pub(crate) fn new(slots: Arc<Semaphore>) -> Slot {
+        Slot { slots, held: None }
+    }
+
+    /// Waits for the place, unless it is held.
+    pub(crate) async fn take(&mut self) {
+        if self.held.is_none() {
+            // The semaphore is never closed; were it, the file would go without a place.
+            self.held = self.slots.clone().acquire_owned().await.ok();
+        }
+    }
+
+    fn give_back(&mut self) {
+        self.held = None;
+    }
 }
 
 /// How one file ended.
@@ -168,8 +196,11 @@ async fn attempt(
     final_path: &str,
     resume: bool,
     file_bytes: &AtomicU64,
+    slot: &mut Slot,
 ) -> Result<String, AttemptError> {
     let size = cand.entry.size;
+    // A retry waits for a place again, as a first attempt did.
+    slot.take().await;
     let mut tgt = ctx.dst.get().await?;
     let result = async {
         let (mut final_path, mut overwrite) =
@@ -206,6 +237,7 @@ async fn attempt(
             0
         };
         let mut src = ctx.src.get().await?;
+        let compare_checksums = tgt.cheap_checksum() && src.cheap_checksum();
         let copied = {
             let run_id = ctx.run_id;
             let events = ctx.events.clone();
@@ -241,6 +273,15 @@ async fn attempt(
                 return Err(e.into());
             }
         };
+        // The bytes have moved: the source connection and the transfer slot go to the next
+        // file, unless the source is still needed for its checksum.
+        let mut src = if compare_checksums {
+            Some(src)
+        } else {
+            drop(src);
+            slot.give_back();
+            None
+        };
         // Verify before anything is renamed or deleted: the byte count as the target reports
         // it (on closing, or asked), and a checksum where both ends compute one cheaply (never
         // by reading the file back).
@@ -255,8 +296,7 @@ async fn attempt(
                 skipped: false,
             });
         }
-        if tgt.cheap_checksum()
-            && src.cheap_checksum()
+        if let Some(src) = src.as_mut()
             && let Some(theirs) = tgt.checksum(&temp).await?
             && let Some(ours) = src.checksum(&cand.entry.path).await?
             && ours.algorithm == theirs.algorithm
@@ -294,6 +334,9 @@ async fn attempt(
                     }
                 }
             }
+        } else {
+            // Written in place: durable before it is recorded as delivered.
+            tgt.make_durable(&final_path).await?;
         }
         Ok(final_path)
     }
@@ -329,8 +372,9 @@ async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), Transp
 
 /// Delivers one file with the job's retries; records its run file, ledger entry and events.
 /// `slot` is the file's place among the job's parallel transfers: it is given back once the
-/// bytes have moved, so the next file starts while this one's record is committed.
-pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<OwnedSemaphorePermit>) -> FileOutcome {
+/// bytes have moved, so the next file starts while this one is made durable, renamed and
+/// recorded.
+pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slot) -> FileOutcome {
     let started = Instant::now();
     let planned_path = target_path(&ctx.job, &cand, ctx.run_id, &ctx.started);
     let mut record = RunFile {
@@ -366,13 +410,15 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, slot: Option<
         }
         let before = file_bytes.load(Ordering::Relaxed);
         outcome = tokio::select! {
-            r = attempt(&ctx, &cand, &planned_path, resumable, &file_bytes) => r,
+            r = attempt(&ctx, &cand, &planned_path, resumable, &file_bytes, &mut slot) => r,
             _ = cancel.wait_for(|c| c.is_some()) => Err(AttemptError::permanent("cancelled")),
         };
         resumable |= file_bytes.load(Ordering::Relaxed).saturating_sub(before) > crate::transport::copy::RESUME_AFTER;
         match &outcome {
             Err(e) if e.transient && n < attempts => {
                 let delay = retry.backoff(n);
+                // Other files transfer while this one waits.
+                slot.give_back();
                 tracing::info!(target: "ftpman::engine", job = %ctx.job.name, file = %cand.entry.path, attempt = n, "retrying: {}", e.message);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

@@ -473,7 +473,8 @@ impl Engine {
         for cand in plan.deliver {
             let (ctx, slots) = (ctx.clone(), slots.clone());
             tasks.spawn(async move {
-                let slot = slots.acquire_owned().await.ok();
+                let mut slot = deliver::Slot::new(slots);
+                slot.take().await;
                 deliver(ctx, cand, slot).await
             });
         }

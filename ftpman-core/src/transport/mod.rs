@@ -226,7 +226,7 @@ pub struct Finished {
     /// Bytes written through this writer (or, from [`copy::copy_file`], moved by that call).
     pub written: u64,
     /// The file's whole size as the target reports it once the data is stored, where that
-    /// comes with closing at no extra cost (a local file: `fstat` after `fsync`). `None`: ask
+    /// comes with closing at no extra cost (a local file: `fstat` after writing). `None`: ask
     /// with [`Transport::stat`].
     pub size: Option<u64>,
 }
@@ -234,8 +234,9 @@ pub struct Finished {
 /// A file being written; `finish` completes it.
 #[async_trait]
 pub trait FileWriter: AsyncWrite + Send + Unpin {
-    /// Flushes, closes and confirms the upload (FTP's final reply, SFTP's close, a local
-    /// `fsync`).
+    /// Flushes, closes and confirms the upload (FTP's final reply, SFTP's close). That the
+    /// file survives a crash of the target's machine is [`Transport::rename`]'s promise, or
+    /// [`Transport::make_durable`]'s.
     async fn finish(self: Box<Self>) -> TransportResult<Finished>;
 }
 
@@ -261,8 +262,15 @@ pub trait Transport: Send {
     }
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
-    /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows.
+    /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows. Where
+    /// this ftpman writes to the disk itself (a local folder), the file's data and its new name
+    /// are on disk when this returns.
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()>;
+    /// Returns once the file at `path` (its data and its name) would survive a crash, for a
+    /// file written in place, with no rename after it. Where this ftpman writes to the disk
+    /// itself (a local folder) that is a sync; a server keeps its own disk (FTP, SFTP: nothing
+    /// to do). Required, so that no layer can forget to pass it on.
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()>;
     /// Deletes a file.
     async fn delete(&mut self, path: &str) -> TransportResult<()>;
     /// Creates a folder and its missing parents.

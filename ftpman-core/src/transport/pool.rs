@@ -77,10 +77,21 @@ impl ClusterSlots {
 /// Idle connections older than this are checked before reuse: servers drop idle sessions.
 const CHECK_AFTER: Duration = Duration::from_secs(2);
 
+/// How many connections may be out at once: the site's `max_connections`. A local folder has
+/// no server to spare, and its "connections" are handles on the folder: there the job's
+/// `parallel` is the limit, and files waiting for the disk after their transfer hold one each.
+fn connection_limit(site: &Site) -> usize {
+    if site.protocol == crate::model::Protocol::Local {
+        Semaphore::MAX_PERMITS
+    } else {
+        site.max_connections.max(1) as usize
+    }
+}
+
 impl SitePool {
     /// A pool for `site`, opening connections through `connector`.
     pub fn new(site: Site, connector: Arc<dyn Connector>) -> Arc<SitePool> {
-        let permits = Arc::new(Semaphore::new(site.max_connections.max(1) as usize));
+        let permits = Arc::new(Semaphore::new(connection_limit(&site)));
         Arc::new(SitePool {
             site,
             connector,
@@ -92,7 +103,7 @@ impl SitePool {
 
     /// A pool whose connections also hold cluster-wide slots in the store.
     pub fn with_cluster(site: Site, connector: Arc<dyn Connector>, cluster: ClusterSlots) -> Arc<SitePool> {
-        let permits = Arc::new(Semaphore::new(site.max_connections.max(1) as usize));
+        let permits = Arc::new(Semaphore::new(connection_limit(&site)));
         Arc::new(SitePool {
             site,
             connector,

@@ -174,6 +174,11 @@ impl Transport for FtpTransport {
         }))
     }
 
+    async fn make_durable(&mut self, _path: &str) -> TransportResult<()> {
+        // The server writes to its own disk, and answers for it.
+        Ok(())
+    }
+
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         let src = path::resolve(&self.site, from)?;
         let dst = path::resolve(&self.site, to)?;

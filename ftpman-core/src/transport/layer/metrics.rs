@@ -116,6 +116,9 @@ impl Transport for MeteredTransport {
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         metered!(self, self.inner.rename(from, to, overwrite))
     }
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        metered!(self, self.inner.make_durable(path))
+    }
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
         metered!(self, self.inner.delete(path))
     }

@@ -181,6 +181,10 @@ impl Transport for RetryingTransport {
         with_retry!(self, |c| c.rename(from, to, overwrite))
     }
 
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        with_retry!(self, |c| c.make_durable(path))
+    }
+
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
         with_retry!(self, |c| c.delete(path))
     }

@@ -135,6 +135,9 @@ impl Transport for ThrottledTransport {
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         self.inner.rename(from, to, overwrite).await
     }
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.make_durable(path).await
+    }
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
         self.inner.delete(path).await
     }

@@ -4,6 +4,7 @@
 //! Each operation runs on a blocking thread in one hop, path check included: a hop per system
 //! call (as `tokio::fs` makes) costs more than the call itself when files are small.
 
+mod durable;
 mod errors;
 mod writer;
 
@@ -263,6 +264,12 @@ impl LocalTransport {
     }
 }
 
+/// Makes the names in the folder holding `file` durable.
+fn sync_folder_of(file: &std::path::Path, disk: &Disk) -> std::io::Result<()> {
+    let folder = file.parent().unwrap_or(&disk.root);
+    durable::sync(&std::fs::File::open(folder)?)
+}
+
 /// Renames `src` to `dst` unless `dst` exists, atomically: `renameat2(RENAME_NOREPLACE)` on
 /// Linux; where the file system does not offer it, link() (which refuses an existing target)
 /// and then unlink the old name.
@@ -435,14 +442,34 @@ impl Transport for LocalTransport {
         self.on_disk("rename", from, move |disk, from| {
             let src = disk.path(from)?;
             let dst = disk.path(&to)?;
+            // The data first: a file renamed into place before its data is on disk may be
+            // found empty under its final name after a crash. Synced with whatever other files
+            // are waiting (`durable`).
+            std::fs::File::open(&src)
+                .and_then(|f| durable::sync(&f))
+                .map_err(disk.err("rename", from))?;
             if overwrite {
-                std::fs::rename(&src, &dst).map_err(disk.err("rename", from))
+                std::fs::rename(&src, &dst).map_err(disk.err("rename", from))?;
             } else {
                 rename_no_replace(&src, &dst).map_err(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => disk.err("rename", &to)(e),
                     _ => disk.err("rename", from)(e),
-                })
+                })?;
             }
+            // Then the new name, before the engine records the file as delivered and touches
+            // the source: a crash must not leave it under its temporary name only.
+            sync_folder_of(&dst, disk).map_err(disk.err("rename", &to))
+        })
+        .await
+    }
+
+    async fn make_durable(&mut self, rel: &str) -> TransportResult<()> {
+        self.on_disk("sync", rel, |disk, rel| {
+            let file = disk.path(rel)?;
+            std::fs::File::open(&file)
+                .and_then(|f| durable::sync(&f))
+                .map_err(disk.err("sync", rel))?;
+            sync_folder_of(&file, disk).map_err(disk.err("sync", rel))
         })
         .await
     }

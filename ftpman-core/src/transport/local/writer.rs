@@ -1,5 +1,7 @@
-//! Writing a local file. A file gathers in memory up to 1 MiB: a small file is opened, written,
-//! `fsync`ed and measured in one blocking hop at `finish`. A larger one is opened when it
+//! Writing a local file. A file gathers in memory up to 1 MiB: a small file is opened, written
+//! and measured in one blocking hop at `finish`, and made durable by the rename that follows
+//! (with the other files renamed at the same time, see `durable`), so that its transfer slot is
+//! free while it waits for the disk. A larger one is synced here, at `finish`. A larger one is opened when it
 //! outgrows the buffer and streams through `tokio::fs::File`, whose one write in flight per
 //! chunk keeps the network flowing while the disk writes (a gathered 1 MiB buffer per hop
 //! measured slower for large FTPS downloads).
@@ -122,7 +124,6 @@ impl FileWriter for LocalWriter {
                     let mut file = open()?;
                     let err = |e| io_error(&site_name, "write", &file_path, e);
                     file.write_all(&buf).map_err(err)?;
-                    file.sync_all().map_err(err)?;
                     Ok(file.metadata().map_err(err)?.len())
                 })
                 .await

@@ -271,6 +271,11 @@ impl Transport for SftpTransport {
         }))
     }
 
+    async fn make_durable(&mut self, _path: &str) -> TransportResult<()> {
+        // The server writes to its own disk, and answers for it.
+        Ok(())
+    }
+
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         let src = path::resolve(&self.site, from)?;
         let dst = path::resolve(&self.site, to)?;

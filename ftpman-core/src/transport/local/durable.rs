@@ -1,0 +1,339 @@
+//! Making local writes durable in groups. Every delivered file must be on disk before it is
+//! renamed into place, and its new name on disk before the ledger says "delivered"; an `fsync`
+//! per file and per rename makes a journal commit each, which for many small files costs more
+//! than moving them (workload 2 in `docs/benchmarks.md`).
+//!
+//! So the writers that wait at the same moment on one file system share one sync, as a
+//! database shares one commit among transactions: the first to arrive syncs; whoever arrives
+//! while it does waits, and the next one syncs for all of them at once with `syncfs`. A writer
+//! alone syncs just its own file (`fsync`), so a lone file never pays for the whole file
+//! system. `syncfs` also writes back what other programs left dirty on that file system: where
+//! one takes long, or fails, the group goes back to one `fsync` per file for a while (a failed
+//! `syncfs` is retried file by file, so each file learns its own error).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A `syncfs` slower than this means other data is being written to that file system.
+const SLOW_SYNC: Duration = Duration::from_millis(500);
+/// How long a group syncs file by file after a slow or failed `syncfs`.
+const COOL_DOWN: Duration = Duration::from_secs(30);
+
+/// The two ways to make a file durable.
+pub(super) trait SyncOps: Send + Sync {
+    /// This file only (`fsync`).
+    fn sync_one(&self, file: &File) -> std::io::Result<()>;
+    /// Everything on the file system that holds `file` (`syncfs`).
+    fn sync_fs(&self, file: &File) -> std::io::Result<()>;
+}
+
+/// The kernel's.
+struct Kernel;
+
+impl SyncOps for Kernel {
+    fn sync_one(&self, file: &File) -> std::io::Result<()> {
+        file.sync_all()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn sync_fs(&self, file: &File) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the call (the caller holds `file`). Since Linux
+        // 5.8 `syncfs` reports write-back errors, as `fsync` does.
+        if unsafe { libc::syncfs(file.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sync_fs(&self, file: &File) -> std::io::Result<()> {
+        file.sync_all()
+    }
+}
+
+/// The writers of one file system.
+pub(super) struct Group {
+    ops: Box<dyn SyncOps>,
+    state: Mutex<State>,
+    turn: Condvar,
+    slow: Duration,
+    cool_down: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    /// Tickets handed out: every caller takes the next one once its data is written.
+    issued: u64,
+    /// Every ticket up to this one is durable.
+    covered: u64,
+    /// Every ticket up to this one was handled by a sync, durable or failed.
+    settled: u64,
+    /// A sync is under way.
+    syncing: bool,
+    /// Until then, each caller syncs its own file.
+    file_by_file_until: Option<Instant>,
+    /// Syncs made, for tests and logs: (`fsync`s, `syncfs`s).
+    counts: (u64, u64),
+}
+
+impl Group {
+    fn new(ops: Box<dyn SyncOps>, slow: Duration, cool_down: Duration) -> Group {
+        Group {
+            ops,
+            state: Mutex::new(State::default()),
+            turn: Condvar::new(),
+            slow,
+            cool_down,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counters that are still consistent enough:
+        // at worst a caller syncs again.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Returns once everything written to `file` (or, for a folder, the names in it) is on
+    /// disk. Blocking: call it on a blocking thread.
+    pub(super) fn sync(&self, file: &File) -> std::io::Result<()> {
+        let mut state = self.lock();
+        if state.file_by_file_until.is_some_and(|until| Instant::now() < until) {
+            state.counts.0 += 1;
+            drop(state);
+            return self.ops.sync_one(file);
+        }
+        state.issued += 1;
+        let ticket = state.issued;
+        loop {
+            if state.covered >= ticket {
+                return Ok(());
+            }
+            // Handled by a shared sync that failed, or the group syncs file by file for now.
+            let file_by_file = state.file_by_file_until.is_some_and(|until| Instant::now() < until);
+            if state.settled >= ticket || file_by_file {
+                state.counts.0 += 1;
+                drop(state);
+                return self.ops.sync_one(file);
+            }
+            if !state.syncing {
+                break;
+            }
+            state = self.turn.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        // This caller syncs for every ticket taken so far: their data was written before they
+        // took their tickets.
+        let upto = state.issued;
+        let alone = upto - state.settled == 1;
+        state.syncing = true;
+        drop(state);
+        let started = Instant::now();
+        let result = if alone {
+            self.ops.sync_one(file)
+        } else {
+            self.ops.sync_fs(file)
+        };
+        let took = started.elapsed();
+        let mut state = self.lock();
+        state.syncing = false;
+        state.settled = upto;
+        if alone {
+            // A lone caller's error is its own to return.
+            state.counts.0 += 1;
+            state.covered = upto;
+        } else {
+            state.counts.1 += 1;
+            if result.is_ok() {
+                state.covered = upto;
+            }
+            if result.is_err() || took > self.slow {
+                state.file_by_file_until = Some(Instant::now() + self.cool_down);
+            }
+        }
+        drop(state);
+        self.turn.notify_all();
+        match result {
+            Err(_) if !alone => {
+                // Learn this file's own fate; the others learn theirs when they wake.
+                self.lock().counts.0 += 1;
+                self.ops.sync_one(file)
+            }
+            other => other,
+        }
+    }
+
+    /// (`fsync`s, `syncfs`s) made so far.
+    #[cfg(test)]
+    fn counts(&self) -> (u64, u64) {
+        self.lock().counts
+    }
+}
+
+/// One group per file system (device), for the whole process: the writers of every local site
+/// and connection on one disk share its syncs.
+static GROUPS: LazyLock<Mutex<HashMap<u64, Arc<Group>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Makes what was written to `file` durable, sharing the sync with the other writers waiting
+/// on the same file system. Blocking.
+pub(super) fn sync(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let device = file.metadata()?.dev();
+    let group = {
+        let mut groups = GROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        groups
+            .entry(device)
+            .or_insert_with(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, COOL_DOWN)))
+            .clone()
+    };
+    group.sync(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Counts nothing itself (the group does); holds the first `fsync` until the test opens the
+    /// gate, fails `syncfs` when told to, and fails the `fsync` of any file of 13 bytes.
+    #[derive(Default)]
+    struct Scripted {
+        gate: Mutex<bool>,
+        opened: Condvar,
+        held_one: AtomicBool,
+        fs_fails: bool,
+    }
+
+    impl Scripted {
+        fn open_gate(&self) {
+            *self.gate.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+    }
+
+    impl SyncOps for Arc<Scripted> {
+        fn sync_one(&self, file: &File) -> std::io::Result<()> {
+            if !self.held_one.swap(true, Ordering::SeqCst) {
+                let mut open = self.gate.lock().unwrap();
+                while !*open {
+                    open = self.opened.wait(open).unwrap();
+                }
+            }
+            if file.metadata()?.len() == 13 {
+                return Err(std::io::Error::other("injected write-back error"));
+            }
+            Ok(())
+        }
+
+        fn sync_fs(&self, _file: &File) -> std::io::Result<()> {
+            if self.fs_fails {
+                return Err(std::io::Error::other("injected syncfs error"));
+            }
+            Ok(())
+        }
+    }
+
+    fn file_of(dir: &tempfile::TempDir, name: &str, len: usize) -> File {
+        let mut f = File::create(dir.path().join(name)).unwrap();
+        f.write_all(&vec![1u8; len]).unwrap();
+        f
+    }
+
+    /// A first caller holds the gate in its own `fsync`; `waiting` more callers arrive
+    /// meanwhile. Returns each caller's result, by file length.
+    fn round(group: Arc<Group>, ops: Arc<Scripted>, lens: &[usize]) -> Vec<(usize, std::io::Result<()>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let (group, f) = (group.clone(), file_of(&dir, "first", 1));
+            std::thread::spawn(move || (1, group.sync(&f)))
+        };
+        while !ops.held_one.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let others: Vec<_> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| {
+                let (group, f) = (group.clone(), file_of(&dir, &format!("f{i}"), len));
+                std::thread::spawn(move || (len, group.sync(&f)))
+            })
+            .collect();
+        // Every caller has its ticket before the first sync ends.
+        while group.lock().issued < 1 + lens.len() as u64 {
+            std::thread::yield_now();
+        }
+        ops.open_gate();
+        std::iter::once(first)
+            .chain(others)
+            .map(|t| t.join().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn writers_waiting_together_share_one_sync() {
+        let ops = Arc::new(Scripted::default());
+        let group = Arc::new(Group::new(Box::new(ops.clone()), SLOW_SYNC, COOL_DOWN));
+        let results = round(group.clone(), ops, &[2; 15]);
+        assert!(results.iter().all(|(_, r)| r.is_ok()));
+        // The first alone (its own fsync), the fifteen that waited with one syncfs.
+        assert_eq!(group.counts(), (1, 1));
+        // A caller alone later syncs only its file.
+        let dir = tempfile::tempdir().unwrap();
+        group.sync(&file_of(&dir, "late", 3)).unwrap();
+        assert_eq!(group.counts(), (2, 1));
+    }
+
+    #[test]
+    fn a_failed_shared_sync_is_retried_file_by_file_and_each_file_learns_its_own_error() {
+        let ops = Arc::new(Scripted {
+            fs_fails: true,
+            ..Scripted::default()
+        });
+        let group = Arc::new(Group::new(Box::new(ops.clone()), SLOW_SYNC, COOL_DOWN));
+        let results = round(group.clone(), ops, &[2, 13, 2]);
+        for (len, result) in &results {
+            match len {
+                13 => assert!(
+                    result
+                        .as_ref()
+                        .is_err_and(|e| e.to_string().contains("injected write-back")),
+                    "{result:?}"
+                ),
+                _ => assert!(result.is_ok(), "{len}: {result:?}"),
+            }
+        }
+        // One fsync first, one syncfs that failed, then an fsync by each of the three.
+        assert_eq!(group.counts(), (4, 1));
+        // For the cool-down, callers sync file by file without waiting for each other.
+        let dir = tempfile::tempdir().unwrap();
+        assert!(group.sync(&file_of(&dir, "bad", 13)).is_err());
+        group.sync(&file_of(&dir, "good", 2)).unwrap();
+        assert_eq!(group.counts(), (6, 1));
+    }
+
+    #[test]
+    fn a_slow_shared_sync_sends_the_group_file_by_file() {
+        let ops = Arc::new(Scripted::default());
+        // Every syncfs counts as slow.
+        let group = Arc::new(Group::new(Box::new(ops.clone()), Duration::ZERO, COOL_DOWN));
+        let results = round(group.clone(), ops, &[2, 2]);
+        assert!(results.iter().all(|(_, r)| r.is_ok()));
+        assert_eq!(group.counts(), (1, 1));
+        let dir = tempfile::tempdir().unwrap();
+        group.sync(&file_of(&dir, "next", 2)).unwrap();
+        assert_eq!(group.counts(), (2, 1), "after a slow syncfs, an fsync of its own");
+    }
+
+    #[test]
+    fn the_kernel_syncs_files_folders_and_file_systems() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_of(&dir, "real", 100);
+        Kernel.sync_one(&f).unwrap();
+        Kernel.sync_fs(&f).unwrap();
+        sync(&File::open(dir.path()).unwrap()).unwrap();
+        sync(&f).unwrap();
+    }
+}
