@@ -263,15 +263,17 @@ mod tests {
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Counts connections; each is really to a local folder, whatever site is asked for.
     struct Counting {
         opened: AtomicUsize,
+        folder: Site,
     }
 
     #[async_trait]
     impl Connector for Counting {
-        async fn connect(&self, site: &Site) -> TransportResult<Box<dyn Transport>> {
+        async fn connect(&self, _site: &Site) -> TransportResult<Box<dyn Transport>> {
             self.opened.fetch_add(1, Ordering::SeqCst);
-            ProtocolConnector.connect(site).await
+            ProtocolConnector.connect(&self.folder).await
         }
     }
 
@@ -279,10 +281,16 @@ mod tests {
     async fn never_more_than_max_connections_and_reuses_them() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
-        let mut site = Site::new("local", &SiteUrl::parse(&url).unwrap()).unwrap();
+        let folder = Site::new("local", &SiteUrl::parse(&url).unwrap()).unwrap();
+        let mut site = Site::new("remote", &SiteUrl::parse("sftp://me@127.0.0.1:2222/").unwrap()).unwrap();
         site.max_connections = 2;
+        // A local folder's "connections" are not capped: the job's parallel is.
+        let mut local = folder.clone();
+        local.max_connections = 2;
+        assert!(SitePool::new(local, Arc::new(ProtocolConnector)).available() > 1000);
         let connector = Arc::new(Counting {
             opened: AtomicUsize::new(0),
+            folder,
         });
         let pool = SitePool::new(site, connector.clone());
         let out = Arc::new(AtomicUsize::new(0));
