@@ -990,9 +990,9 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
     let log = log.lock().unwrap().clone();
     let first_rename = log.iter().position(|l| l.starts_with("renamed ")).unwrap();
     let writes_before = log[..first_rename].iter().filter(|l| l.starts_with("write ")).count();
-    assert_eq!(
-        writes_before, 2,
-        "the second transfer started while the first file was renamed: {log:?}"
+    assert!(
+        writes_before >= 2,
+        "the next transfer starts while the first file is renamed: {log:?}"
     );
     assert!(
         !log.iter().any(|l| l.starts_with("durable ")),
