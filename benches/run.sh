@@ -184,7 +184,7 @@ if has 2; then
   done
   PREPARE=true
   { echo "# Workload 2: 2,000 files of 16 KiB (31 MiB) in a tree, downloaded"; echo; header;
-    echo "ftpman: one job, 8 files at once (--parallel 8), each file written under a temporary name, fsynced, renamed into place and recorded in the ledger; peers with their defaults (rclone: 4 transfers). disk: into ext4 under /tmp; ram: into /dev/shm."; echo; table w2 31.25; } > benches/results/w2-many-files.md
+    echo "ftpman: one job, 8 files at once (--parallel 8), each file written under a temporary name, synced, renamed into place, its folder synced (syncs shared among the files waiting, see transports.md) and recorded in the ledger; peers with their defaults (rclone: 4 transfers). disk: into ext4 under /tmp; ram: into /dev/shm."; echo; table w2 31.25; } > benches/results/w2-many-files.md
   reps=$reps_w1
   cat benches/results/w2-many-files.md
 fi
