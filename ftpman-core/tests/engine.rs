@@ -135,16 +135,40 @@ struct FirstListingFails {
     reads: bool,
 }
 
+/// A real connection with faults injected (`failed`: once per listing, or per read with
+/// `reads`) and, with `log`, the writes, renames and syncs asked of the site "dst" noted.
 struct FlakyListing {
     inner: Box<dyn Transport>,
-    failed: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    failed: Option<Arc<std::sync::Mutex<std::collections::HashSet<String>>>>,
     reads: bool,
+    log: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+}
+
+/// Holds the first rename at "dst" (up to 10 s) until another file's write has begun.
+async fn hold_first_rename(log: Option<Arc<std::sync::Mutex<Vec<String>>>>, at_dst: bool) {
+    let Some(log) = log else { return };
+    let count = |prefix: &str| log.lock().unwrap().iter().filter(|l| l.starts_with(prefix)).count();
+    if at_dst && count("renamed ") == 0 {
+        let waited = std::time::Instant::now();
+        while count("write ") < 2 && waited.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 impl FlakyListing {
+    fn note(&self, what: String) {
+        if let Some(log) = &self.log
+            && self.inner.site().name == "dst"
+        {
+            log.lock().unwrap().push(what);
+        }
+    }
+
     /// The injected failure, once per `what` and path.
     fn fails_first(&self, what: &str, path: &str) -> TransportResult<()> {
-        if self.failed.lock().unwrap().insert(format!("{what} {path}")) {
+        let Some(failed) = &self.failed else { return Ok(()) };
+        if failed.lock().unwrap().insert(format!("{what} {path}")) {
             return Err(TransportError::Protocol {
                 site: self.site().name.clone(),
                 operation: what.into(),
@@ -162,8 +186,9 @@ impl Connector for FirstListingFails {
     async fn connect(&self, site: &ftpman_core::model::Site) -> TransportResult<Box<dyn Transport>> {
         Ok(Box::new(FlakyListing {
             inner: ProtocolConnector.connect(site).await?,
-            failed: self.failed.clone(),
+            failed: Some(self.failed.clone()),
             reads: self.reads,
+            log: None,
         }))
     }
 }
@@ -189,13 +214,19 @@ impl Transport for FlakyListing {
         self.inner.read(path, offset).await
     }
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.note(format!("write {path}"));
         self.inner.write(path, offset).await
     }
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
-        self.inner.rename(from, to, overwrite).await
+        hold_first_rename(self.log.clone(), self.inner.site().name == "dst").await;
+        self.inner.rename(from, to, overwrite).await?;
+        self.note(format!("renamed {to}"));
+        Ok(())
     }
     async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.make_durable(path).await
+        self.inner.make_durable(path).await?;
+        self.note(format!("durable {path}"));
+        Ok(())
     }
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
         self.inner.delete(path).await
@@ -872,93 +903,21 @@ async fn webhook_gets_a_correctly_signed_body() {
     assert!(!body.contains("whsec-9f8e7d"), "the secret is not sent");
 }
 
-/// Watches what the engine asks of the site named "dst": the order of writes, renames and
-/// syncs. The first rename waits (up to 10 s) until another file's write has begun.
+/// Opens real connections that note what the engine asks of the site named "dst" (the order of
+/// writes, renames and syncs) and hold its first rename until another file's write has begun.
 struct WatchedTarget {
     log: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-struct Watched {
-    inner: Box<dyn Transport>,
-    log: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Watched {
-    fn note(&self, what: String) {
-        if self.inner.site().name == "dst" {
-            self.log.lock().unwrap().push(what);
-        }
-    }
-
-    fn writes(&self) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("write "))
-            .count()
-    }
 }
 
 #[async_trait::async_trait]
 impl Connector for WatchedTarget {
     async fn connect(&self, site: &ftpman_core::model::Site) -> TransportResult<Box<dyn Transport>> {
-        Ok(Box::new(Watched {
+        Ok(Box::new(FlakyListing {
             inner: ProtocolConnector.connect(site).await?,
-            log: self.log.clone(),
+            failed: None,
+            reads: false,
+            log: Some(self.log.clone()),
         }))
-    }
-}
-
-#[async_trait::async_trait]
-impl Transport for Watched {
-    fn site(&self) -> &ftpman_core::model::Site {
-        self.inner.site()
-    }
-    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
-        self.inner.list(path).await
-    }
-    async fn stat(&mut self, path: &str) -> TransportResult<Entry> {
-        self.inner.stat(path).await
-    }
-    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
-        self.inner.read(path, offset).await
-    }
-    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        self.note(format!("write {path}"));
-        self.inner.write(path, offset).await
-    }
-    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
-        let first = !self.log.lock().unwrap().iter().any(|l| l.starts_with("renamed "));
-        if first && self.inner.site().name == "dst" {
-            let waited = std::time::Instant::now();
-            while self.writes() < 2 && waited.elapsed() < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        self.inner.rename(from, to, overwrite).await?;
-        self.note(format!("renamed {to}"));
-        Ok(())
-    }
-    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.make_durable(path).await?;
-        self.note(format!("durable {path}"));
-        Ok(())
-    }
-    async fn delete(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.delete(path).await
-    }
-    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.mkdir_all(path).await
-    }
-    async fn rmdir(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.rmdir(path).await
-    }
-    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
-        self.inner.checksum(path).await
-    }
-    async fn close(self: Box<Self>) -> TransportResult<()> {
-        self.inner.close().await
     }
 }
 
