@@ -9,7 +9,8 @@
 //! alone syncs just its own file (`fsync`), so a lone file never pays for the whole file
 //! system. `syncfs` also writes back what other programs left dirty on that file system: where
 //! one takes long, or fails, the group goes back to one `fsync` per file for a while (a failed
-//! `syncfs` is retried file by file, so each file learns its own error).
+//! `syncfs` is retried file by file, so each file learns its own error). Where `syncfs` does not
+//! report write-back errors (Linux before 5.8, other systems), every file is `fsync`ed alone.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -50,8 +51,31 @@ impl SyncOps for Kernel {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn sync_fs(&self, file: &File) -> std::io::Result<()> {
-        file.sync_all()
+    fn sync_fs(&self, _file: &File) -> std::io::Result<()> {
+        // Nothing here makes other callers' files durable: a group falls back to file by file.
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Whether this kernel's `syncfs` reports write-back errors (Linux 5.8 and later). Before, it
+/// returned success whatever happened to the data, and only a file's own `fsync` tells.
+fn syncfs_reports_errors() -> bool {
+    static REPORTS: LazyLock<bool> = LazyLock::new(|| {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        kernel_at_least(&release, (5, 8))
+    });
+    cfg!(target_os = "linux") && *REPORTS
+}
+
+/// Whether a kernel release string ("6.1.0-18-amd64") is at least `major.minor`.
+fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
     }
 }
 
@@ -180,6 +204,9 @@ static GROUPS: LazyLock<Mutex<HashMap<u64, Arc<Group>>>> = LazyLock::new(|| Mute
 /// on the same file system. Blocking.
 pub(super) fn sync(file: &File) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
+    if !syncfs_reports_errors() {
+        return file.sync_all();
+    }
     let device = file.metadata()?.dev();
     let group = {
         let mut groups = GROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -325,6 +352,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         group.sync(&file_of(&dir, "next", 2)).unwrap();
         assert_eq!(group.counts(), (2, 1), "after a slow syncfs, an fsync of its own");
+    }
+
+    #[test]
+    fn kernels_before_5_8_sync_file_by_file() {
+        assert!(kernel_at_least("6.18.44-fc-v782", (5, 8)));
+        assert!(kernel_at_least("5.8.0", (5, 8)));
+        assert!(kernel_at_least("5.10.0-28-amd64\n", (5, 8)));
+        assert!(!kernel_at_least("5.4.0-150-generic", (5, 8)));
+        assert!(!kernel_at_least("4.19.0", (5, 8)));
+        assert!(!kernel_at_least("", (5, 8)));
+        assert!(!kernel_at_least("garbage", (5, 8)));
     }
 
     #[test]
