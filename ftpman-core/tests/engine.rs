@@ -142,7 +142,11 @@ struct FlakyListing {
     failed: Option<Arc<std::sync::Mutex<std::collections::HashSet<String>>>>,
     reads: bool,
     log: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+    /// With `log`: the store and job whose ledger is looked up when a file is made durable.
+    ledger: Option<Ledger>,
 }
+
+type Ledger = Arc<std::sync::OnceLock<(Arc<dyn ftpman_core::Store>, i64)>>;
 
 /// Holds the first rename at "dst" (up to 10 s) until another file's write has begun.
 async fn hold_first_rename(log: Option<Arc<std::sync::Mutex<Vec<String>>>>, at_dst: bool) {
@@ -189,6 +193,7 @@ impl Connector for FirstListingFails {
             failed: Some(self.failed.clone()),
             reads: self.reads,
             log: None,
+            ledger: None,
         }))
     }
 }
@@ -225,7 +230,18 @@ impl Transport for FlakyListing {
     }
     async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
         self.inner.make_durable(path).await?;
-        self.note(format!("durable {path}"));
+        // Whether the ledger already has the file (by name) when it is made durable.
+        let ledger = self.ledger.as_ref().and_then(|l| l.get().cloned());
+        let recorded = match ledger {
+            Some((store, job)) => store
+                .ledger(job, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| Path::new(&e.source_path).file_name() == Path::new(path).file_name()),
+            None => false,
+        };
+        self.note(format!("durable {path} recorded={recorded}"));
         Ok(())
     }
     async fn delete(&mut self, path: &str) -> TransportResult<()> {
@@ -907,6 +923,7 @@ async fn webhook_gets_a_correctly_signed_body() {
 /// writes, renames and syncs) and hold its first rename until another file's write has begun.
 struct WatchedTarget {
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    ledger: Ledger,
 }
 
 #[async_trait::async_trait]
@@ -917,6 +934,7 @@ impl Connector for WatchedTarget {
             failed: None,
             reads: false,
             log: Some(self.log.clone()),
+            ledger: Some(self.ledger.clone()),
         }))
     }
 }
@@ -935,7 +953,10 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let e = Engine::new(
         store.clone(),
-        Arc::new(WatchedTarget { log: log.clone() }),
+        Arc::new(WatchedTarget {
+            log: log.clone(),
+            ledger: Default::default(),
+        }),
         EngineConfig::default(),
     );
     // One file at a time: the first file's rename (its wait for the disk) must let the second
@@ -976,14 +997,19 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
     let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
     let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ledger: Ledger = Default::default();
     let e = Engine::new(
         store.clone(),
-        Arc::new(WatchedTarget { log: log.clone() }),
+        Arc::new(WatchedTarget {
+            log: log.clone(),
+            ledger: ledger.clone(),
+        }),
         EngineConfig::default(),
     );
     let mut job = Job::new("in-place", src.id, "/", dst.id, "/in");
     job.atomic = false;
     let job = store.create_job(&job).await.unwrap();
+    let _ = ledger.set((store.clone(), job.id));
     let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let mut durable: Vec<String> = log
@@ -993,7 +1019,15 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
         .filter_map(|l| l.strip_prefix("durable ").map(str::to_string))
         .collect();
     durable.sort();
-    assert_eq!(durable, ["/in/f0.bin", "/in/f1.bin", "/in/f2.bin"]);
+    assert_eq!(
+        durable,
+        [
+            "/in/f0.bin recorded=false",
+            "/in/f1.bin recorded=false",
+            "/in/f2.bin recorded=false"
+        ]
+    );
+    assert_eq!(store.ledger(job.id, 100).await.unwrap().len(), 3);
     assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("renamed ")));
     assert_eq!(store.run_files(run.id).await.unwrap().len(), 3);
 }

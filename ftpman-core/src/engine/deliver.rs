@@ -42,19 +42,28 @@ pub(crate) struct RunContext {
     pub target_dirs: Mutex<HashSet<String>>,
 }
 
+/// Files that may be finishing (verified, made durable, renamed) per transfer slot: enough for
+/// the syncs of a local disk to batch, few enough that a slow disk holds the transfers back.
+pub(crate) const FINISHING_PER_SLOT: usize = 4;
+
 /// A file's place among the job's parallel transfers. It is held while the file's bytes move
-/// and given back before the target makes them durable, verifies, renames and records them:
-/// the next file's transfer starts meanwhile, and the files waiting on the target's disk share
-/// its syncs (many small files to a local folder).
+/// and traded for a place among the finishing files before the target verifies, makes durable,
+/// renames and records them: the next file's transfer starts meanwhile, and the files waiting
+/// on the target's disk share its syncs (many small files to a local folder).
 pub(crate) struct Slot {
     slots: Arc<Semaphore>,
+    finishing: Arc<Semaphore>,
     held: Option<OwnedSemaphorePermit>,
 }
 
 impl Slot {
-    /// A place among `slots`, not yet taken.
-    pub(crate) fn new(slots: Arc<Semaphore>) -> Slot {
-        Slot { slots, held: None }
+    /// A place among `slots`, not yet taken; `finishing` bounds the files past their transfer.
+    pub(crate) fn new(slots: Arc<Semaphore>, finishing: Arc<Semaphore>) -> Slot {
+        Slot {
+            slots,
+            finishing,
+            held: None,
+        }
     }
 
     /// Waits for the place, unless it is held.
@@ -67,6 +76,14 @@ impl Slot {
 
     fn give_back(&mut self) {
         self.held = None;
+    }
+
+    /// Trades the transfer place for a finishing one (waiting for it while still holding the
+    /// transfer place, so a slow target holds the transfers back).
+    async fn hand_over(&mut self) -> Option<OwnedSemaphorePermit> {
+        let finishing = self.finishing.clone().acquire_owned().await.ok();
+        self.give_back();
+        finishing
     }
 }
 
@@ -275,12 +292,11 @@ async fn attempt(
         };
         // The bytes have moved: the source connection and the transfer slot go to the next
         // file, unless the source is still needed for its checksum.
-        let mut src = if compare_checksums {
-            Some(src)
+        let (mut src, _finishing) = if compare_checksums {
+            (Some(src), None)
         } else {
             drop(src);
-            slot.give_back();
-            None
+            (None, slot.hand_over().await)
         };
         // Verify before anything is renamed or deleted: the byte count as the target reports
         // it (on closing, or asked), and a checksum where both ends compute one cheaply (never

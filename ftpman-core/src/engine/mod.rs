@@ -469,11 +469,14 @@ impl Engine {
             target_dirs: Default::default(),
         });
         let slots = Arc::new(Semaphore::new(job.parallel.max(1) as usize));
+        let finishing = Arc::new(Semaphore::new(
+            job.parallel.max(1) as usize * deliver::FINISHING_PER_SLOT,
+        ));
         let mut tasks = JoinSet::new();
         for cand in plan.deliver {
-            let (ctx, slots) = (ctx.clone(), slots.clone());
+            let (ctx, slots, finishing) = (ctx.clone(), slots.clone(), finishing.clone());
             tasks.spawn(async move {
-                let mut slot = deliver::Slot::new(slots);
+                let mut slot = deliver::Slot::new(slots, finishing);
                 slot.take().await;
                 deliver(ctx, cand, slot).await
             });

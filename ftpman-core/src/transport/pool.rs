@@ -1,5 +1,5 @@
 //! A connection pool per site that never opens more than the site's `max_connections` at once
-//! and reuses logged-in connections.
+//! (a local folder, which has no server, is not capped) and reuses logged-in connections.
 
 use super::{Connector, Transport, TransportResult};
 use crate::model::Site;
@@ -123,7 +123,8 @@ impl SitePool {
         self.permits.available_permits()
     }
 
-    /// A connection: an idle one, or a new one once fewer than `max_connections` are out.
+    /// A connection: an idle one, or a new one once fewer than `max_connections` are out (any
+    /// number, for a local folder).
     pub async fn get(&self) -> TransportResult<PooledTransport> {
         // The semaphore is never closed, so acquiring fails only if it were; treat that as a
         // stale pool and open without a permit rather than panic.

@@ -9,8 +9,11 @@
 //! alone syncs just its own file (`fsync`), so a lone file never pays for the whole file
 //! system. `syncfs` also writes back what other programs left dirty on that file system: where
 //! one takes long, or fails, the group goes back to one `fsync` per file for a while (a failed
-//! `syncfs` is retried file by file, so each file learns its own error). Where `syncfs` does not
-//! report write-back errors (Linux before 5.8, other systems), every file is `fsync`ed alone.
+//! `syncfs` is retried file by file, so each file learns its own error), and a writer that has
+//! waited that long for a sync under way syncs its own file instead. Where `syncfs` does not
+//! report write-back errors (Linux before 5.8, other systems) or may not reach the storage (FUSE
+//! and network file systems: only ext2/3/4, XFS, Btrfs, F2FS and tmpfs share), every file is
+//! `fsync`ed alone.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -84,7 +87,10 @@ pub(super) struct Group {
     ops: Box<dyn SyncOps>,
     state: Mutex<State>,
     turn: Condvar,
+    /// A shared sync that took longer than this sends the group file by file.
     slow: Duration,
+    /// A caller that waited this long for a sync under way stops waiting and syncs alone.
+    patience: Duration,
     cool_down: Duration,
 }
 
@@ -104,13 +110,20 @@ struct State {
     counts: (u64, u64),
 }
 
+impl State {
+    fn file_by_file(&self) -> bool {
+        self.file_by_file_until.is_some_and(|until| Instant::now() < until)
+    }
+}
+
 impl Group {
-    fn new(ops: Box<dyn SyncOps>, slow: Duration, cool_down: Duration) -> Group {
+    fn new(ops: Box<dyn SyncOps>, slow: Duration, patience: Duration, cool_down: Duration) -> Group {
         Group {
             ops,
             state: Mutex::new(State::default()),
             turn: Condvar::new(),
             slow,
+            patience,
             cool_down,
         }
     }
@@ -125,10 +138,8 @@ impl Group {
     /// disk. Blocking: call it on a blocking thread.
     pub(super) fn sync(&self, file: &File) -> std::io::Result<()> {
         let mut state = self.lock();
-        if state.file_by_file_until.is_some_and(|until| Instant::now() < until) {
-            state.counts.0 += 1;
-            drop(state);
-            return self.ops.sync_one(file);
+        if state.file_by_file() {
+            return self.sync_alone(state, file);
         }
         state.issued += 1;
         let ticket = state.issued;
@@ -137,16 +148,22 @@ impl Group {
                 return Ok(());
             }
             // Handled by a shared sync that failed, or the group syncs file by file for now.
-            let file_by_file = state.file_by_file_until.is_some_and(|until| Instant::now() < until);
-            if state.settled >= ticket || file_by_file {
-                state.counts.0 += 1;
-                drop(state);
-                return self.ops.sync_one(file);
+            if state.settled >= ticket || state.file_by_file() {
+                return self.sync_alone(state, file);
             }
             if !state.syncing {
                 break;
             }
-            state = self.turn.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (next, wait) = self
+                .turn
+                .wait_timeout(state, self.patience)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = next;
+            if wait.timed_out() && state.syncing && state.covered < ticket {
+                // The sync under way is stuck, likely behind other programs' data: stop
+                // sharing, and this caller syncs its own file.
+                self.start_cool_down(&mut state);
+            }
         }
         // This caller syncs for every ticket taken so far: their data was written before they
         // took their tickets.
@@ -163,18 +180,17 @@ impl Group {
         let took = started.elapsed();
         let mut state = self.lock();
         state.syncing = false;
-        state.settled = upto;
+        state.settled = state.settled.max(upto);
         if alone {
-            // A lone caller's error is its own to return.
+            // Its own file only: no other ticket is covered by it, and its error is its own.
             state.counts.0 += 1;
-            state.covered = upto;
         } else {
             state.counts.1 += 1;
             if result.is_ok() {
-                state.covered = upto;
+                state.covered = state.covered.max(upto);
             }
             if result.is_err() || took > self.slow {
-                state.file_by_file_until = Some(Instant::now() + self.cool_down);
+                self.start_cool_down(&mut state);
             }
         }
         drop(state);
@@ -182,11 +198,23 @@ impl Group {
         match result {
             Err(_) if !alone => {
                 // Learn this file's own fate; the others learn theirs when they wake.
-                self.lock().counts.0 += 1;
-                self.ops.sync_one(file)
+                self.sync_alone(self.lock(), file)
             }
             other => other,
         }
+    }
+
+    /// Syncs `file` by itself.
+    fn sync_alone(&self, mut state: MutexGuard<'_, State>, file: &File) -> std::io::Result<()> {
+        state.counts.0 += 1;
+        drop(state);
+        self.ops.sync_one(file)
+    }
+
+    /// File by file for a while; every ticket taken so far is left to its holder's own sync.
+    fn start_cool_down(&self, state: &mut State) {
+        state.file_by_file_until = Some(Instant::now() + self.cool_down);
+        state.settled = state.issued;
     }
 
     /// (`fsync`s, `syncfs`s) made so far.
@@ -197,8 +225,35 @@ impl Group {
 }
 
 /// One group per file system (device), for the whole process: the writers of every local site
-/// and connection on one disk share its syncs.
-static GROUPS: LazyLock<Mutex<HashMap<u64, Arc<Group>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// and connection on one disk share its syncs. `None`: a file system whose `syncfs` is not
+/// known to write everything back, where each file is synced alone.
+static GROUPS: LazyLock<Mutex<HashMap<u64, Option<Arc<Group>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Whether `syncfs` on the file system holding `file` writes back and reports everything, as
+/// it does on the common local disk file systems. Not on FUSE (sshfs, ntfs-3g...), whose
+/// `syncfs` returns without asking the program behind it to flush, nor on network file
+/// systems: there only a file's own `fsync` reaches the storage.
+#[cfg(target_os = "linux")]
+fn shares_syncs(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    const EXT2_3_4: u32 = 0xEF53;
+    const XFS: u32 = 0x5846_5342;
+    const BTRFS: u32 = 0x9123_683E;
+    const F2FS: u32 = 0xF2F5_2010;
+    const TMPFS: u32 = 0x0102_1994;
+    // SAFETY: a zeroed `statfs` is a valid out-parameter, and the descriptor is open.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 {
+        return false;
+    }
+    // The magic numbers fit in 32 bits; `f_type`'s width differs between targets.
+    matches!(fs.f_type as u32, EXT2_3_4 | XFS | BTRFS | F2FS | TMPFS)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn shares_syncs(_file: &File) -> bool {
+    false
+}
 
 /// Makes what was written to `file` durable, sharing the sync with the other writers waiting
 /// on the same file system. Blocking.
@@ -212,10 +267,15 @@ pub(super) fn sync(file: &File) -> std::io::Result<()> {
         let mut groups = GROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         groups
             .entry(device)
-            .or_insert_with(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, COOL_DOWN)))
+            .or_insert_with(|| {
+                shares_syncs(file).then(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, SLOW_SYNC, COOL_DOWN)))
+            })
             .clone()
     };
-    group.sync(file)
+    match group {
+        Some(group) => group.sync(file),
+        None => file.sync_all(),
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +323,9 @@ mod tests {
         }
     }
 
+    /// Longer than any test takes.
+    const LONG: Duration = Duration::from_secs(3600);
+
     fn file_of(dir: &tempfile::TempDir, name: &str, len: usize) -> File {
         let mut f = File::create(dir.path().join(name)).unwrap();
         f.write_all(&vec![1u8; len]).unwrap();
@@ -302,7 +365,7 @@ mod tests {
     #[test]
     fn writers_waiting_together_share_one_sync() {
         let ops = Arc::new(Scripted::default());
-        let group = Arc::new(Group::new(Box::new(ops.clone()), SLOW_SYNC, COOL_DOWN));
+        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN));
         let results = round(group.clone(), ops, &[2; 15]);
         assert!(results.iter().all(|(_, r)| r.is_ok()));
         // The first alone (its own fsync), the fifteen that waited with one syncfs.
@@ -319,7 +382,7 @@ mod tests {
             fs_fails: true,
             ..Scripted::default()
         });
-        let group = Arc::new(Group::new(Box::new(ops.clone()), SLOW_SYNC, COOL_DOWN));
+        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN));
         let results = round(group.clone(), ops, &[2, 13, 2]);
         for (len, result) in &results {
             match len {
@@ -345,13 +408,37 @@ mod tests {
     fn a_slow_shared_sync_sends_the_group_file_by_file() {
         let ops = Arc::new(Scripted::default());
         // Every syncfs counts as slow.
-        let group = Arc::new(Group::new(Box::new(ops.clone()), Duration::ZERO, COOL_DOWN));
+        let group = Arc::new(Group::new(Box::new(ops.clone()), Duration::ZERO, LONG, COOL_DOWN));
         let results = round(group.clone(), ops, &[2, 2]);
         assert!(results.iter().all(|(_, r)| r.is_ok()));
         assert_eq!(group.counts(), (1, 1));
         let dir = tempfile::tempdir().unwrap();
         group.sync(&file_of(&dir, "next", 2)).unwrap();
         assert_eq!(group.counts(), (2, 1), "after a slow syncfs, an fsync of its own");
+    }
+
+    #[test]
+    fn a_caller_stops_waiting_for_a_stuck_sync_and_syncs_its_own_file() {
+        let ops = Arc::new(Scripted::default());
+        // No patience: a caller that finds a sync under way gives up on it at once.
+        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, Duration::ZERO, COOL_DOWN));
+        let dir = tempfile::tempdir().unwrap();
+        let stuck = {
+            let (group, f) = (group.clone(), file_of(&dir, "stuck", 1));
+            std::thread::spawn(move || group.sync(&f))
+        };
+        while !ops.held_one.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        // The first sync is still held at the gate, and this one returns anyway.
+        group.sync(&file_of(&dir, "next", 2)).unwrap();
+        assert!(!stuck.is_finished());
+        assert_eq!(group.counts(), (1, 0), "the next caller synced its own file");
+        ops.open_gate();
+        stuck.join().unwrap().unwrap();
+        // And the group syncs file by file for the cool-down.
+        group.sync(&file_of(&dir, "later", 2)).unwrap();
+        assert_eq!(group.counts(), (3, 0));
     }
 
     #[test]
@@ -369,6 +456,12 @@ mod tests {
     fn the_kernel_syncs_files_folders_and_file_systems() {
         let dir = tempfile::tempdir().unwrap();
         let f = file_of(&dir, "real", 100);
+        // Shared on a RAM disk (the kind the tests' temporary folders may be on, or not);
+        // never on /proc, which is no disk at all.
+        if let Ok(shm) = File::open("/dev/shm") {
+            assert!(shares_syncs(&shm));
+        }
+        assert!(!shares_syncs(&File::open("/proc/self/status").unwrap()));
         Kernel.sync_one(&f).unwrap();
         Kernel.sync_fs(&f).unwrap();
         sync(&File::open(dir.path()).unwrap()).unwrap();

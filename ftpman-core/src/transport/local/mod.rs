@@ -264,6 +264,11 @@ impl LocalTransport {
     }
 }
 
+/// Makes a file's data durable.
+fn sync_file(file: &std::path::Path) -> std::io::Result<()> {
+    durable::sync(&std::fs::File::open(file)?)
+}
+
 /// Makes the names in the folder holding `file` durable.
 fn sync_folder_of(file: &std::path::Path, disk: &Disk) -> std::io::Result<()> {
     let folder = file.parent().unwrap_or(&disk.root);
@@ -412,7 +417,7 @@ impl Transport for LocalTransport {
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         // A malformed path fails now; the file is opened (links checked) when the writer first
-        // needs it, which for a small file is the same hop that writes and syncs it.
+        // needs it, which for a small file is the same hop that writes it.
         path::components(rel).map_err(|reason| TransportError::Config {
             site: self.site.name.clone(),
             reason,
@@ -445,9 +450,7 @@ impl Transport for LocalTransport {
             // The data first: a file renamed into place before its data is on disk may be
             // found empty under its final name after a crash. Synced with whatever other files
             // are waiting (`durable`).
-            std::fs::File::open(&src)
-                .and_then(|f| durable::sync(&f))
-                .map_err(disk.err("rename", from))?;
+            sync_file(&src).map_err(disk.err("rename", from))?;
             if overwrite {
                 std::fs::rename(&src, &dst).map_err(disk.err("rename", from))?;
             } else {
@@ -457,8 +460,13 @@ impl Transport for LocalTransport {
                 })?;
             }
             // Then the new name, before the engine records the file as delivered and touches
-            // the source: a crash must not leave it under its temporary name only.
-            sync_folder_of(&dst, disk).map_err(disk.err("rename", &to))
+            // the source: a crash must not leave it under its temporary name only. If that
+            // fails, the rename is undone, so that the file is not left under its final name
+            // unrecorded (where the next run would take it for someone else's).
+            sync_folder_of(&dst, disk).map_err(|e| {
+                let _ = std::fs::rename(&dst, &src);
+                disk.err("rename", &to)(e)
+            })
         })
         .await
     }
@@ -466,9 +474,7 @@ impl Transport for LocalTransport {
     async fn make_durable(&mut self, rel: &str) -> TransportResult<()> {
         self.on_disk("sync", rel, |disk, rel| {
             let file = disk.path(rel)?;
-            std::fs::File::open(&file)
-                .and_then(|f| durable::sync(&f))
-                .map_err(disk.err("sync", rel))?;
+            sync_file(&file).map_err(disk.err("sync", rel))?;
             sync_folder_of(&file, disk).map_err(disk.err("sync", rel))
         })
         .await

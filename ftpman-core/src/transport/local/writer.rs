@@ -1,10 +1,10 @@
 //! Writing a local file. A file gathers in memory up to 1 MiB: a small file is opened, written
 //! and measured in one blocking hop at `finish`, and made durable by the rename that follows
 //! (with the other files renamed at the same time, see `durable`), so that its transfer slot is
-//! free while it waits for the disk. A larger one is synced here, at `finish`. A larger one is opened when it
-//! outgrows the buffer and streams through `tokio::fs::File`, whose one write in flight per
-//! chunk keeps the network flowing while the disk writes (a gathered 1 MiB buffer per hop
-//! measured slower for large FTPS downloads).
+//! free while it waits for the disk. A larger one is opened when it outgrows the buffer, streams
+//! through `tokio::fs::File` (whose one write in flight per chunk keeps the network flowing
+//! while the disk writes; a gathered 1 MiB buffer per hop measured slower for large FTPS
+//! downloads), and is synced at `finish`.
 
 use super::errors::io_error;
 use crate::transport::io::carried_error;
@@ -115,8 +115,9 @@ impl FileWriter for LocalWriter {
     async fn finish(mut self: Box<Self>) -> TransportResult<Finished> {
         let (site, path) = (self.site.clone(), self.path.clone());
         let err = |e: std::io::Error| carried_error(e).unwrap_or_else(|e| io_error(&site, "write", &path, e));
-        // The data is on disk before the engine renames it into place and trusts it; its size
-        // is read off the open file, which spares the engine a stat.
+        // The size is read off the open file, which spares the engine a stat. A large file's
+        // data is synced here, while it streams from the network anyway; a small one's is
+        // synced by the rename into place (or `make_durable`), with other files' syncs.
         let size = match std::mem::replace(&mut self.mode, Mode::Broken) {
             Mode::Gathering(open, buf) => {
                 let (site_name, file_path) = (site.clone(), path.clone());
