@@ -161,8 +161,9 @@ impl Group {
             state = next;
             if wait.timed_out() && state.syncing && state.covered < ticket {
                 // The sync under way is stuck, likely behind other programs' data: stop
-                // sharing, and this caller syncs its own file.
+                // sharing, and this caller syncs its own file (and the other waiters theirs).
                 self.start_cool_down(&mut state);
+                self.turn.notify_all();
             }
         }
         // This caller syncs for every ticket taken so far: their data was written before they
@@ -227,32 +228,42 @@ impl Group {
 /// One group per file system (device), for the whole process: the writers of every local site
 /// and connection on one disk share its syncs. `None`: a file system whose `syncfs` is not
 /// known to write everything back, where each file is synced alone.
-static GROUPS: LazyLock<Mutex<HashMap<u64, Option<Arc<Group>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Keyed by device and file-system type: a device number freed by an unmount may come back
+/// for a file system of another kind.
+static GROUPS: LazyLock<Mutex<HashMap<FileSystem, Option<Arc<Group>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A file system: its device number and its type.
+type FileSystem = (u64, u32);
 
 /// Whether `syncfs` on the file system holding `file` writes back and reports everything, as
 /// it does on the common local disk file systems. Not on FUSE (sshfs, ntfs-3g...), whose
 /// `syncfs` returns without asking the program behind it to flush, nor on network file
 /// systems: there only a file's own `fsync` reaches the storage.
-#[cfg(target_os = "linux")]
-fn shares_syncs(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
+fn shares_syncs(fs_type: Option<u32>) -> bool {
     const EXT2_3_4: u32 = 0xEF53;
     const XFS: u32 = 0x5846_5342;
     const BTRFS: u32 = 0x9123_683E;
     const F2FS: u32 = 0xF2F5_2010;
     const TMPFS: u32 = 0x0102_1994;
+    matches!(fs_type, Some(EXT2_3_4 | XFS | BTRFS | F2FS | TMPFS))
+}
+
+/// The type (magic number) of the file system holding `file`.
+#[cfg(target_os = "linux")]
+fn fs_type(file: &File) -> Option<u32> {
+    use std::os::fd::AsRawFd;
     // SAFETY: a zeroed `statfs` is a valid out-parameter, and the descriptor is open.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 {
-        return false;
+        return None;
     }
     // The magic numbers fit in 32 bits; `f_type`'s width differs between targets.
-    matches!(fs.f_type as u32, EXT2_3_4 | XFS | BTRFS | F2FS | TMPFS)
+    Some(fs.f_type as u32)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn shares_syncs(_file: &File) -> bool {
-    false
+fn fs_type(_file: &File) -> Option<u32> {
+    None
 }
 
 /// Makes what was written to `file` durable, sharing the sync with the other writers waiting
@@ -263,12 +274,16 @@ pub(super) fn sync(file: &File) -> std::io::Result<()> {
         return file.sync_all();
     }
     let device = file.metadata()?.dev();
+    let Some(kind) = fs_type(file) else {
+        return file.sync_all();
+    };
     let group = {
         let mut groups = GROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         groups
-            .entry(device)
+            .entry((device, kind))
             .or_insert_with(|| {
-                shares_syncs(file).then(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, SLOW_SYNC, COOL_DOWN)))
+                shares_syncs(Some(kind))
+                    .then(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, SLOW_SYNC, COOL_DOWN)))
             })
             .clone()
     };
@@ -458,10 +473,12 @@ mod tests {
         let f = file_of(&dir, "real", 100);
         // Shared on a RAM disk (the kind the tests' temporary folders may be on, or not);
         // never on /proc, which is no disk at all.
-        if let Ok(shm) = File::open("/dev/shm") {
-            assert!(shares_syncs(&shm));
+        if cfg!(target_os = "linux") {
+            if let Ok(shm) = File::open("/dev/shm") {
+                assert!(shares_syncs(fs_type(&shm)));
+            }
+            assert!(!shares_syncs(fs_type(&File::open("/proc/self/status").unwrap())));
         }
-        assert!(!shares_syncs(&File::open("/proc/self/status").unwrap()));
         Kernel.sync_one(&f).unwrap();
         Kernel.sync_fs(&f).unwrap();
         sync(&File::open(dir.path()).unwrap()).unwrap();

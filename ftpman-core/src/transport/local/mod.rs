@@ -461,10 +461,14 @@ impl Transport for LocalTransport {
             }
             // Then the new name, before the engine records the file as delivered and touches
             // the source: a crash must not leave it under its temporary name only. If that
-            // fails, the rename is undone, so that the file is not left under its final name
-            // unrecorded (where the next run would take it for someone else's).
+            // fails, a rename to a new name is undone, so that the file is not left under its
+            // final name unrecorded (where the next run would take it for someone else's); one
+            // that replaced a file stays, since the old one is gone and the next run replaces
+            // it again.
             sync_folder_of(&dst, disk).map_err(|e| {
-                let _ = std::fs::rename(&dst, &src);
+                if !overwrite {
+                    let _ = std::fs::rename(&dst, &src);
+                }
                 disk.err("rename", &to)(e)
             })
         })
