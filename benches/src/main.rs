@@ -135,11 +135,10 @@ async fn tree(kind: &str, remote_dir: &str, local_dir: &str, parallel: u32) -> R
     let mut remote = remote_site(kind, remote_dir)?;
     remote.max_connections = parallel;
     let src = store.create_site(&remote).await.map_err(|e| e.to_string())?;
-    // A local folder as wide as the remote side: its "connections" cost nothing, and the
-    // default (4) would hold the job below `parallel`.
-    let mut local = local_site(local_dir)?.renamed("local");
-    local.max_connections = parallel;
-    let dst = store.create_site(&local).await.map_err(|e| e.to_string())?;
+    let dst = store
+        .create_site(&local_site(local_dir)?.renamed("local"))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut job = Job::new("tree", src.id, "/", dst.id, "/");
     job.recursive = true;
     job.parallel = parallel;

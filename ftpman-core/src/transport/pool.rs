@@ -81,10 +81,10 @@ const CHECK_AFTER: Duration = Duration::from_secs(2);
 /// no server to spare, and its "connections" are handles on the folder: there the job's
 /// `parallel` is the limit, and files waiting for the disk after their transfer hold one each.
 fn connection_limit(site: &Site) -> usize {
-    if site.protocol == crate::model::Protocol::Local {
-        Semaphore::MAX_PERMITS
-    } else {
+    if site.protocol.has_server() {
         site.max_connections.max(1) as usize
+    } else {
+        Semaphore::MAX_PERMITS
     }
 }
 

@@ -106,7 +106,7 @@ struct State {
     syncing: bool,
     /// Until then, each caller syncs its own file.
     file_by_file_until: Option<Instant>,
-    /// Syncs made, for tests and logs: (`fsync`s, `syncfs`s).
+    /// Syncs made, for the tests: (`fsync`s, `syncfs`s).
     counts: (u64, u64),
 }
 
