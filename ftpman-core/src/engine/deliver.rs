@@ -44,7 +44,7 @@ pub(crate) struct RunContext {
 
 /// Files that may be finishing (verified, made durable, renamed) per transfer slot: enough for
 /// the syncs of a local disk to batch, few enough that a slow disk holds the transfers back.
-pub(crate) const FINISHING_PER_SLOT: usize = 4;
+pub(crate) const FINISHING_PER_SLOT: usize = 8;
 
 /// A file's place among the job's parallel transfers. It is held while the file's bytes move
 /// and traded for a place among the finishing files before the target verifies, makes durable,

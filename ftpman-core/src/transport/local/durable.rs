@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 const SLOW_SYNC: Duration = Duration::from_millis(500);
 /// How long a group syncs file by file after a slow or failed `syncfs`.
 const COOL_DOWN: Duration = Duration::from_secs(30);
+/// A shared sync starts no sooner than this after the last one started, so that the writers
+/// arriving meanwhile join it: under a stream of small files, fewer and larger syncs, each of
+/// which costs the device a flush and the kernel a walk of the file system's dirty inodes
+/// (workload 2 into ext4: 0.77 s -> 0.66 s). A writer after a quiet spell is not held.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// The two ways to make a file durable.
 pub(super) trait SyncOps: Send + Sync {
@@ -92,6 +97,8 @@ pub(super) struct Group {
     /// A caller that waited this long for a sync under way stops waiting and syncs alone.
     patience: Duration,
     cool_down: Duration,
+    /// The least time between the starts of two syncs.
+    gather: Duration,
 }
 
 #[derive(Default)]
@@ -106,6 +113,8 @@ struct State {
     syncing: bool,
     /// Until then, each caller syncs its own file.
     file_by_file_until: Option<Instant>,
+    /// When the last sync started.
+    last_start: Option<Instant>,
     /// Syncs made, for the tests: (`fsync`s, `syncfs`s).
     counts: (u64, u64),
 }
@@ -117,7 +126,7 @@ impl State {
 }
 
 impl Group {
-    fn new(ops: Box<dyn SyncOps>, slow: Duration, patience: Duration, cool_down: Duration) -> Group {
+    fn new(ops: Box<dyn SyncOps>, slow: Duration, patience: Duration, cool_down: Duration, gather: Duration) -> Group {
         Group {
             ops,
             state: Mutex::new(State::default()),
@@ -125,6 +134,7 @@ impl Group {
             slow,
             patience,
             cool_down,
+            gather,
         }
     }
 
@@ -166,13 +176,24 @@ impl Group {
                 self.turn.notify_all();
             }
         }
-        // This caller syncs for every ticket taken so far: their data was written before they
-        // took their tickets.
+        // This caller syncs next. Soon after the last sync began, it first gives the writers
+        // on their way a moment to join (they wait for this sync, as for one under way).
+        state.syncing = true;
+        if let Some(wait) = state
+            .last_start
+            .and_then(|last| self.gather.checked_sub(last.elapsed()))
+        {
+            drop(state);
+            std::thread::sleep(wait);
+            state = self.lock();
+        }
+        // It syncs for every ticket taken so far: their data was written before they took
+        // their tickets.
         let upto = state.issued;
         let alone = upto - state.settled == 1;
-        state.syncing = true;
-        drop(state);
         let started = Instant::now();
+        state.last_start = Some(started);
+        drop(state);
         let result = if alone {
             self.ops.sync_one(file)
         } else {
@@ -283,7 +304,7 @@ pub(super) fn sync(file: &File) -> std::io::Result<()> {
             .entry((device, kind))
             .or_insert_with(|| {
                 shares_syncs(Some(kind))
-                    .then(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, SLOW_SYNC, COOL_DOWN)))
+                    .then(|| Arc::new(Group::new(Box::new(Kernel), SLOW_SYNC, SLOW_SYNC, COOL_DOWN, GATHER)))
             })
             .clone()
     };
@@ -380,7 +401,7 @@ mod tests {
     #[test]
     fn writers_waiting_together_share_one_sync() {
         let ops = Arc::new(Scripted::default());
-        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN));
+        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN, GATHER));
         let results = round(group.clone(), ops, &[2; 15]);
         assert!(results.iter().all(|(_, r)| r.is_ok()));
         // The first alone (its own fsync), the fifteen that waited with one syncfs.
@@ -392,12 +413,43 @@ mod tests {
     }
 
     #[test]
+    fn writers_arriving_soon_after_a_sync_began_wait_to_share_the_next() {
+        // No gate: every sync returns at once.
+        let ops = Arc::new(Scripted {
+            held_one: AtomicBool::new(true),
+            ..Scripted::default()
+        });
+        let gather = Duration::from_millis(300);
+        let group = Arc::new(Group::new(Box::new(ops), LONG, LONG, COOL_DOWN, gather));
+        let dir = tempfile::tempdir().unwrap();
+        // After a quiet spell a writer is not held: it syncs its own file at once.
+        let quiet = Instant::now();
+        group.sync(&file_of(&dir, "first", 1)).unwrap();
+        assert!(quiet.elapsed() < gather, "a lone writer was held");
+        assert_eq!(group.counts(), (1, 0));
+        // Three writers, one after another, soon after: each would have synced alone (three
+        // fsyncs); they wait for the moment to pass and share one syncfs.
+        let writers: Vec<_> = (0..3)
+            .map(|i| {
+                let (group, f) = (group.clone(), file_of(&dir, &format!("f{i}"), 2));
+                let writer = std::thread::spawn(move || group.sync(&f));
+                std::thread::sleep(Duration::from_millis(30));
+                writer
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().unwrap();
+        }
+        assert_eq!(group.counts(), (1, 1));
+    }
+
+    #[test]
     fn a_failed_shared_sync_is_retried_file_by_file_and_each_file_learns_its_own_error() {
         let ops = Arc::new(Scripted {
             fs_fails: true,
             ..Scripted::default()
         });
-        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN));
+        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, LONG, COOL_DOWN, GATHER));
         let results = round(group.clone(), ops, &[2, 13, 2]);
         for (len, result) in &results {
             match len {
@@ -423,7 +475,13 @@ mod tests {
     fn a_slow_shared_sync_sends_the_group_file_by_file() {
         let ops = Arc::new(Scripted::default());
         // Every syncfs counts as slow.
-        let group = Arc::new(Group::new(Box::new(ops.clone()), Duration::ZERO, LONG, COOL_DOWN));
+        let group = Arc::new(Group::new(
+            Box::new(ops.clone()),
+            Duration::ZERO,
+            LONG,
+            COOL_DOWN,
+            GATHER,
+        ));
         let results = round(group.clone(), ops, &[2, 2]);
         assert!(results.iter().all(|(_, r)| r.is_ok()));
         assert_eq!(group.counts(), (1, 1));
@@ -436,7 +494,13 @@ mod tests {
     fn a_caller_stops_waiting_for_a_stuck_sync_and_syncs_its_own_file() {
         let ops = Arc::new(Scripted::default());
         // No patience: a caller that finds a sync under way gives up on it at once.
-        let group = Arc::new(Group::new(Box::new(ops.clone()), LONG, Duration::ZERO, COOL_DOWN));
+        let group = Arc::new(Group::new(
+            Box::new(ops.clone()),
+            LONG,
+            Duration::ZERO,
+            COOL_DOWN,
+            GATHER,
+        ));
         let dir = tempfile::tempdir().unwrap();
         let stuck = {
             let (group, f) = (group.clone(), file_of(&dir, "stuck", 1));
