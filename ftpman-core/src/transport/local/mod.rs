@@ -99,6 +99,31 @@ impl Disk {
         }
     }
 
+    /// Opens the file (or folder) at `rel`, which must stay under the root. Where the kernel
+    /// can, the check and the open are one lookup (`openat2` with `RESOLVE_BENEATH`), so nothing
+    /// can swap a link in between; a link as the last part, an absolute link, or a kernel
+    /// without `openat2` take the path check and then the open.
+    fn open(&self, op: &str, rel: &str, how: Open) -> TransportResult<std::fs::File> {
+        let parts = path::components(rel).map_err(|reason| TransportError::Config {
+            site: self.site.clone(),
+            reason,
+        })?;
+        if let Some(opened) = Beneath::open(&self.root).and_then(|b| b.open_file(&parts.join("/"), how)) {
+            return opened.map_err(self.err(op, rel));
+        }
+        how.options().open(self.path(rel)?).map_err(self.err(op, rel))
+    }
+
+    /// The file-system path of a site path, unchecked: for a name whose folder was just opened
+    /// through `open` (a rename does not follow a link in its last part).
+    fn joined(&self, rel: &str) -> TransportResult<PathBuf> {
+        let parts = path::components(rel).map_err(|reason| TransportError::Config {
+            site: self.site.clone(),
+            reason,
+        })?;
+        Ok(parts.iter().fold(self.root.clone(), |p, s| p.join(s)))
+    }
+
     fn err<'a>(&'a self, op: &'a str, rel: &'a str) -> impl Fn(std::io::Error) -> TransportError + 'a {
         move |e| io_error(&self.site, op, rel, e)
     }
@@ -121,6 +146,39 @@ fn real_path(p: &std::path::Path) -> std::io::Result<PathBuf> {
         }
     }
     std::fs::canonicalize(p)
+}
+
+/// How `Disk::open` opens a path.
+#[derive(Clone, Copy)]
+enum Open {
+    Read,
+    /// Created if missing; emptied first when `truncate`.
+    Write {
+        truncate: bool,
+    },
+    /// A folder, to sync the names in it.
+    Folder,
+}
+
+impl Open {
+    #[cfg(target_os = "linux")]
+    fn flags(self) -> i32 {
+        match self {
+            Open::Read => libc::O_RDONLY,
+            Open::Write { truncate: true } => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            Open::Write { truncate: false } => libc::O_WRONLY | libc::O_CREAT,
+            Open::Folder => libc::O_RDONLY | libc::O_DIRECTORY,
+        }
+    }
+
+    fn options(self) -> std::fs::OpenOptions {
+        let mut options = std::fs::OpenOptions::new();
+        match self {
+            Open::Read | Open::Folder => options.read(true),
+            Open::Write { truncate } => options.write(true).create(true).truncate(truncate),
+        };
+        options
+    }
 }
 
 /// A folder opened with `O_PATH`, for `openat2(RESOLVE_BENEATH)` lookups beneath it: the kernel
@@ -164,6 +222,68 @@ impl Beneath {
         #[cfg(not(target_os = "linux"))]
         {
             let _ = root;
+            None
+        }
+    }
+
+    /// Opens `rel` beneath the folder: `Some` with the
+    /// file or the kernel's reason it cannot be opened, `None` where the path check must decide
+    /// (a link, an absolute link on the way, no `openat2` here).
+    fn open_file(&self, rel: &str, how: Open) -> Option<std::io::Result<std::fs::File>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::{AsRawFd, FromRawFd};
+            use std::sync::atomic::Ordering;
+            if !OPENAT2.load(Ordering::Relaxed) {
+                return None;
+            }
+            let path = std::ffi::CString::new(if rel.is_empty() { "." } else { rel }).ok()?;
+            // A file's last part is not followed if it is a link: the path check judges it
+            // (a link to nothing yet would make the file wherever it points). A folder's may be
+            // followed beneath the root (with `O_DIRECTORY` a link would only say "not a
+            // folder").
+            let nofollow = if matches!(how, Open::Folder) {
+                0
+            } else {
+                libc::O_NOFOLLOW
+            };
+            let flags = how.flags() | libc::O_CLOEXEC | nofollow;
+            let how = OpenHow {
+                flags: flags as u64,
+                mode: if flags & libc::O_CREAT != 0 { 0o666 } else { 0 },
+                resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+            };
+            // SAFETY: as in `check`.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    self.dir.as_raw_fd(),
+                    path.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: the kernel just returned this descriptor, owned by no one else.
+                return Some(Ok(unsafe { std::fs::File::from_raw_fd(fd as i32) }));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENOSYS) | Some(libc::E2BIG) => {
+                    OPENAT2.store(false, Ordering::Relaxed);
+                    None
+                }
+                // A link (ELOOP: the last part, with O_NOFOLLOW), one that leaves or is absolute
+                // (EXDEV), a rename racing the lookup (EAGAIN), or a sandbox's refusal (EPERM,
+                // which is also an immutable file's answer: the path check's own open then gives
+                // the reason).
+                Some(libc::ELOOP) | Some(libc::EXDEV) | Some(libc::EPERM) | Some(libc::EAGAIN) => None,
+                _ => Some(Err(e)),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (rel, how);
             None
         }
     }
@@ -264,15 +384,12 @@ impl LocalTransport {
     }
 }
 
-/// Makes a file's data durable.
-fn sync_file(file: &std::path::Path) -> std::io::Result<()> {
-    durable::sync(&std::fs::File::open(file)?)
-}
-
-/// Makes the names in the folder holding `file` durable.
-fn sync_folder_of(file: &std::path::Path, disk: &Disk) -> std::io::Result<()> {
-    let folder = file.parent().unwrap_or(&disk.root);
-    durable::sync(&std::fs::File::open(folder)?)
+/// Makes the file at `rel` durable: its data, and its name in its folder.
+fn sync_file_and_name(disk: &Disk, op: &str, rel: &str) -> TransportResult<()> {
+    let file = disk.open(op, rel, Open::Read)?;
+    durable::sync(&file).map_err(disk.err(op, rel))?;
+    let folder = disk.open(op, &path::parent(rel), Open::Folder)?;
+    durable::sync(&folder).map_err(disk.err(op, rel))
 }
 
 /// Renames `src` to `dst` unless `dst` exists, atomically: `renameat2(RENAME_NOREPLACE)` on
@@ -375,7 +492,7 @@ impl Transport for LocalTransport {
     async fn read(&mut self, rel: &str, offset: u64) -> TransportResult<FileReader<'_>> {
         let file = self
             .on_disk("read", rel, move |disk, rel| {
-                let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("read", rel))?;
+                let mut f = disk.open("read", rel, Open::Read)?;
                 if offset > 0 {
                     f.seek(std::io::SeekFrom::Start(offset))
                         .map_err(disk.err("read", rel))?;
@@ -394,7 +511,7 @@ impl Transport for LocalTransport {
         // the rest follows from the open file, so the reader still yields the file as it is.
         let (head, rest) = self
             .on_disk("read", rel, move |disk, rel| {
-                let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("read", rel))?;
+                let mut f = disk.open("read", rel, Open::Read)?;
                 if offset > 0 {
                     f.seek(std::io::SeekFrom::Start(offset))
                         .map_err(disk.err("read", rel))?;
@@ -425,12 +542,7 @@ impl Transport for LocalTransport {
         let (disk, file_rel) = (self.disk.clone(), rel.to_string());
         let open: writer::Opener = Box::new(move || {
             let rel = file_rel.as_str();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(offset == 0)
-                .open(disk.path(rel)?)
-                .map_err(disk.err("write", rel))?;
+            let mut f = disk.open("write", rel, Open::Write { truncate: offset == 0 })?;
             if offset > 0 {
                 // Resume: drop anything past the offset, then continue from it.
                 f.set_len(offset).map_err(disk.err("write", rel))?;
@@ -445,12 +557,17 @@ impl Transport for LocalTransport {
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         let to = to.to_string();
         self.on_disk("rename", from, move |disk, from| {
-            let src = disk.path(from)?;
-            let dst = disk.path(&to)?;
             // The data first: a file renamed into place before its data is on disk may be
             // found empty under its final name after a crash. Synced with whatever other files
-            // are waiting (`durable`).
-            sync_file(&src).map_err(disk.err("rename", from))?;
+            // are waiting (`durable`). Opening it checks it is under the root.
+            let data = disk.open("rename", from, Open::Read)?;
+            durable::sync(&data).map_err(disk.err("rename", from))?;
+            drop(data);
+            // A rename does not follow a link in the last part of either name: the folder the
+            // new name goes into is what must be under the root, and it is kept open to be
+            // synced after.
+            let folder = disk.open("rename", &path::parent(&to), Open::Folder)?;
+            let (src, dst) = (disk.joined(from)?, disk.joined(&to)?);
             if overwrite {
                 std::fs::rename(&src, &dst).map_err(disk.err("rename", from))?;
             } else {
@@ -465,7 +582,7 @@ impl Transport for LocalTransport {
             // final name unrecorded (where the next run would take it for someone else's); one
             // that replaced a file stays, since the old one is gone and the next run replaces
             // it again.
-            sync_folder_of(&dst, disk).map_err(|e| {
+            durable::sync(&folder).map_err(|e| {
                 if !overwrite {
                     let _ = std::fs::rename(&dst, &src);
                 }
@@ -476,12 +593,8 @@ impl Transport for LocalTransport {
     }
 
     async fn make_durable(&mut self, rel: &str) -> TransportResult<()> {
-        self.on_disk("sync", rel, |disk, rel| {
-            let file = disk.path(rel)?;
-            sync_file(&file).map_err(disk.err("sync", rel))?;
-            sync_folder_of(&file, disk).map_err(disk.err("sync", rel))
-        })
-        .await
+        self.on_disk("sync", rel, |disk, rel| sync_file_and_name(disk, "sync", rel))
+            .await
     }
 
     async fn delete(&mut self, rel: &str) -> TransportResult<()> {
@@ -579,6 +692,12 @@ mod tests {
                     .unwrap();
                 assert_eq!(got, "fine", "{inside}");
             }
+            // Renamed into a folder reached through a link that stays inside.
+            std::fs::write(r.join("to-move.txt"), b"m").unwrap();
+            t.rename("/to-move.txt", "/sub/deeper/sub-again/moved.txt", false)
+                .await
+                .unwrap();
+            std::fs::remove_file(r.join("sub/moved.txt")).unwrap();
             for out in [
                 "/sub/deeper/up/etc/passwd",
                 "/chain-start",
@@ -643,6 +762,18 @@ mod tests {
             Some(TransportError::PermissionDenied { .. })
         ));
         assert!(!outside.path().join("new.txt").exists());
+        // Nor is a file renamed, or made durable, through one.
+        for overwrite in [false, true] {
+            assert!(matches!(
+                t.rename("/ok.txt", "/escape/moved.txt", overwrite).await,
+                Err(TransportError::PermissionDenied { .. })
+            ));
+        }
+        assert!(!outside.path().join("moved.txt").exists());
+        assert!(matches!(
+            t.make_durable("/escape/secret.txt").await,
+            Err(TransportError::PermissionDenied { .. })
+        ));
         assert!(matches!(
             t.delete("/link.txt").await,
             Err(TransportError::PermissionDenied { .. })
