@@ -148,19 +148,44 @@ async fn tree(kind: &str, remote_dir: &str, local_dir: &str, parallel: u32) -> R
         std::sync::Arc::new(ProtocolConnector),
         EngineConfig::default(),
     );
+    // When the first file starts (planning done: the tree listed) and when the last ends.
+    let mut events = engine.subscribe();
     let started = Instant::now();
+    let watch = tokio::spawn(async move {
+        let (mut first, mut last) = (None, None);
+        loop {
+            match events.recv().await {
+                Ok(ftpman_core::engine::RunEvent::FileStarted { .. }) => {
+                    first.get_or_insert(started.elapsed());
+                }
+                Ok(ftpman_core::engine::RunEvent::FileFinished { .. }) => last = Some(started.elapsed()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        (first, last)
+    });
     let run = engine
         .run_job(&job, Trigger::Api, false)
         .await
         .map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
+    drop(engine);
+    let ms = |d: Option<std::time::Duration>| d.map_or("-".into(), |d| format!("{:.0}", d.as_secs_f64() * 1000.0));
+    let (first, last) = match tokio::time::timeout(std::time::Duration::from_secs(1), watch).await {
+        Ok(Ok(times)) => times,
+        _ => (None, None),
+    };
     let _ = std::fs::remove_file(&db);
     if run.counts.failed > 0 {
         return Err(format!("{} files failed: {:?}", run.counts.failed, run.error));
     }
     Ok(format!(
-        "files={} bytes={} seconds={secs:.3}",
-        run.counts.transferred, run.counts.bytes
+        "files={} bytes={} seconds={secs:.3} first_file_ms={} last_file_ms={}",
+        run.counts.transferred,
+        run.counts.bytes,
+        ms(first),
+        ms(last)
     ))
 }
 

@@ -1,5 +1,6 @@
 //! SSH connection, host key check and login for SFTP.
 
+use super::quick_ack::{QuickAckStream, QuickAcks};
 use crate::model::Site;
 use crate::transport::connector::tcp_connect;
 use crate::transport::{TransportError, TransportResult};
@@ -76,11 +77,11 @@ fn ssh_config(site: &Site) -> Arc<client::Config> {
 async fn handshake(
     site: &Site,
     pinned: Option<String>,
-) -> Result<Handle<HostKeyCheck>, (TransportError, Option<String>)> {
+) -> Result<(Handle<HostKeyCheck>, QuickAcks), (TransportError, Option<String>)> {
     // russh reads each packet's header and body with separate small reads; a buffered socket
     // turns most of those into copies from memory (58,000 `recvfrom` calls per GiB otherwise).
-    let stream =
-        tokio::io::BufReader::with_capacity(SOCKET_READ_AHEAD, tcp_connect(site).await.map_err(|e| (e, None))?);
+    let (tcp, acks) = QuickAckStream::new(tcp_connect(site).await.map_err(|e| (e, None))?);
+    let stream = tokio::io::BufReader::with_capacity(SOCKET_READ_AHEAD, tcp);
     let offered = Arc::new(Mutex::new(None));
     let handler = HostKeyCheck {
         pinned,
@@ -101,7 +102,7 @@ async fn handshake(
             },
             offered,
         )),
-        Ok(Ok(handle)) => Ok(handle),
+        Ok(Ok(handle)) => Ok((handle, acks)),
         Ok(Err(russh::Error::UnknownKey)) => {
             let offered_fp = offered.clone().unwrap_or_else(|| "an unknown key".into());
             let err = match &site.host_key {
@@ -131,8 +132,8 @@ async fn handshake(
 }
 
 /// Connects, checks the host key against the site's pin and logs in.
-pub(super) async fn connect_and_login(site: &Site) -> TransportResult<Handle<HostKeyCheck>> {
-    let mut handle = handshake(site, site.host_key.clone()).await.map_err(|(e, _)| e)?;
+pub(super) async fn connect_and_login(site: &Site) -> TransportResult<(Handle<HostKeyCheck>, QuickAcks)> {
+    let (mut handle, acks) = handshake(site, site.host_key.clone()).await.map_err(|(e, _)| e)?;
     let login_err = || TransportError::Login {
         site: site.name.clone(),
         user: site.username.clone(),
@@ -175,7 +176,7 @@ pub(super) async fn connect_and_login(site: &Site) -> TransportResult<Handle<Hos
     if !authenticated {
         return Err(login_err());
     }
-    Ok(handle)
+    Ok((handle, acks))
 }
 
 fn login_timeout(site: &Site) -> TransportError {

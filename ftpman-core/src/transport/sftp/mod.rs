@@ -3,6 +3,7 @@
 
 mod connect;
 mod errors;
+mod quick_ack;
 mod read;
 
 pub use connect::fetch_host_key;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use connect::HostKeyCheck;
 use errors::{sftp_error, stream_error};
+use quick_ack::QuickAcks;
 use russh::client::Handle;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::fs::Metadata;
@@ -45,6 +47,8 @@ pub struct SftpTransport {
     /// (a second sftp-server process on OpenSSH), opened on first use, so a connection that
     /// only downloads small files never starts it.
     sftp: Option<Arc<SftpSession>>,
+    /// Quick acknowledgements of the server's packets, on while a channel is being set up.
+    acks: QuickAcks,
 }
 
 /// Opens an SFTP channel on a logged-in connection.
@@ -82,7 +86,7 @@ async fn within_timeout<T>(
 impl SftpTransport {
     /// Connects, checks the host key, logs in and starts the SFTP subsystem.
     pub async fn connect(site: &Site) -> TransportResult<SftpTransport> {
-        let handle = connect::connect_and_login(site).await?;
+        let (handle, acks) = connect::connect_and_login(site).await?;
         let (raw, posix_rename) = within_timeout(site, "starting SFTP", async {
             let raw = RawSftpSession::new(sftp_channel(&handle).await?);
             raw.set_timeout(site.connect_timeout.as_secs().max(1));
@@ -90,12 +94,14 @@ impl SftpTransport {
             Ok((raw, version.extensions.contains_key(POSIX_RENAME)))
         })
         .await?;
+        acks.off();
         Ok(SftpTransport {
             site: site.clone(),
             handle,
             raw: Arc::new(raw),
             posix_rename,
             sftp: None,
+            acks,
         })
     }
 
@@ -116,12 +122,15 @@ impl SftpTransport {
             request_timeout_secs: site.connect_timeout.as_secs().max(1),
             ..russh_sftp::client::Config::default()
         };
+        self.acks.on();
         let started = within_timeout(site, "opening an SFTP channel", async {
             SftpSession::new_with_config(sftp_channel(&self.handle).await?, config)
                 .await
                 .map_err(|e| e.to_string())
         })
-        .await?;
+        .await;
+        self.acks.off();
+        let started = started?;
         let session = Arc::new(started);
         self.sftp = Some(session.clone());
         Ok(session)
