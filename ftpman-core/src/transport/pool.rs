@@ -6,7 +6,7 @@ use crate::model::Site;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// Connections to one site.
 pub struct SitePool {
@@ -14,8 +14,14 @@ pub struct SitePool {
     connector: Arc<dyn Connector>,
     permits: Arc<Semaphore>,
     idle: Arc<Mutex<Vec<Idle>>>,
+    /// Told whenever a connection goes back to the idle ones.
+    returned: Arc<Notify>,
     cluster: Option<ClusterSlots>,
 }
+
+/// What a connection being opened in the background hands over: the connection, its cluster
+/// slot, and the pool place its opening held.
+type Opened = TransportResult<(Box<dyn Transport>, Option<u32>, Option<OwnedSemaphorePermit>)>;
 
 /// An idle connection, when it was last used, and the cluster slot it holds.
 struct Idle {
@@ -74,6 +80,39 @@ impl ClusterSlots {
     }
 }
 
+/// Opens a connection to `site`, taking a cluster slot first where there is a cluster.
+async fn open_connection(
+    site: &Site,
+    connector: &dyn Connector,
+    cluster: Option<&ClusterSlots>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Opened {
+    let slot = match cluster {
+        Some(c) => Some(c.acquire(site).await?),
+        None => None,
+    };
+    open_with_slot(site, connector, cluster, slot, permit).await
+}
+
+/// Opens a connection to `site` holding a cluster slot already taken (given back on failure).
+async fn open_with_slot(
+    site: &Site,
+    connector: &dyn Connector,
+    cluster: Option<&ClusterSlots>,
+    slot: Option<u32>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Opened {
+    match connector.connect(site).await {
+        Ok(conn) => Ok((conn, slot, permit)),
+        Err(e) => {
+            if let (Some(c), Some(slot)) = (cluster, slot) {
+                c.release_later(site.id, slot);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Idle connections older than this are checked before reuse: servers drop idle sessions.
 const CHECK_AFTER: Duration = Duration::from_secs(2);
 
@@ -97,6 +136,7 @@ impl SitePool {
             connector,
             permits,
             idle: Arc::new(Mutex::new(Vec::new())),
+            returned: Arc::new(Notify::new()),
             cluster: None,
         })
     }
@@ -109,6 +149,7 @@ impl SitePool {
             connector,
             permits,
             idle: Arc::new(Mutex::new(Vec::new())),
+            returned: Arc::new(Notify::new()),
             cluster: Some(cluster),
         })
     }
@@ -124,51 +165,125 @@ impl SitePool {
     }
 
     /// A connection: an idle one, or a new one once fewer than `max_connections` are out (any
-    /// number, for a local folder).
+    /// number, for a local folder). While a new one is being opened, a connection that another
+    /// task gives back meanwhile is taken instead, and the new one joins the idle ones when it
+    /// is ready: a login can take tens of milliseconds, a listing or a small file a fraction of
+    /// one, so waiting for the first connection to come free often beats opening one.
     pub async fn get(&self) -> TransportResult<PooledTransport> {
         // The semaphore is never closed, so acquiring fails only if it were; treat that as a
         // stale pool and open without a permit rather than panic.
         let permit = self.permits.clone().acquire_owned().await.ok();
-        let mut reused = None;
+        if let Some((conn, slot)) = self.take_idle().await {
+            return Ok(self.loan(conn, slot, permit));
+        }
+        if !self.site.protocol.has_server() {
+            // A folder opens at once: nothing to race.
+            let (conn, slot, permit) = self.open(permit).await?;
+            return Ok(self.loan(conn, slot, permit));
+        }
+        let mut opened = self.open_in_background(permit);
+        loop {
+            tokio::select! {
+                ready = &mut opened => {
+                    let (conn, slot, permit) = ready.unwrap_or_else(|_| {
+                        Err(super::TransportError::Config {
+                            site: self.site.name.clone(),
+                            reason: "the task opening a connection ended".into(),
+                        })
+                    })?;
+                    return Ok(self.loan(conn, slot, permit));
+                }
+                () = self.returned.notified() => {
+                    // The opening keeps its own place; an idle connection needs another.
+                    let Ok(place) = self.permits.clone().try_acquire_owned() else { continue };
+                    if let Some((conn, slot)) = self.take_idle().await {
+                        return Ok(self.loan(conn, slot, Some(place)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// An idle connection that is still alive, if there is one.
+    async fn take_idle(&self) -> Option<(Box<dyn Transport>, Option<u32>)> {
         while let Some(mut idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
             if idle.since.elapsed() < CHECK_AFTER {
-                reused = Some((idle.conn, idle.slot));
-                break;
+                return Some((idle.conn, idle.slot));
             }
             match tokio::time::timeout(self.site.connect_timeout, idle.conn.check()).await {
-                Ok(Ok(())) => {
-                    reused = Some((idle.conn, idle.slot));
-                    break;
-                }
+                Ok(Ok(())) => return Some((idle.conn, idle.slot)),
                 // Dropped by the server while idle: forget it and try the next.
                 _ => self.release(idle.slot),
             }
         }
-        let (conn, slot) = match reused {
-            Some(r) => r,
-            None => {
-                let slot = match &self.cluster {
-                    Some(c) => Some(c.acquire(&self.site).await?),
-                    None => None,
-                };
-                match self.connector.connect(&self.site).await {
-                    Ok(c) => (c, slot),
-                    Err(e) => {
-                        self.release(slot);
-                        return Err(e);
+        None
+    }
+
+    /// Opens a connection (after taking a cluster slot, in a cluster), holding `permit`.
+    async fn open(&self, permit: Option<OwnedSemaphorePermit>) -> Opened {
+        open_connection(&self.site, &*self.connector, self.cluster.as_ref(), permit).await
+    }
+
+    /// Opens a connection on its own task. If nobody takes it when it is ready (the asker found
+    /// an idle one meanwhile, or gave up), it joins the idle ones and its place goes back.
+    fn open_in_background(&self, permit: Option<OwnedSemaphorePermit>) -> oneshot::Receiver<Opened> {
+        let (tx, rx) = oneshot::channel();
+        let (site, connector, cluster) = (self.site.clone(), self.connector.clone(), self.cluster.clone());
+        let (idle, returned) = (self.idle.clone(), self.returned.clone());
+        tokio::spawn(async move {
+            let mut tx = tx;
+            // A cluster slot may take long to come free: not worth waiting for once nobody
+            // waits. A login under way is finished, for the next asker.
+            let slot = match &cluster {
+                Some(c) => tokio::select! {
+                    slot = c.acquire(&site) => match slot {
+                        Ok(slot) => Some(slot),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    },
+                    () = tx.closed() => return,
+                },
+                None => None,
+            };
+            let opened = open_with_slot(&site, &*connector, cluster.as_ref(), slot, permit).await;
+            match tx.send(opened) {
+                Ok(()) => {}
+                Err(Ok((conn, slot, permit))) => {
+                    if let Ok(mut idle) = idle.lock() {
+                        idle.push(Idle {
+                            conn,
+                            since: Instant::now(),
+                            slot,
+                        });
                     }
+                    drop(permit);
+                    returned.notify_one();
                 }
+                // Nobody to tell; the slot was given back by `open_connection`.
+                Err(Err(_)) => {}
             }
-        };
-        Ok(PooledTransport {
+        });
+        rx
+    }
+
+    fn loan(
+        &self,
+        conn: Box<dyn Transport>,
+        slot: Option<u32>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> PooledTransport {
+        PooledTransport {
             conn: Some(conn),
             idle: self.idle.clone(),
+            returned: self.returned.clone(),
             broken: false,
             slot,
             site_id: self.site.id,
             cluster: self.cluster.clone(),
-            _permit: permit,
-        })
+            permit,
+        }
     }
 
     fn release(&self, slot: Option<u32>) {
@@ -207,11 +322,12 @@ impl SitePool {
 pub struct PooledTransport {
     conn: Option<Box<dyn Transport>>,
     idle: Arc<Mutex<Vec<Idle>>>,
+    returned: Arc<Notify>,
     broken: bool,
     slot: Option<u32>,
     site_id: i64,
     cluster: Option<ClusterSlots>,
-    _permit: Option<OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PooledTransport {
@@ -238,6 +354,8 @@ impl DerefMut for PooledTransport {
 impl Drop for PooledTransport {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        // The place first, so that a task told of the idle connection can take it.
+        drop(self.permit.take());
         if !self.broken
             && let Ok(mut idle) = self.idle.lock()
         {
@@ -246,6 +364,8 @@ impl Drop for PooledTransport {
                 since: Instant::now(),
                 slot: self.slot,
             });
+            drop(idle);
+            self.returned.notify_one();
             return;
         }
         // A broken connection is dropped (closing its socket); its slot goes back.
@@ -276,6 +396,81 @@ mod tests {
             self.opened.fetch_add(1, Ordering::SeqCst);
             ProtocolConnector.connect(&self.folder).await
         }
+    }
+
+    /// The first connection opens at once; the others wait until the test lets them.
+    struct Gated {
+        opened: AtomicUsize,
+        gate: Semaphore,
+        folder: Site,
+    }
+
+    #[async_trait]
+    impl Connector for Gated {
+        async fn connect(&self, _site: &Site) -> TransportResult<Box<dyn Transport>> {
+            if self.opened.fetch_add(1, Ordering::SeqCst) > 0 {
+                self.gate.acquire().await.unwrap().forget();
+            }
+            ProtocolConnector.connect(&self.folder).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_given_back_is_taken_while_a_new_one_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Site::new(
+            "local",
+            &SiteUrl::parse(&format!("file://{}", dir.path().display())).unwrap(),
+        )
+        .unwrap();
+        let mut site = Site::new("remote", &SiteUrl::parse("sftp://me@127.0.0.1:2222/").unwrap()).unwrap();
+        site.max_connections = 2;
+        let connector = Arc::new(Gated {
+            opened: AtomicUsize::new(0),
+            gate: Semaphore::new(0),
+            folder,
+        });
+        let pool = SitePool::new(site, connector.clone());
+        let first = pool.get().await.unwrap();
+        let waiting = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.get().await.map(|_| ()) })
+        };
+        let soon = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+            tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while !done() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{what}"));
+        };
+        let counted = connector.clone();
+        soon(
+            "a second login starts",
+            Box::new(move || counted.opened.load(Ordering::SeqCst) >= 2),
+        )
+        .await;
+        // The second login hangs; the first connection comes back and is taken instead.
+        drop(first);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiter took the connection given back")
+            .unwrap()
+            .unwrap();
+        // The login finishes later and its connection waits with the idle ones, its place
+        // given back: two connections, at most two.
+        connector.gate.add_permits(1);
+        let idle = pool.idle.clone();
+        soon(
+            "the late login joins the idle ones",
+            Box::new(move || idle.lock().unwrap().len() >= 2),
+        )
+        .await;
+        assert_eq!(connector.opened.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.available(), 2);
+        let (_a, _b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+        assert_eq!(connector.opened.load(Ordering::SeqCst), 2, "both reused");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
