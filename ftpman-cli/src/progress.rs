@@ -22,6 +22,8 @@ pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) 
     let mut run_id = None;
     let mut progress: Option<ProgressBar> = None;
     let (mut files_total, mut files_done) = (0u64, 0u64);
+    // Files move while the tree is still listed: bytes moved before the totals are known.
+    let mut early_bytes = 0u64;
     loop {
         let event = match events.recv().await {
             Ok(e) => e,
@@ -39,7 +41,9 @@ pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) 
             } => {
                 files_total = *files;
                 if tty {
-                    progress = Some(bar(*bytes));
+                    let b = bar(*bytes);
+                    b.inc(early_bytes);
+                    progress = Some(b);
                 } else {
                     eprintln!(
                         "{files} file(s) to move ({}), {already_delivered} already delivered",
@@ -52,11 +56,10 @@ pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) 
                     p.set_message(format!("{files_done}/{files_total} {path}"));
                 }
             }
-            RunEvent::Progress { bytes, .. } => {
-                if let Some(p) = &progress {
-                    p.inc(*bytes);
-                }
-            }
+            RunEvent::Progress { bytes, .. } => match &progress {
+                Some(p) => p.inc(*bytes),
+                None => early_bytes += *bytes,
+            },
             RunEvent::FileFinished {
                 path, status, error, ..
             } => {

@@ -144,6 +144,9 @@ struct FlakyListing {
     log: Option<Arc<std::sync::Mutex<Vec<String>>>>,
     /// With `log`: the store and job whose ledger is looked up when a file is made durable.
     ledger: Option<Ledger>,
+    /// With `log`: a folder of the site "src" whose listing waits (up to 10 s) until a file
+    /// has been renamed into place at "dst", and fails if none has.
+    hold_list: Option<&'static str>,
 }
 
 type Ledger = Arc<std::sync::OnceLock<(Arc<dyn ftpman_core::Store>, i64)>>;
@@ -194,6 +197,7 @@ impl Connector for FirstListingFails {
             reads: self.reads,
             log: None,
             ledger: None,
+            hold_list: None,
         }))
     }
 }
@@ -206,6 +210,22 @@ impl Transport for FlakyListing {
     async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
         if !self.reads {
             self.fails_first("list", path)?;
+        }
+        if let (Some(folder), Some(log)) = (self.hold_list, &self.log)
+            && path == folder
+            && self.inner.site().name == "src"
+        {
+            let delivered = || log.lock().unwrap().iter().any(|l| l.starts_with("renamed "));
+            let waited = std::time::Instant::now();
+            while !delivered() && waited.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if !delivered() {
+                return Err(TransportError::Config {
+                    site: "src".into(),
+                    reason: format!("{folder} was listed before any file was delivered"),
+                });
+            }
         }
         self.inner.list(path).await
     }
@@ -223,7 +243,9 @@ impl Transport for FlakyListing {
         self.inner.write(path, offset).await
     }
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
-        hold_first_rename(self.log.clone(), self.inner.site().name == "dst").await;
+        // (Not while a listing waits for this rename.)
+        let hold = self.log.clone().filter(|_| self.hold_list.is_none());
+        hold_first_rename(hold, self.inner.site().name == "dst").await;
         self.inner.rename(from, to, overwrite).await?;
         self.note(format!("renamed {to}"));
         Ok(())
@@ -924,6 +946,7 @@ async fn webhook_gets_a_correctly_signed_body() {
 struct WatchedTarget {
     log: Arc<std::sync::Mutex<Vec<String>>>,
     ledger: Ledger,
+    hold_list: Option<&'static str>,
 }
 
 #[async_trait::async_trait]
@@ -935,6 +958,7 @@ impl Connector for WatchedTarget {
             reads: false,
             log: Some(self.log.clone()),
             ledger: Some(self.ledger.clone()),
+            hold_list: self.hold_list,
         }))
     }
 }
@@ -956,6 +980,7 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
         Arc::new(WatchedTarget {
             log: log.clone(),
             ledger: Default::default(),
+            hold_list: None,
         }),
         EngineConfig::default(),
     );
@@ -1003,6 +1028,7 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
         Arc::new(WatchedTarget {
             log: log.clone(),
             ledger: ledger.clone(),
+            hold_list: None,
         }),
         EngineConfig::default(),
     );
@@ -1030,4 +1056,92 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
     assert_eq!(store.ledger(job.id, 100).await.unwrap().len(), 3);
     assert!(!log.lock().unwrap().iter().any(|l| l.starts_with("renamed ")));
     assert_eq!(store.run_files(run.id).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_move_while_the_tree_is_still_listed() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("streamed-src");
+    let dst_dir = scratch("streamed-dst");
+    for (i, folder) in ["first", "later"].iter().enumerate() {
+        std::fs::create_dir_all(src_dir.path.join(folder)).unwrap();
+        noise_file(&src_dir.path.join(format!("{folder}/f.bin")), 5_000, i as u64 + 1);
+    }
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // The listing of /later waits for a delivery: it comes only if /first's file moves before
+    // the whole tree is listed.
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(WatchedTarget {
+            log: log.clone(),
+            ledger: Default::default(),
+            hold_list: Some("/later"),
+        }),
+        EngineConfig::default(),
+    );
+    let mut job = Job::new("streamed", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    let job = store.create_job(&job).await.unwrap();
+    let mut events = e.subscribe();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!((run.counts.found, run.counts.transferred), (2, 2));
+    // The totals come once, when everything is listed.
+    let mut planned = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let RunEvent::Planned { files, .. } = event {
+            planned.push(files);
+        }
+    }
+    assert_eq!(planned, [2]);
+    for folder in ["first", "later"] {
+        assert_eq!(
+            std::fs::read(dst_dir.path.join(format!("{folder}/f.bin"))).unwrap(),
+            std::fs::read(src_dir.path.join(format!("{folder}/f.bin"))).unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_fails_after_files_were_found_leaves_a_partial_run() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("list-fails-late-src");
+    let dst_dir = scratch("list-fails-late-dst");
+    std::fs::create_dir_all(src_dir.path.join("first/sub")).unwrap();
+    noise_file(&src_dir.path.join("first/f.bin"), 5_000, 1);
+    noise_file(&src_dir.path.join("first/sub/g.bin"), 5_000, 2);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    // Only the listing of /first/sub fails (the others count as failed already).
+    let failed = Arc::new(std::sync::Mutex::new(std::collections::HashSet::from([
+        "list /".to_string(),
+        "list /first".to_string(),
+    ])));
+    let e = Engine::new(
+        store.clone(),
+        Arc::new(FirstListingFails { failed, reads: false }),
+        EngineConfig::default(),
+    );
+    let mut job = Job::new("fails-late", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    job.retries = 0;
+    let job = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    // The file found before the failure was delivered, and recorded; the run says what failed.
+    assert_eq!((run.status, run.counts.transferred), (RunStatus::Partial, 1));
+    let error = run.error.unwrap_or_default();
+    assert!(error.contains("/first/sub"), "{error}");
+    assert!(dst_dir.path.join("first/f.bin").exists());
+    assert!(!dst_dir.path.join("first/sub/g.bin").exists());
+    assert_eq!(store.ledger(job.id, 10).await.unwrap().len(), 1);
+    // The next run sends what is left.
+    let next = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (next.status, next.counts.transferred, next.counts.skipped),
+        (RunStatus::Succeeded, 1, 1),
+        "{:?}",
+        next.error
+    );
 }

@@ -81,21 +81,6 @@ struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// A run stopped before it delivered anything.
-    fn stopped(reason: StopReason, job: &Job) -> RunOutcome {
-        let message = stop_message(reason).to_string();
-        RunOutcome {
-            status: match reason {
-                StopReason::Cancelled => RunStatus::Cancelled,
-                StopReason::Interrupted => RunStatus::Interrupted,
-            },
-            counts: RunCounts::default(),
-            error: Some(message.clone()),
-            first_errors: vec![message],
-            job: Some(job.clone()),
-        }
-    }
-
     fn failed(message: String, job: &Job) -> RunOutcome {
         RunOutcome {
             status: RunStatus::Failed,
@@ -106,6 +91,9 @@ impl RunOutcome {
         }
     }
 }
+
+/// How long a run lists before it delivers what it has found while it lists the rest.
+const STREAM_AFTER: Duration = Duration::from_millis(250);
 
 /// How a job retries a file's transfer or a folder's listing: `retries` more attempts, the
 /// delay starting at `retry_backoff` and doubling, at most 10 minutes (with a little jitter, so
@@ -414,41 +402,6 @@ impl Engine {
         if let Err(e) = src.get().await {
             return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job));
         }
-        // Listing may retry with backoff: a cancel or a lost lease stops it too.
-        let mut stop_planning = stop.clone();
-        let planned = tokio::select! {
-            p = plan::plan(&job, &src, store.as_ref(), now) => Some(p),
-            Ok(_) = stop_planning.wait_for(|s| s.is_some()) => None,
-        };
-        let plan = match planned {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => return Ok(RunOutcome::failed(e.to_string(), &job)),
-            None => {
-                let reason = (*stop.borrow()).unwrap_or(StopReason::Cancelled);
-                return Ok(RunOutcome::stopped(reason, &job));
-            }
-        };
-        let mut counts = RunCounts {
-            found: (plan.deliver.len() as u64 + plan.already_delivered) as i64,
-            skipped: plan.already_delivered as i64,
-            ..RunCounts::default()
-        };
-        let _ = self.inner.events.send(RunEvent::Planned {
-            run_id: run.id,
-            files: plan.deliver.len() as u64,
-            bytes: plan.deliver.iter().map(|c| c.entry.size).sum(),
-            already_delivered: plan.already_delivered,
-        });
-        store.update_run_counts(run.id, &counts).await?;
-        if plan.deliver.is_empty() {
-            return Ok(RunOutcome {
-                status: RunStatus::Succeeded,
-                counts,
-                error: None,
-                first_errors: Vec::new(),
-                job: Some(job),
-            });
-        }
         let tz = match &job.schedule {
             Schedule::Cron { tz, .. } => *tz,
             _ => chrono_tz::UTC,
@@ -457,7 +410,7 @@ impl Engine {
             store: store.clone(),
             job: job.clone(),
             run_id: run.id,
-            src,
+            src: src.clone(),
             dst,
             limiter: job.bwlimit.map(RateLimiter::new),
             events: self.inner.events.clone(),
@@ -472,22 +425,58 @@ impl Engine {
         let finishing = Arc::new(Semaphore::new(
             job.parallel.max(1) as usize * deliver::FINISHING_PER_SLOT,
         ));
-        let mut tasks = JoinSet::new();
-        for cand in plan.deliver {
-            let (ctx, slots, finishing) = (ctx.clone(), slots.clone(), finishing.clone());
-            tasks.spawn(async move {
-                let mut slot = deliver::Slot::new(slots, finishing);
-                slot.take().await;
-                deliver(ctx, cand, slot).await
-            });
-        }
+        // Files are delivered as their folders are listed (see `STREAM_AFTER`). Listing may retry
+        // with backoff: a cancel or a lost lease stops it.
+        let (found_tx, mut found) = tokio::sync::mpsc::channel(16);
+        // Dropped once done or stopped, which closes `found` once what it holds is taken.
+        let mut planning = Some(Box::pin(plan::plan(&job, &src, store.as_ref(), now, found_tx)));
+        let mut found_open = true;
+        let mut listing_error = None;
+        let mut plan = plan::Plan::default();
+        let mut stop_planning = stop.clone();
+        let mut counts = RunCounts::default();
+        let mut tasks: JoinSet<deliver::FileOutcome> = JoinSet::new();
         let mut first_errors = Vec::new();
         let mut flush = tokio::time::interval(Duration::from_secs(1));
-        loop {
+        // A tree listed quickly is delivered once listed, with every connection free for the
+        // transfers (a listing would otherwise wait behind them for a connection); one whose
+        // listing takes longer (a large tree, a far server) starts delivering what it found
+        // after `STREAM_AFTER`, and goes on as it lists.
+        let stream_from = tokio::time::Instant::now() + STREAM_AFTER;
+        let mut held = Vec::new();
+        // Until everything is listed (or the run stopped), every file found handed out, and
+        // every delivery done.
+        while planning.is_some() || found_open || !held.is_empty() || !tasks.is_empty() {
             tokio::select! {
-                next = tasks.join_next() => match next {
-                    None => break,
-                    Some(Ok(outcome)) => {
+                Some(planned) = async { match planning.as_mut() { Some(p) => Some(p.await), None => None } }, if planning.is_some() => {
+                    planning = None;
+                    match planned {
+                        Ok(p) => {
+                            plan = p;
+                            counts.found = (plan.files + plan.already_delivered) as i64;
+                            counts.skipped += plan.already_delivered as i64;
+                            let _ = self.inner.events.send(RunEvent::Planned {
+                                run_id: run.id,
+                                files: plan.files,
+                                bytes: plan.bytes,
+                                already_delivered: plan.already_delivered,
+                            });
+                            store.update_run_counts(run.id, &counts).await?;
+                        }
+                        Err(e) => listing_error = Some(e.to_string()),
+                    }
+                }
+                // (The watch's guard is not held past the wait: the run's future must stay `Send`.)
+                true = async { stop_planning.wait_for(|s| s.is_some()).await.is_ok() }, if planning.is_some() => {
+                    planning = None;
+                }
+                batch = found.recv(), if found_open => match batch {
+                    Some(batch) => held.extend(batch),
+                    None => found_open = false,
+                },
+                () = tokio::time::sleep_until(stream_from), if !held.is_empty() && planning.is_some() => {}
+                Some(next) = tasks.join_next(), if !tasks.is_empty() => match next {
+                    Ok(outcome) => {
                         match outcome.status {
                             RunFileStatus::Transferred => counts.transferred += 1,
                             RunFileStatus::Skipped => counts.skipped += 1,
@@ -500,7 +489,7 @@ impl Engine {
                             }
                         }
                     }
-                    Some(Err(e)) => {
+                    Err(e) => {
                         counts.failed += 1;
                         first_errors.push(format!("internal error: {e}"));
                     }
@@ -510,9 +499,40 @@ impl Engine {
                     let _ = store.update_run_counts(run.id, &counts).await;
                 }
             }
+            let stopped = stop.borrow().is_some();
+            if stopped {
+                // Files found but not started are left for the next run.
+                held.clear();
+            } else if planning.is_none() || tokio::time::Instant::now() >= stream_from {
+                for cand in held.drain(..) {
+                    let (ctx, slots, finishing) = (ctx.clone(), slots.clone(), finishing.clone());
+                    tasks.spawn(async move {
+                        let mut slot = deliver::Slot::new(slots, finishing);
+                        slot.take().await;
+                        deliver(ctx, cand, slot).await
+                    });
+                }
+            }
         }
+        drop(planning);
         counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
         let stopped = *stop.borrow();
+        if let Some(message) = listing_error {
+            // What was found before the listing failed was delivered; the run still failed.
+            first_errors.insert(0, message.clone());
+            let status = if counts.transferred > 0 {
+                RunStatus::Partial
+            } else {
+                RunStatus::Failed
+            };
+            return Ok(RunOutcome {
+                status,
+                counts,
+                error: Some(message),
+                first_errors,
+                job: Some(job),
+            });
+        }
         let status = match stopped {
             Some(StopReason::Cancelled) => RunStatus::Cancelled,
             Some(StopReason::Interrupted) => RunStatus::Interrupted,

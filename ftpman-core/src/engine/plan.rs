@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
+use tokio::sync::mpsc;
 
 /// One file the run will deliver.
 #[derive(Debug, Clone)]
@@ -21,11 +22,13 @@ pub struct Candidate {
     pub rel: String,
 }
 
-/// The outcome of planning.
-#[derive(Debug, Default)]
+/// What planning found, once the whole source is listed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// Files to deliver.
-    pub deliver: Vec<Candidate>,
+    /// Files to deliver (sent as they were found).
+    pub files: u64,
+    /// Their bytes, as listed.
+    pub bytes: u64,
     /// Files that passed the filters but are in the ledger unchanged.
     pub already_delivered: u64,
     /// Files left for later: still being written (younger than `min_age`).
@@ -85,12 +88,23 @@ async fn list_folder(
     Ok((entries, rel_dir))
 }
 
-/// Lists the job's source (recursively when asked) and keeps the files that pass the globs, the
-/// age window and the ledger. `now` is the run's start. Folders are listed several at once, on
-/// as many of the pool's connections as it allows.
-pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime<Utc>) -> Result<Plan, PlanError> {
-    let include = globset(&job.include)?;
-    let exclude = globset(&job.exclude)?;
+/// Lists the job's source (recursively when asked) and sends the files that pass the globs,
+/// the age window and the ledger to `deliver`, a folder at a time as each is listed, so the
+/// first files move while the rest of a tree is still being listed. `now` is the run's start.
+/// Folders are listed several at once, on as many of the pool's connections as it allows.
+/// Returns once everything is listed (or the receiver is gone); an error ends the listing,
+/// and what was sent before it stands.
+pub async fn plan(
+    job: &Job,
+    source: &SitePool,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    deliver: mpsc::Sender<Vec<Candidate>>,
+) -> Result<Plan, PlanError> {
+    let filters = Filters {
+        include: globset(&job.include)?,
+        exclude: globset(&job.exclude)?,
+    };
     let root = path::normalize(&job.source_path).map_err(|reason| {
         PlanError::List(TransportError::Config {
             site: source.site().name.clone(),
@@ -98,11 +112,39 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
         })
     })?;
     let retry = super::retry_policy(job);
-    let mut files = Vec::new();
+    let mut plan = Plan::default();
+    let mut found = Vec::new();
+    let mut handed_on = tokio::time::Instant::now();
     let mut listings = FuturesUnordered::new();
     listings.push(list_folder(source, retry, root, String::new()));
-    while let Some(listed) = listings.next().await {
-        let (entries, rel_dir) = listed?;
+    // The ledger is read for many folders at once (one query per 500 paths), and what is left
+    // handed on: when that many are found, when the listing ends, and at least every
+    // `HAND_ON_EVERY` while a long listing goes on.
+    loop {
+        let listed = if found.is_empty() {
+            listings.next().await
+        } else {
+            tokio::select! {
+                listed = listings.next() => listed,
+                () = tokio::time::sleep_until(handed_on + HAND_ON_EVERY) => {
+                    handed_on = tokio::time::Instant::now();
+                    if !hand_on(job, &mut found, store, &mut plan, &deliver).await? {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        };
+        let Some(listed) = listed else { break };
+        let (entries, rel_dir) = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                // What was found before stays found: it is delivered, and the run fails.
+                hand_on(job, &mut found, store, &mut plan, &deliver).await?;
+                return Err(e.into());
+            }
+        };
+        let mut files = Vec::new();
         for entry in entries {
             let rel = if rel_dir.is_empty() {
                 entry.name.clone()
@@ -116,14 +158,57 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
                 _ => {}
             }
         }
+        found.extend(passing(job, &filters, files, source, now, &mut plan).await?);
+        if found.len() >= LEDGER_BATCH || listings.is_empty() {
+            handed_on = tokio::time::Instant::now();
+            if !hand_on(job, &mut found, store, &mut plan, &deliver).await? {
+                break;
+            }
+        }
     }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(plan)
+}
 
-    let mut plan = Plan::default();
+/// Hands the files found that are not in the ledger unchanged on to delivery; false once
+/// nobody delivers any more (the run stopped).
+async fn hand_on(
+    job: &Job,
+    found: &mut Vec<Candidate>,
+    store: &dyn Store,
+    plan: &mut Plan,
+    deliver: &mpsc::Sender<Vec<Candidate>>,
+) -> Result<bool, PlanError> {
+    let batch = not_delivered(job, std::mem::take(found), store, plan).await?;
+    Ok(batch.is_empty() || deliver.send(batch).await.is_ok())
+}
+
+/// Files found are handed on in groups of up to this many (the store's ledger batch).
+const LEDGER_BATCH: usize = 500;
+/// ... or at least this often.
+const HAND_ON_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A job's globs.
+struct Filters {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+/// The files of one folder that pass the globs and the age window, in path order; counts the
+/// ones too young in `plan`.
+async fn passing(
+    job: &Job,
+    filters: &Filters,
+    mut files: Vec<Candidate>,
+    source: &SitePool,
+    now: DateTime<Utc>,
+    plan: &mut Plan,
+) -> Result<Vec<Candidate>, PlanError> {
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
     let mut kept = Vec::new();
     let mut conn = None;
     for c in files {
-        if include.as_ref().is_some_and(|g| !g.is_match(&c.rel)) || exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
+        if filters.include.as_ref().is_some_and(|g| !g.is_match(&c.rel))
+            || filters.exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
         {
             continue;
         }
@@ -162,7 +247,20 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
         }
         kept.push(Candidate { entry, rel });
     }
-    // The ledger is read in batches, not a query per file.
+    Ok(kept)
+}
+
+/// The files not in the ledger unchanged; counts them, and the others, in `plan`.
+async fn not_delivered(
+    job: &Job,
+    kept: Vec<Candidate>,
+    store: &dyn Store,
+    plan: &mut Plan,
+) -> Result<Vec<Candidate>, PlanError> {
+    if kept.is_empty() {
+        return Ok(kept);
+    }
+    // Their ledger entries in one query (batched by the store), not one per file.
     let paths: Vec<String> = kept.iter().map(|c| c.entry.path.clone()).collect();
     let delivered: HashMap<String, LedgerEntry> = store
         .ledger_entries(job.id, &paths)
@@ -170,6 +268,7 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
         .into_iter()
         .map(|e| (e.source_path.clone(), e))
         .collect();
+    let mut deliver = Vec::with_capacity(kept.len());
     for c in kept {
         if let Some(done) = delivered.get(&c.entry.path)
             && done.size == c.entry.size as i64
@@ -178,7 +277,9 @@ pub async fn plan(job: &Job, source: &SitePool, store: &dyn Store, now: DateTime
             plan.already_delivered += 1;
             continue;
         }
-        plan.deliver.push(c);
+        plan.files += 1;
+        plan.bytes += c.entry.size;
+        deliver.push(c);
     }
-    Ok(plan)
+    Ok(deliver)
 }
