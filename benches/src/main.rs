@@ -148,7 +148,7 @@ async fn tree(kind: &str, remote_dir: &str, local_dir: &str, parallel: u32) -> R
         std::sync::Arc::new(ProtocolConnector),
         EngineConfig::default(),
     );
-    // When the first file starts (planning done: the tree listed) and when the last ends.
+    // When the first file starts (the tree listed, or 250 ms of listing) and when the last ends.
     let mut events = engine.subscribe();
     let started = Instant::now();
     let watch = tokio::spawn(async move {

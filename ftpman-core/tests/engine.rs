@@ -1130,7 +1130,10 @@ async fn a_listing_that_fails_after_files_were_found_leaves_a_partial_run() {
     let job = store.create_job(&job).await.unwrap();
     let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     // The file found before the failure was delivered, and recorded; the run says what failed.
-    assert_eq!((run.status, run.counts.transferred), (RunStatus::Partial, 1));
+    assert_eq!(
+        (run.status, run.counts.found, run.counts.transferred),
+        (RunStatus::Partial, 1, 1)
+    );
     let error = run.error.unwrap_or_default();
     assert!(error.contains("/first/sub"), "{error}");
     assert!(dst_dir.path.join("first/f.bin").exists());
@@ -1143,5 +1146,38 @@ async fn a_listing_that_fails_after_files_were_found_leaves_a_partial_run() {
         (RunStatus::Succeeded, 1, 1),
         "{:?}",
         next.error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_age_window_over_a_tree_with_one_connection_does_not_stall_the_listing() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = harness::scratch_for(kind_user(Kind::Ftp), "age-one-conn-src");
+    let dst_dir = scratch("age-one-conn-dst");
+    for (i, folder) in ["a", "b", "c"].iter().enumerate() {
+        std::fs::create_dir_all(src_dir.path.join(folder)).unwrap();
+        noise_file(&src_dir.path.join(format!("{folder}/f.bin")), 1_000, i as u64 + 1);
+    }
+    chown_tree(&src_dir.path, kind_user(Kind::Ftp));
+    // One connection to the source, and an age window: FTP's coarse listing times are made
+    // exact with a stat, which must not wait for a second connection behind the listings.
+    let mut source = site(Kind::Ftp, &src_dir.path);
+    source.max_connections = 1;
+    let src = save_site(store.as_ref(), "src", source).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("aged", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    job.max_age = Some(Duration::from_secs(86_400));
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let run = tokio::time::timeout(Duration::from_secs(60), e.run_job(&job, Trigger::Manual, false))
+        .await
+        .expect("the run ends")
+        .unwrap();
+    assert_eq!(
+        (run.status, run.counts.found, run.counts.transferred),
+        (RunStatus::Succeeded, 3, 3),
+        "{:?}",
+        run.error
     );
 }

@@ -453,15 +453,14 @@ impl Engine {
                     match planned {
                         Ok(p) => {
                             plan = p;
-                            counts.found = (plan.files + plan.already_delivered) as i64;
-                            counts.skipped += plan.already_delivered as i64;
                             let _ = self.inner.events.send(RunEvent::Planned {
                                 run_id: run.id,
                                 files: plan.files,
                                 bytes: plan.bytes,
                                 already_delivered: plan.already_delivered,
                             });
-                            store.update_run_counts(run.id, &counts).await?;
+                            // Deliveries run meanwhile: a failed write here must not end them.
+                            let _ = store.update_run_counts(run.id, &counts).await;
                         }
                         Err(e) => listing_error = Some(e.to_string()),
                     }
@@ -471,7 +470,12 @@ impl Engine {
                     planning = None;
                 }
                 batch = found.recv(), if found_open => match batch {
-                    Some(batch) => held.extend(batch),
+                    Some(batch) => {
+                        // Counted as found, so a run stopped or failed while listing says so.
+                        counts.found += (batch.files.len() as u64 + batch.already_delivered) as i64;
+                        counts.skipped += batch.already_delivered as i64;
+                        held.extend(batch.files);
+                    }
                     None => found_open = false,
                 },
                 () = tokio::time::sleep_until(stream_from), if !held.is_empty() && planning.is_some() => {}

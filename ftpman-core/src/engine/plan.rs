@@ -22,6 +22,15 @@ pub struct Candidate {
     pub rel: String,
 }
 
+/// Files found, handed to delivery while the listing goes on.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Files to deliver.
+    pub files: Vec<Candidate>,
+    /// Files found with them that are in the ledger unchanged.
+    pub already_delivered: u64,
+}
+
 /// What planning found, once the whole source is listed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
@@ -62,30 +71,58 @@ fn globset(patterns: &[String]) -> Result<Option<GlobSet>, PlanError> {
 
 /// Lists one folder on a connection from the pool. A transient failure (a dropped or timed-out
 /// connection, a 4xx reply) is retried on a fresh connection with the job's retries and backoff,
-/// as a file's transfer is: one blip while listing must not fail the whole run.
+/// as a file's transfer is: one blip while listing must not fail the whole run. With
+/// `exact_times`, the files that pass the globs and whose listed time is coarse (FTP LIST shows
+/// minutes) or missing are `stat`ed for the exact one on the same connection, while it is held: taking
+/// another from the pool here could wait for ever behind the other folders' listings.
 async fn list_folder(
     source: &SitePool,
     retry: RetryPolicy,
     dir: String,
     rel_dir: String,
+    filters: &Filters,
+    exact_times: bool,
 ) -> Result<(Vec<Entry>, String), TransportError> {
     let entries = retry
         .run(|attempt| {
-            let dir = &dir;
+            let (dir, rel_dir) = (&dir, &rel_dir);
             async move {
                 if attempt > 1 {
                     tracing::info!(target: "ftpman::engine", site = %source.site().name, folder = %dir, attempt, "listing again");
                 }
                 let mut conn = source.get().await?;
-                let listed = conn.list(dir).await;
+                let mut listed = conn.list(dir).await;
                 if listed.as_ref().is_err_and(|e| e.is_transient()) {
                     conn.mark_broken();
+                }
+                if let Ok(entries) = listed.as_mut()
+                    && exact_times
+                {
+                    let precise = conn.precise_listing_times();
+                    for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::File) {
+                        if (entry.mtime.is_none() || !precise)
+                            && filters.pass(&relative(rel_dir, &entry.name))
+                            && let Ok(exact) = conn.stat(&entry.path).await
+                        {
+                            entry.mtime = exact.mtime.or(entry.mtime);
+                            entry.size = exact.size;
+                        }
+                    }
                 }
                 listed
             }
         })
         .await?;
     Ok((entries, rel_dir))
+}
+
+/// A listed name's path relative to the job's source folder.
+fn relative(rel_dir: &str, name: &str) -> String {
+    if rel_dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel_dir}/{name}")
+    }
 }
 
 /// Lists the job's source (recursively when asked) and sends the files that pass the globs,
@@ -99,7 +136,7 @@ pub async fn plan(
     source: &SitePool,
     store: &dyn Store,
     now: DateTime<Utc>,
-    deliver: mpsc::Sender<Vec<Candidate>>,
+    deliver: mpsc::Sender<Found>,
 ) -> Result<Plan, PlanError> {
     let filters = Filters {
         include: globset(&job.include)?,
@@ -116,7 +153,8 @@ pub async fn plan(
     let mut found = Vec::new();
     let mut handed_on = tokio::time::Instant::now();
     let mut listings = FuturesUnordered::new();
-    listings.push(list_folder(source, retry, root, String::new()));
+    let exact_times = !job.min_age.is_zero() || job.max_age.is_some();
+    listings.push(list_folder(source, retry, root, String::new(), &filters, exact_times));
     // The ledger is read for many folders at once (one query per 500 paths), and what is left
     // handed on: when that many are found, when the listing ends, and at least every
     // `HAND_ON_EVERY` while a long listing goes on.
@@ -146,19 +184,22 @@ pub async fn plan(
         };
         let mut files = Vec::new();
         for entry in entries {
-            let rel = if rel_dir.is_empty() {
-                entry.name.clone()
-            } else {
-                format!("{rel_dir}/{}", entry.name)
-            };
+            let rel = relative(&rel_dir, &entry.name);
             match entry.kind {
-                EntryKind::Dir if job.recursive => listings.push(list_folder(source, retry, entry.path.clone(), rel)),
+                EntryKind::Dir if job.recursive => listings.push(list_folder(
+                    source,
+                    retry,
+                    entry.path.clone(),
+                    rel,
+                    &filters,
+                    exact_times,
+                )),
                 EntryKind::File => files.push(Candidate { entry, rel }),
                 // Links are not followed: they could lead anywhere, and loops.
                 _ => {}
             }
         }
-        found.extend(passing(job, &filters, files, source, now, &mut plan).await?);
+        found.extend(passing(job, &filters, files, now, &mut plan));
         if found.len() >= LEDGER_BATCH || listings.is_empty() {
             handed_on = tokio::time::Instant::now();
             if !hand_on(job, &mut found, store, &mut plan, &deliver).await? {
@@ -176,10 +217,21 @@ async fn hand_on(
     found: &mut Vec<Candidate>,
     store: &dyn Store,
     plan: &mut Plan,
-    deliver: &mpsc::Sender<Vec<Candidate>>,
+    deliver: &mpsc::Sender<Found>,
 ) -> Result<bool, PlanError> {
-    let batch = not_delivered(job, std::mem::take(found), store, plan).await?;
-    Ok(batch.is_empty() || deliver.send(batch).await.is_ok())
+    let before = plan.already_delivered;
+    let files = not_delivered(job, std::mem::take(found), store, plan).await?;
+    let already_delivered = plan.already_delivered - before;
+    if files.is_empty() && already_delivered == 0 {
+        return Ok(true);
+    }
+    Ok(deliver
+        .send(Found {
+            files,
+            already_delivered,
+        })
+        .await
+        .is_ok())
 }
 
 /// Files found are handed on in groups of up to this many (the store's ledger batch).
@@ -193,38 +245,29 @@ struct Filters {
     exclude: Option<GlobSet>,
 }
 
-/// The files of one folder that pass the globs and the age window, in path order; counts the
-/// ones too young in `plan`.
-async fn passing(
+impl Filters {
+    /// Whether a path relative to the job's source folder passes the globs.
+    fn pass(&self, rel: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(rel)) && !self.exclude.as_ref().is_some_and(|g| g.is_match(rel))
+    }
+}
+
+/// The files of one folder that pass the globs and the age window (their times made exact by
+/// `list_folder`), in path order; counts the ones too young in `plan`.
+fn passing(
     job: &Job,
     filters: &Filters,
     mut files: Vec<Candidate>,
-    source: &SitePool,
     now: DateTime<Utc>,
     plan: &mut Plan,
-) -> Result<Vec<Candidate>, PlanError> {
+) -> Vec<Candidate> {
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     let mut kept = Vec::new();
-    let mut conn = None;
-    for c in files {
-        if filters.include.as_ref().is_some_and(|g| !g.is_match(&c.rel))
-            || filters.exclude.as_ref().is_some_and(|g| g.is_match(&c.rel))
-        {
+    for Candidate { entry, rel } in files {
+        if !filters.pass(&rel) {
             continue;
         }
-        let Candidate { mut entry, rel } = c;
         if !job.min_age.is_zero() || job.max_age.is_some() {
-            let source = match conn.take() {
-                Some(c) => conn.insert(c),
-                None => conn.insert(source.get().await?),
-            };
-            // A listing's time may be coarse (FTP LIST shows minutes): then ask for the exact one.
-            if (entry.mtime.is_none() || !source.precise_listing_times())
-                && let Ok(exact) = source.stat(&entry.path).await
-            {
-                entry.mtime = exact.mtime.or(entry.mtime);
-                entry.size = exact.size;
-            }
             let age = entry.mtime.map(|m| now.signed_duration_since(m));
             let min_age = chrono::Duration::from_std(job.min_age).unwrap_or(chrono::Duration::MAX);
             match age {
@@ -247,7 +290,7 @@ async fn passing(
         }
         kept.push(Candidate { entry, rel });
     }
-    Ok(kept)
+    kept
 }
 
 /// The files not in the ledger unchanged; counts them, and the others, in `plan`.

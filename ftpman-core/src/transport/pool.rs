@@ -80,6 +80,30 @@ impl ClusterSlots {
     }
 }
 
+/// A connection being opened for a `get`. Dropped with the connection ready but not taken (the
+/// asker took an idle one in the same instant, or gave up), it puts it with the idle ones.
+struct Opening {
+    ready: oneshot::Receiver<Opened>,
+    idle: Arc<Mutex<Vec<Idle>>>,
+    returned: Arc<Notify>,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if let Ok(Ok((conn, slot, permit))) = self.ready.try_recv() {
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(Idle {
+                    conn,
+                    since: Instant::now(),
+                    slot,
+                });
+            }
+            drop(permit);
+            self.returned.notify_one();
+        }
+    }
+}
+
 /// Opens a connection to `site`, taking a cluster slot first where there is a cluster.
 async fn open_connection(
     site: &Site,
@@ -181,10 +205,10 @@ impl SitePool {
             let (conn, slot, permit) = self.open(permit).await?;
             return Ok(self.loan(conn, slot, permit));
         }
-        let mut opened = self.open_in_background(permit);
+        let mut opening = self.open_in_background(permit);
         loop {
             tokio::select! {
-                ready = &mut opened => {
+                ready = &mut opening.ready => {
                     let (conn, slot, permit) = ready.unwrap_or_else(|_| {
                         Err(super::TransportError::Config {
                             site: self.site.name.clone(),
@@ -226,7 +250,7 @@ impl SitePool {
 
     /// Opens a connection on its own task. If nobody takes it when it is ready (the asker found
     /// an idle one meanwhile, or gave up), it joins the idle ones and its place goes back.
-    fn open_in_background(&self, permit: Option<OwnedSemaphorePermit>) -> oneshot::Receiver<Opened> {
+    fn open_in_background(&self, permit: Option<OwnedSemaphorePermit>) -> Opening {
         let (tx, rx) = oneshot::channel();
         let (site, connector, cluster) = (self.site.clone(), self.connector.clone(), self.cluster.clone());
         let (idle, returned) = (self.idle.clone(), self.returned.clone());
@@ -261,11 +285,15 @@ impl SitePool {
                     drop(permit);
                     returned.notify_one();
                 }
-                // Nobody to tell; the slot was given back by `open_connection`.
+                // Nobody to tell; the slot was given back by `open_with_slot`.
                 Err(Err(_)) => {}
             }
         });
-        rx
+        Opening {
+            ready: rx,
+            idle: self.idle.clone(),
+            returned: self.returned.clone(),
+        }
     }
 
     fn loan(
@@ -354,8 +382,6 @@ impl DerefMut for PooledTransport {
 impl Drop for PooledTransport {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        // The place first, so that a task told of the idle connection can take it.
-        drop(self.permit.take());
         if !self.broken
             && let Ok(mut idle) = self.idle.lock()
         {
@@ -365,6 +391,10 @@ impl Drop for PooledTransport {
                 slot: self.slot,
             });
             drop(idle);
+            // Idle first, then the place: whoever gets the place finds the connection (were it
+            // the other way round, they could open one more than the cap). Then the news, for
+            // a task waiting while its own connection logs in.
+            drop(self.permit.take());
             self.returned.notify_one();
             return;
         }

@@ -186,6 +186,12 @@ impl Group {
             drop(state);
             std::thread::sleep(wait);
             state = self.lock();
+            if state.file_by_file() {
+                // A cool-down began meanwhile: every waiter syncs its own file, and so does this one.
+                state.syncing = false;
+                self.turn.notify_all();
+                return self.sync_alone(state, file);
+            }
         }
         // It syncs for every ticket taken so far: their data was written before they took
         // their tickets.

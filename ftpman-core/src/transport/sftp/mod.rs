@@ -122,15 +122,13 @@ impl SftpTransport {
             request_timeout_secs: site.connect_timeout.as_secs().max(1),
             ..russh_sftp::client::Config::default()
         };
-        self.acks.on();
+        let _quick = self.acks.on_while();
         let started = within_timeout(site, "opening an SFTP channel", async {
             SftpSession::new_with_config(sftp_channel(&self.handle).await?, config)
                 .await
                 .map_err(|e| e.to_string())
         })
-        .await;
-        self.acks.off();
-        let started = started?;
+        .await?;
         let session = Arc::new(started);
         self.sftp = Some(session.clone());
         Ok(session)
