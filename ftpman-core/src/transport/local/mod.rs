@@ -232,7 +232,6 @@ impl Beneath {
     fn open_file(&self, rel: &str, how: Open) -> Option<std::io::Result<std::fs::File>> {
         #[cfg(target_os = "linux")]
         {
-            use std::os::fd::{AsRawFd, FromRawFd};
             use std::sync::atomic::Ordering;
             if !OPENAT2.load(Ordering::Relaxed) {
                 return None;
@@ -248,26 +247,11 @@ impl Beneath {
                 libc::O_NOFOLLOW
             };
             let flags = how.flags() | libc::O_CLOEXEC | nofollow;
-            let how = OpenHow {
-                flags: flags as u64,
-                mode: if flags & libc::O_CREAT != 0 { 0o666 } else { 0 },
-                resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+            let mode = if flags & libc::O_CREAT != 0 { 0o666 } else { 0 };
+            let e = match self.openat2(&path, flags, mode) {
+                Ok(fd) => return Some(Ok(std::fs::File::from(fd))),
+                Err(e) => e,
             };
-            // SAFETY: as in `check`.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    self.dir.as_raw_fd(),
-                    path.as_ptr(),
-                    &how as *const OpenHow,
-                    std::mem::size_of::<OpenHow>(),
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: the kernel just returned this descriptor, owned by no one else.
-                return Some(Ok(unsafe { std::fs::File::from_raw_fd(fd as i32) }));
-            }
-            let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::ENOSYS) | Some(libc::E2BIG) => {
                     OPENAT2.store(false, Ordering::Relaxed);
@@ -288,40 +272,48 @@ impl Beneath {
         }
     }
 
+    /// `openat2(dir, path, flags, mode)` resolving beneath the folder, no magic links.
+    #[cfg(target_os = "linux")]
+    fn openat2(&self, path: &std::ffi::CStr, flags: i32, mode: u64) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        let how = OpenHow {
+            flags: flags as u64,
+            mode,
+            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of the
+        // size passed, all alive for the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.dir.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor, owned by no one else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
     /// Looks `rel` up beneath the folder: `Some(Ok)` when it exists inside, `Some(Err)` with the
     /// kernel's reason otherwise (`EXDEV`: the lookup would leave the folder), `None` when the
     /// kernel cannot say.
     fn check(&self, rel: &str) -> Option<std::io::Result<()>> {
         #[cfg(target_os = "linux")]
         {
-            use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
             use std::sync::atomic::Ordering;
             if !OPENAT2.load(Ordering::Relaxed) {
                 return None;
             }
             let path = std::ffi::CString::new(rel).ok()?;
-            let how = OpenHow {
-                flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
-                mode: 0,
-                resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+            let e = match self.openat2(&path, libc::O_PATH | libc::O_CLOEXEC, 0) {
+                Ok(_) => return Some(Ok(())),
+                Err(e) => e,
             };
-            // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of
-            // the size passed, all alive for the call.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    self.dir.as_raw_fd(),
-                    path.as_ptr(),
-                    &how as *const OpenHow,
-                    std::mem::size_of::<OpenHow>(),
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: the kernel just returned this descriptor, owned by no one else.
-                drop(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-                return Some(Ok(()));
-            }
-            let e = std::io::Error::last_os_error();
             if matches!(
                 e.raw_os_error(),
                 Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::E2BIG)
