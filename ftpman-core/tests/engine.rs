@@ -949,6 +949,20 @@ struct WatchedTarget {
     hold_list: Option<&'static str>,
 }
 
+/// An engine whose connections are watched (see `WatchedTarget`).
+fn watched(
+    store: Arc<dyn ftpman_core::Store>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    ledger: Ledger,
+    hold_list: Option<&'static str>,
+) -> Engine {
+    Engine::new(
+        store,
+        Arc::new(WatchedTarget { log, ledger, hold_list }),
+        EngineConfig::default(),
+    )
+}
+
 #[async_trait::async_trait]
 impl Connector for WatchedTarget {
     async fn connect(&self, site: &ftpman_core::model::Site) -> TransportResult<Box<dyn Transport>> {
@@ -975,15 +989,7 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
     let src = save_site(store.as_ref(), "src", site(Kind::SftpKey, &src_dir.path)).await;
     let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let e = Engine::new(
-        store.clone(),
-        Arc::new(WatchedTarget {
-            log: log.clone(),
-            ledger: Default::default(),
-            hold_list: None,
-        }),
-        EngineConfig::default(),
-    );
+    let e = watched(store.clone(), log.clone(), Default::default(), None);
     // One file at a time: the first file's rename (its wait for the disk) must let the second
     // file's transfer start.
     let mut job = Job::new("one-at-a-time", src.id, "/", dst.id, "/");
@@ -1003,12 +1009,7 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
         !log.iter().any(|l| l.starts_with("durable ")),
         "atomic: the rename makes it durable"
     );
-    for i in 0..3u64 {
-        assert_eq!(
-            std::fs::read(dst_dir.path.join(format!("f{i}.bin"))).unwrap(),
-            std::fs::read(src_dir.path.join(format!("f{i}.bin"))).unwrap()
-        );
-    }
+    assert_eq!(tree(&dst_dir.path), tree(&src_dir.path), "every file, nothing else");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1023,15 +1024,7 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
     let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let ledger: Ledger = Default::default();
-    let e = Engine::new(
-        store.clone(),
-        Arc::new(WatchedTarget {
-            log: log.clone(),
-            ledger: ledger.clone(),
-            hold_list: None,
-        }),
-        EngineConfig::default(),
-    );
+    let e = watched(store.clone(), log.clone(), ledger.clone(), None);
     let mut job = Job::new("in-place", src.id, "/", dst.id, "/in");
     job.atomic = false;
     let job = store.create_job(&job).await.unwrap();
@@ -1072,15 +1065,7 @@ async fn files_move_while_the_tree_is_still_listed() {
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     // The listing of /later waits for a delivery: it comes only if /first's file moves before
     // the whole tree is listed.
-    let e = Engine::new(
-        store.clone(),
-        Arc::new(WatchedTarget {
-            log: log.clone(),
-            ledger: Default::default(),
-            hold_list: Some("/later"),
-        }),
-        EngineConfig::default(),
-    );
+    let e = watched(store.clone(), log.clone(), Default::default(), Some("/later"));
     let mut job = Job::new("streamed", src.id, "/", dst.id, "/");
     job.recursive = true;
     let job = store.create_job(&job).await.unwrap();
@@ -1096,12 +1081,7 @@ async fn files_move_while_the_tree_is_still_listed() {
         }
     }
     assert_eq!(planned, [2]);
-    for folder in ["first", "later"] {
-        assert_eq!(
-            std::fs::read(dst_dir.path.join(format!("{folder}/f.bin"))).unwrap(),
-            std::fs::read(src_dir.path.join(format!("{folder}/f.bin"))).unwrap()
-        );
-    }
+    assert_eq!(tree(&dst_dir.path), tree(&src_dir.path), "every file, nothing else");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

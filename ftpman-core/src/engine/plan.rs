@@ -126,8 +126,8 @@ fn relative(rel_dir: &str, name: &str) -> String {
 }
 
 /// Lists the job's source (recursively when asked) and sends the files that pass the globs,
-/// the age window and the ledger to `deliver`, a folder at a time as each is listed, so the
-/// first files move while the rest of a tree is still being listed. `now` is the run's start.
+/// the age window and the ledger to `deliver` in groups while it lists (every 500 files, at
+/// least every 100 ms, and at the end), so files can move while a tree is still listed. `now` is the run's start.
 /// Folders are listed several at once, on as many of the pool's connections as it allows.
 /// Returns once everything is listed (or the receiver is gone); an error ends the listing,
 /// and what was sent before it stands.

@@ -91,17 +91,36 @@ struct Opening {
 impl Drop for Opening {
     fn drop(&mut self) {
         if let Ok(Ok((conn, slot, permit))) = self.ready.try_recv() {
-            if let Ok(mut idle) = self.idle.lock() {
-                idle.push(Idle {
-                    conn,
-                    since: Instant::now(),
-                    slot,
-                });
-            }
-            drop(permit);
-            self.returned.notify_one();
+            park(&self.idle, &self.returned, conn, slot, permit);
         }
     }
+}
+
+/// Puts a connection with the idle ones, then gives its place back: in that order, whoever
+/// gets the place finds the connection (the other way round, they could open one past the cap).
+/// Then tells a task waiting while its own connection logs in. Returns the connection if the
+/// idle list is unusable (a panic while it was held).
+fn park(
+    idle: &Mutex<Vec<Idle>>,
+    returned: &Notify,
+    conn: Box<dyn Transport>,
+    slot: Option<u32>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Option<Box<dyn Transport>> {
+    let unparked = match idle.lock() {
+        Ok(mut idle) => {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+                slot,
+            });
+            None
+        }
+        Err(_) => Some(conn),
+    };
+    drop(permit);
+    returned.notify_one();
+    unparked
 }
 
 /// Opens a connection to `site`, taking a cluster slot first where there is a cluster.
@@ -275,15 +294,7 @@ impl SitePool {
             match tx.send(opened) {
                 Ok(()) => {}
                 Err(Ok((conn, slot, permit))) => {
-                    if let Ok(mut idle) = idle.lock() {
-                        idle.push(Idle {
-                            conn,
-                            since: Instant::now(),
-                            slot,
-                        });
-                    }
-                    drop(permit);
-                    returned.notify_one();
+                    park(&idle, &returned, conn, slot, permit);
                 }
                 // Nobody to tell; the slot was given back by `open_with_slot`.
                 Err(Err(_)) => {}
@@ -381,22 +392,12 @@ impl DerefMut for PooledTransport {
 
 impl Drop for PooledTransport {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        if !self.broken
-            && let Ok(mut idle) = self.idle.lock()
-        {
-            idle.push(Idle {
-                conn,
-                since: Instant::now(),
-                slot: self.slot,
-            });
-            drop(idle);
-            // Idle first, then the place: whoever gets the place finds the connection (were it
-            // the other way round, they could open one more than the cap). Then the news, for
-            // a task waiting while its own connection logs in.
-            drop(self.permit.take());
-            self.returned.notify_one();
-            return;
+        let Some(mut conn) = self.conn.take() else { return };
+        if !self.broken {
+            match park(&self.idle, &self.returned, conn, self.slot, self.permit.take()) {
+                None => return,
+                Some(unparked) => conn = unparked,
+            }
         }
         // A broken connection is dropped (closing its socket); its slot goes back.
         drop(conn);
