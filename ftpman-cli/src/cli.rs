@@ -115,7 +115,7 @@ pub struct ServeArgs {
     pub node_id: Option<String>,
     /// How long a node's claim on a run (and on connection slots) holds without renewal; a
     /// node that dies loses its runs after this.
-    #[arg(long, default_value = "60s")]
+    #[arg(long, default_value = "60s", env = "FTPMAN_LEASE")]
     pub lease: String,
     /// On SIGINT/SIGTERM, how long running files get to finish before their runs are
     /// interrupted (the next run continues them).
@@ -252,7 +252,8 @@ pub struct JobFlags {
     /// After delivery: keep, delete or move:DIR.
     #[arg(long)]
     pub after: Option<String>,
-    /// When the target exists: overwrite, skip, rename or fail.
+    /// When the target name is taken: replace-own (the default: replace what this job
+    /// delivered there, fail on anything else), overwrite, skip, rename (name_1.ext) or fail.
     #[arg(long)]
     pub on_conflict: Option<String>,
     /// Write under the final name directly (no temporary name).

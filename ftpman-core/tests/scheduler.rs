@@ -285,7 +285,8 @@ async fn crash_recovery_and_graceful_stop() {
     job.bwlimit = Some(1 << 20); // six seconds for the file
     let job = w.store.update_job(&job).await.unwrap();
 
-    // A process died while running a run: the next start marks it interrupted.
+    // A process died while running a run an hour ago: its lease has run out, so the next start
+    // marks it interrupted.
     let orphan = w
         .store
         .create_run(&NewRun {
@@ -299,7 +300,12 @@ async fn crash_recovery_and_graceful_stop() {
         .unwrap()
         .unwrap();
     w.store
-        .start_run(orphan.id, "dead-node", Utc::now(), Duration::from_secs(3600))
+        .start_run(
+            orphan.id,
+            "dead-node",
+            Utc::now() - chrono::Duration::hours(1),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -131,7 +131,7 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
             tokio::pin!(running);
             let run = tokio::select! {
                 r = &mut running => r?,
-                _ = tokio::signal::ctrl_c() => {
+                _ = crate::commands::shutdown_signal() => {
                     eprintln!("cancelling: the file being moved is abandoned (never left under its final name)");
                     for id in engine.active_runs() {
                         engine.stop(id, ftpman_core::engine::StopReason::Cancelled);

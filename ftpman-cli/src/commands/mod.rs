@@ -68,3 +68,24 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
         Command::Completions { .. } => Err(Failure::usage("unreachable")),
     }
 }
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: both ask ftpman to stop cleanly.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

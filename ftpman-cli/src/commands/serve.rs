@@ -2,30 +2,11 @@
 
 use crate::CmdResult;
 use crate::cli::ServeArgs;
+use crate::commands::shutdown_signal;
 use ftpman_core::Manager;
 use ftpman_core::scheduler::Scheduler;
 use ftpman_core::scheduler::service::{Service, ServiceConfig};
 use std::process::ExitCode;
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
 
 pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
     let lease = ftpman_core::validate::parse_duration("lease", &args.lease)

@@ -4,6 +4,7 @@
 //! name and never touches the source.
 
 use super::events::RunEvent;
+use super::hold::Hold;
 use super::plan::Candidate;
 use super::recorder::Recorder;
 use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFileStatus};
@@ -11,12 +12,12 @@ use crate::store::Store;
 use crate::transport::copy::copy_file;
 use crate::transport::layer::RateLimiter;
 use crate::transport::pool::{PooledTransport, SitePool};
-use crate::transport::{EntryKind, TransportError, path};
+use crate::transport::{Entry, EntryKind, TransportError, path};
 use crate::validate::{PathTemplate, TemplateContext};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
@@ -40,6 +41,15 @@ pub(crate) struct RunContext {
     pub recorder: Recorder,
     /// Target folders this run has made or found, so each is made once, not once a file.
     pub target_dirs: Mutex<HashSet<String>>,
+    /// This node's hold on the run: checked before every step with a lasting effect.
+    pub hold: Arc<Hold>,
+    /// This node.
+    pub node_id: String,
+    /// The job's runs since its last successful one (a few): the temporary files they may have
+    /// left are removed as this run delivers the same files.
+    pub earlier_runs: Vec<i64>,
+    /// Final paths (case folded) this run delivers to: see [`claim_target`].
+    pub targets: Mutex<HashMap<String, TargetClaim>>,
 }
 
 /// Files that may be finishing (verified, made durable, renamed) per transfer slot: enough for
@@ -92,6 +102,15 @@ impl Slot {
 pub(crate) struct FileOutcome {
     pub status: RunFileStatus,
     pub error: Option<String>,
+    /// Counted already, as found in the ledger (an after-delivery action left pending).
+    pub counted: bool,
+}
+
+/// The first file of a run bound for a final path (as given, and its source), and the turn
+/// every file bound for that path (or one differing only by case) takes.
+pub(crate) struct TargetClaim {
+    first: (String, String),
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Why one attempt failed, and whether another may succeed.
@@ -123,8 +142,14 @@ impl AttemptError {
 
     /// The final name exists at the target: a skip under `skip`, else a failure.
     fn name_taken(policy: ConflictPolicy, final_path: &str) -> Self {
+        let message = match policy {
+            ConflictPolicy::ReplaceOwn => format!(
+                "{final_path} exists at the target and this job did not deliver it (on-conflict replace-own replaces only this job's own files; overwrite would replace it)"
+            ),
+            _ => format!("{final_path} exists at the target (on-conflict {policy})"),
+        };
         AttemptError {
-            message: format!("{final_path} exists at the target (on-conflict {policy})"),
+            message,
             transient: false,
             skipped: policy == ConflictPolicy::Skip,
         }
@@ -156,13 +181,24 @@ pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &Da
     path::normalize(&joined).unwrap_or(joined)
 }
 
-/// The temporary name a file is written under before it is renamed into place. It is the same
-/// for every run of a job (a job never runs twice at once), so a run after a failure overwrites
-/// the partial file instead of leaving it behind; the job id keeps two jobs apart.
-fn temp_path(final_path: &str, job_id: i64) -> String {
+/// The longest part of a file's name kept in its temporary name, so that the temporary name
+/// fits wherever the final one does (255 bytes on most file systems).
+const TEMP_STEM: usize = 200;
+
+/// The temporary name of a delivery to `final_path` by run `run_id`: beside the final name,
+/// hidden, and the run's own, so no two runs (a node that lost its lease, and the node that
+/// took over) ever write one temporary file, and a retry builds only on its own run's earlier
+/// attempt. Within a run, deliveries to one final path take turns ([`claim_target`]), so they
+/// never write it at once either.
+fn temp_path(final_path: &str, run_id: i64) -> String {
+    let name = path::file_name(final_path);
+    let mut end = name.len().min(TEMP_STEM);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
     path::child(
         &path::parent(final_path),
-        &format!(".{}.j{job_id}.ftpman-part", path::file_name(final_path)),
+        &format!(".{}.{run_id}.ftpman-part", &name[..end]),
     )
 }
 
@@ -176,9 +212,40 @@ fn numbered(final_path: &str, n: u32) -> String {
     path::child(&path::parent(final_path), &numbered)
 }
 
+/// Whether the file at `final_path` is the one this job delivered for `cand` earlier (its
+/// ledger entry says it went there): what `replace-own` may replace.
+fn delivered_there(cand: &Candidate, final_path: &str) -> bool {
+    cand.delivered
+        .as_ref()
+        .and_then(|e| e.target_path.as_deref())
+        .is_some_and(|p| p == final_path)
+}
+
+/// Whether the conflict policy lets this delivery replace a file under `final_path`.
+fn may_replace(job: &Job, cand: &Candidate, final_path: &str) -> bool {
+    match job.conflict {
+        ConflictPolicy::Overwrite => true,
+        ConflictPolicy::ReplaceOwn => delivered_there(cand, final_path),
+        ConflictPolicy::Skip | ConflictPolicy::Rename | ConflictPolicy::Fail => false,
+    }
+}
+
+/// Whether `now` is still the file `listed` described: same size, and the same time as far
+/// as the coarser of the two says.
+fn same_file(listed: &Entry, now: &Entry) -> bool {
+    let granularity = i64::from(listed.mtime_granularity.max(now.mtime_granularity).max(1));
+    listed.size == now.size
+        && match (listed.mtime, now.mtime) {
+            (Some(a), Some(b)) => a.timestamp().div_euclid(granularity) == b.timestamp().div_euclid(granularity),
+            (None, None) => true,
+            _ => false,
+        }
+}
+
 /// Where the final file goes given what is already there; `Err` for skip and fail.
 async fn resolve_conflict(
     job: &Job,
+    cand: &Candidate,
     tgt: &mut PooledTransport,
     final_path: &str,
 ) -> Result<(String, bool), AttemptError> {
@@ -188,9 +255,8 @@ async fn resolve_conflict(
         Ok(existing) if existing.kind == EntryKind::Dir => {
             Err(AttemptError::permanent(format!("the target {final_path} is a folder")))
         }
+        Ok(_) if may_replace(job, cand, final_path) => Ok((final_path.to_string(), true)),
         Ok(_) => match job.conflict {
-            ConflictPolicy::Overwrite => Ok((final_path.to_string(), true)),
-            ConflictPolicy::Skip | ConflictPolicy::Fail => Err(AttemptError::name_taken(job.conflict, final_path)),
             ConflictPolicy::Rename => {
                 for n in 1..=10_000 {
                     let candidate = numbered(final_path, n);
@@ -202,17 +268,22 @@ async fn resolve_conflict(
                 }
                 Err(AttemptError::permanent(format!("no free name next to {final_path}")))
             }
+            policy => Err(AttemptError::name_taken(policy, final_path)),
         },
     }
 }
 
-/// One attempt at moving the file. Returns the final path.
+/// One attempt at moving the file through `temp` (the final path itself when not atomic).
+/// Returns the final path.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     ctx: &RunContext,
     cand: &Candidate,
     final_path: &str,
+    temp: &str,
     resume: bool,
     file_bytes: &AtomicU64,
+    wrote: &AtomicBool,
     slot: &mut Slot,
 ) -> Result<String, AttemptError> {
     let size = cand.entry.size;
@@ -223,11 +294,11 @@ async fn attempt(
         let (mut final_path, mut overwrite) =
             if ctx.job.atomic && !ctx.dry_run && ctx.job.conflict != ConflictPolicy::Skip {
                 // The rename into place decides: it refuses a name already taken, atomically (or
-                // replaces it, for overwrite), so a new file costs no stat before its transfer.
-                // Skip asks first, not to move a file only to throw it away.
-                (final_path.to_string(), ctx.job.conflict == ConflictPolicy::Overwrite)
+                // replaces it, where the policy allows), so a new file costs no stat before its
+                // transfer. Skip asks first, not to move a file only to throw it away.
+                (final_path.to_string(), may_replace(&ctx.job, cand, final_path))
             } else {
-                resolve_conflict(&ctx.job, &mut tgt, final_path).await?
+                resolve_conflict(&ctx.job, cand, &mut tgt, final_path).await?
             };
         if ctx.dry_run {
             return Ok(final_path);
@@ -240,21 +311,25 @@ async fn attempt(
                 d.insert(dir);
             }
         }
-        let temp = if ctx.job.atomic {
-            temp_path(&final_path, ctx.job.id)
-        } else {
-            final_path.clone()
-        };
+        let temp = if ctx.job.atomic { temp.to_string() } else { final_path.clone() };
+        let mut src = ctx.src.get().await?;
         let offset = if resume {
             match tgt.stat(&temp).await {
-                Ok(e) if e.size <= size => e.size,
+                // Where the writes before a break may have left holes (pipelined writes), only
+                // what lies before them is built on.
+                Ok(e) if e.size <= size => e.size.saturating_sub(tgt.resume_margin()),
                 _ => 0,
             }
         } else {
             0
         };
-        let mut src = ctx.src.get().await?;
+        if offset > 0 && !same_file(&cand.entry, &src.stat(&cand.entry.path).await?) {
+            return Err(AttemptError::permanent(format!(
+                "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version"
+            )));
+        }
         let compare_checksums = tgt.cheap_checksum() && src.cheap_checksum();
+        wrote.store(true, Ordering::Relaxed);
         let copied = {
             let run_id = ctx.run_id;
             let events = ctx.events.clone();
@@ -324,13 +399,14 @@ async fn attempt(
                 skipped: false,
             });
         }
+        ctx.hold.check("renaming it into place").map_err(|e| AttemptError::permanent(e.to_string()))?;
         if ctx.job.atomic {
             loop {
                 match tgt.rename(&temp, &final_path, overwrite).await {
                     Ok(()) => break,
                     // Someone delivered under that name meanwhile: take the next free one.
                     Err(TransportError::AlreadyExists { .. }) if ctx.job.conflict == ConflictPolicy::Rename => {
-                        let (next, ow) = resolve_conflict(&ctx.job, &mut tgt, &final_path).await?;
+                        let (next, ow) = resolve_conflict(&ctx.job, cand, &mut tgt, &final_path).await?;
                         final_path = next;
                         overwrite = ow;
                     }
@@ -369,21 +445,85 @@ async fn attempt(
     result
 }
 
-/// Applies the after-delivery action to the source file.
-async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), TransportError> {
+/// Applies the after-delivery action to the source file, once this node is known to still hold
+/// the run and the source is known to be the file that was delivered (same size and time as
+/// listed); a source that changed meanwhile is kept.
+async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), String> {
+    if ctx.job.after == AfterAction::Keep {
+        return Ok(());
+    }
+    ctx.hold.check("the after-delivery action").map_err(|e| e.to_string())?;
+    let mut src = ctx.src.get().await.map_err(|e| e.to_string())?;
+    let now = src.stat(&cand.entry.path).await.map_err(|e| e.to_string())?;
+    if !same_file(&cand.entry, &now) {
+        return Err(format!(
+            "the source changed since it was listed ({} bytes now, {} then): it was kept; the next run delivers the new version",
+            now.size, cand.entry.size
+        ));
+    }
     match &ctx.job.after {
         AfterAction::Keep => Ok(()),
-        AfterAction::Delete => ctx.src.get().await?.delete(&cand.entry.path).await,
+        AfterAction::Delete => src.delete(&cand.entry.path).await.map_err(|e| e.to_string()),
         AfterAction::Move(dir) => {
-            let dest = path::normalize(&format!("{dir}/{}", cand.rel)).map_err(|reason| TransportError::Config {
-                site: ctx.src.site().name.clone(),
-                reason,
-            })?;
-            let mut src = ctx.src.get().await?;
-            src.mkdir_all(&path::parent(&dest)).await?;
-            src.rename(&cand.entry.path, &dest, true).await
+            let dest = path::normalize(&format!("{dir}/{}", cand.rel))?;
+            src.mkdir_all(&path::parent(&dest)).await.map_err(|e| e.to_string())?;
+            src.rename(&cand.entry.path, &dest, true)
+                .await
+                .map_err(|e| e.to_string())
         }
     }
+}
+
+/// Applies the after-delivery action that an earlier run recorded as pending for a file it
+/// delivered (it stopped between recording the delivery and the action).
+pub(crate) async fn finish_pending_after(ctx: Arc<RunContext>, cand: Candidate) -> FileOutcome {
+    let delivered_by = cand.delivered.as_ref().map_or(0, |e| e.run_id);
+    let error = match after_delivery(&ctx, &cand).await {
+        Ok(()) => {
+            tracing::info!(target: "ftpman::engine", job = %ctx.job.name, file = %cand.entry.path, run = delivered_by, "applied the after-delivery action ({}) left pending by run {delivered_by}", ctx.job.after);
+            if let Err(e) = ctx
+                .store
+                .after_applied(ctx.job.id, &cand.entry.path, delivered_by)
+                .await
+            {
+                tracing::warn!(target: "ftpman::engine", file = %cand.entry.path, "could not record the after-delivery action: {e}");
+            }
+            None
+        }
+        Err(e) => Some(format!(
+            "{}: delivered by run {delivered_by}, but its after-delivery action ({}) failed: {e}",
+            cand.entry.path, ctx.job.after
+        )),
+    };
+    FileOutcome {
+        status: if error.is_some() {
+            RunFileStatus::Failed
+        } else {
+            RunFileStatus::Skipped
+        },
+        error,
+        counted: true,
+    }
+}
+
+/// Claims `final_path` for `cand` within the run. Two files whose target paths differ only by
+/// case take turns (on a server that ignores case they are one name; the second then meets
+/// the first as a file in the way); two with the very same target path are refused unless the
+/// policy is `rename` (which gives the second its own name), so that no file is delivered over
+/// another of the same run.
+fn claim_target(ctx: &RunContext, cand: &Candidate, final_path: &str) -> Result<Arc<tokio::sync::Mutex<()>>, String> {
+    let mut targets = ctx.targets.lock().unwrap_or_else(|p| p.into_inner());
+    let claim = targets.entry(final_path.to_lowercase()).or_insert_with(|| TargetClaim {
+        first: (final_path.to_string(), cand.entry.path.clone()),
+        turn: Arc::default(),
+    });
+    if claim.first.0 == final_path && claim.first.1 != cand.entry.path && ctx.job.conflict != ConflictPolicy::Rename {
+        return Err(format!(
+            "{} would also be delivered to {final_path}: two files of one run are never delivered to one name (does the target template lack {{name}}? on-conflict rename numbers them)",
+            claim.first.1
+        ));
+    }
+    Ok(claim.turn.clone())
 }
 
 /// Delivers one file with the job's retries; records its run file, ledger entry and events.
@@ -391,8 +531,8 @@ async fn after_delivery(ctx: &RunContext, cand: &Candidate) -> Result<(), Transp
 /// bytes have moved, so the next file starts while this one is made durable, renamed and
 /// recorded.
 pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slot) -> FileOutcome {
-    let started = Instant::now();
     let planned_path = target_path(&ctx.job, &cand, ctx.run_id, &ctx.started);
+    let temp = temp_path(&planned_path, ctx.run_id);
     let mut record = RunFile {
         id: 0,
         run_id: ctx.run_id,
@@ -404,29 +544,125 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
         status: RunFileStatus::Transferring,
         error: None,
     };
-    let _ = ctx.events.send(RunEvent::FileStarted {
+    let file_bytes = AtomicU64::new(0);
+    let wrote = AtomicBool::new(false);
+    let mut cancel = ctx.cancel.clone();
+    // Deliveries to one name take turns; the turn is taken before a transfer place, so a file
+    // waiting for its turn never holds a place the one ahead of it needs for a retry.
+    let (outcome, started) = match claim_target(&ctx, &cand, &planned_path) {
+        Err(refused) => (Err(AttemptError::permanent(refused)), Instant::now()),
+        Ok(turn) => {
+            let my_turn = tokio::select! {
+                t = turn.lock_owned() => Some(t),
+                _ = cancel.wait_for(|c| c.is_some()) => None,
+            };
+            slot.take().await;
+            let started = Instant::now();
+            let _ = ctx.events.send(RunEvent::FileStarted {
+                run_id: ctx.run_id,
+                path: cand.entry.path.clone(),
+                size: cand.entry.size,
+            });
+            let outcome = if my_turn.is_none() {
+                Err(AttemptError::permanent("cancelled"))
+            } else {
+                attempts(&ctx, &cand, &planned_path, &temp, &file_bytes, &wrote, &mut slot).await
+            };
+            (outcome, started)
+        }
+    };
+    drop(slot);
+    let finish = |record: &mut RunFile, status: RunFileStatus, error: Option<String>, path: String| {
+        record.status = status;
+        record.error = error;
+        record.target_path = path;
+        record.bytes = file_bytes.load(Ordering::Relaxed) as i64;
+        record.duration = started.elapsed();
+    };
+    let (status, error) = match outcome {
+        Ok(final_path) if !ctx.dry_run => {
+            finish(&mut record, RunFileStatus::Transferred, None, final_path.clone());
+            remove_earlier_temps(&ctx, &planned_path).await;
+            delivered(&ctx, &cand, record, final_path).await
+        }
+        other => {
+            let (status, error, path) = match other {
+                Ok(final_path) => (RunFileStatus::WouldTransfer, None, final_path),
+                Err(e) if e.skipped => (RunFileStatus::Skipped, Some(e.message), planned_path.clone()),
+                Err(e) => {
+                    // Best effort: remove what this delivery wrote (its temporary file, or, written
+                    // in place, its partial file under the final name: never another's).
+                    if wrote.load(Ordering::Relaxed) && !ctx.dry_run {
+                        let partial = if ctx.job.atomic { &temp } else { &planned_path };
+                        if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
+                            let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(partial)).await;
+                        }
+                    }
+                    (RunFileStatus::Failed, Some(e.message), planned_path.clone())
+                }
+            };
+            finish(&mut record, status, error.clone(), path);
+            if ctx.hold.check("recording the file").is_ok()
+                && let Err(e) = ctx.recorder.record(&record, None).await
+            {
+                tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
+            }
+            (status, error)
+        }
+    };
+    let _ = ctx.events.send(RunEvent::FileFinished {
         run_id: ctx.run_id,
         path: cand.entry.path.clone(),
-        size: cand.entry.size,
+        status,
+        error: error.clone(),
     });
-    let file_bytes = AtomicU64::new(0);
+    FileOutcome {
+        status,
+        error,
+        counted: false,
+    }
+}
+
+/// Removes (best effort) the temporary files that the job's unfinished runs just before this
+/// one may have left for `planned_path`: a process killed mid-transfer could not.
+async fn remove_earlier_temps(ctx: &RunContext, planned_path: &str) {
+    if ctx.earlier_runs.is_empty() || !ctx.job.atomic {
+        return;
+    }
+    let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await else {
+        return;
+    };
+    for run in &ctx.earlier_runs {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(&temp_path(planned_path, *run))).await;
+    }
+}
+
+/// The job's attempts at one file, with its retries and backoff.
+#[allow(clippy::too_many_arguments)]
+async fn attempts(
+    ctx: &RunContext,
+    cand: &Candidate,
+    planned_path: &str,
+    temp: &str,
+    file_bytes: &AtomicU64,
+    wrote: &AtomicBool,
+    slot: &mut Slot,
+) -> Result<String, AttemptError> {
     let retry = super::retry_policy(&ctx.job);
     let attempts = retry.attempts;
     let mut cancel = ctx.cancel.clone();
     let mut outcome = Err(AttemptError::permanent("not attempted"));
-    // A retry resumes only from a temporary file this run has written over: one into which an
-    // earlier attempt moved more than `RESUME_AFTER` bytes (a remote writer truncates it when it
-    // opens, a local one once it holds more than that). A temporary file left by an earlier run,
-    // perhaps of an older version of the source, is never built on.
+    // A retry resumes only from this delivery's temporary file, once an earlier attempt moved
+    // more than `RESUME_AFTER` bytes into it (a remote writer truncates it when it opens, a
+    // local one once it holds more than that).
     let mut resumable = false;
     for n in 1..=attempts {
         if cancel.borrow().is_some() {
-            outcome = Err(AttemptError::permanent("cancelled"));
-            break;
+            return Err(AttemptError::permanent("cancelled"));
         }
         let before = file_bytes.load(Ordering::Relaxed);
         outcome = tokio::select! {
-            r = attempt(&ctx, &cand, &planned_path, resumable, &file_bytes, &mut slot) => r,
+            r = attempt(ctx, cand, planned_path, temp, resumable, file_bytes, wrote, slot) => r,
             _ = cancel.wait_for(|c| c.is_some()) => Err(AttemptError::permanent("cancelled")),
         };
         resumable |= file_bytes.load(Ordering::Relaxed).saturating_sub(before) > crate::transport::copy::RESUME_AFTER;
@@ -444,87 +680,73 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
             _ => break,
         }
     }
-    drop(slot);
-    // One record per file: the run file, with the ledger entry when delivered. The ledger is
-    // written before the source is touched: a crash between the two leaves the delivered source
-    // in place (recorded, so never sent twice), and the action is not retried.
-    let finish = |record: &mut RunFile, status: RunFileStatus, error: Option<String>, path: String| {
-        record.status = status;
-        record.error = error;
-        record.target_path = path;
-        record.bytes = file_bytes.load(Ordering::Relaxed) as i64;
-        record.duration = started.elapsed();
-    };
-    let (status, error) = match outcome {
-        Ok(final_path) if !ctx.dry_run => {
-            finish(&mut record, RunFileStatus::Transferred, None, final_path.clone());
-            let entry = LedgerEntry {
-                job_id: ctx.job.id,
-                source_path: cand.entry.path.clone(),
-                size: cand.entry.size as i64,
-                mtime: cand.entry.mtime.map(|m| m.timestamp()),
-                delivered_at: Utc::now(),
-                run_id: ctx.run_id,
-            };
-            match ctx.recorder.record(&record, Some(&entry)).await {
-                Err(e) => {
-                    let message =
-                        format!("delivered to {final_path}, but recording it failed: {e}; the source was kept");
-                    tracing::error!(target: "ftpman::engine", run = ctx.run_id, "{message}");
-                    (RunFileStatus::Failed, Some(message))
-                }
-                Ok(mut saved) => match after_delivery(&ctx, &cand).await {
-                    Ok(()) => (RunFileStatus::Transferred, None),
-                    Err(e) => {
-                        let message = format!(
-                            "delivered to {final_path}, but the after-delivery action ({}) failed: {e}",
-                            ctx.job.after
-                        );
-                        saved.status = RunFileStatus::Failed;
-                        saved.error = Some(message.clone());
-                        if let Err(e) = ctx.store.update_run_file(&saved).await {
-                            tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", saved.source_path);
-                        }
-                        (RunFileStatus::Failed, Some(message))
-                    }
-                },
-            }
-        }
-        other => {
-            let (status, error, path) = match other {
-                Ok(final_path) => (RunFileStatus::WouldTransfer, None, final_path),
-                Err(e) if e.skipped => (RunFileStatus::Skipped, Some(e.message), planned_path.clone()),
-                Err(e) => {
-                    // Best effort: remove the partial temporary file (never the final name).
-                    if ctx.job.atomic && !ctx.dry_run {
-                        let temp = temp_path(&planned_path, ctx.job.id);
-                        if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
-                            let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(&temp)).await;
-                        }
-                    }
-                    (RunFileStatus::Failed, Some(e.message), planned_path.clone())
-                }
-            };
-            finish(&mut record, status, error.clone(), path);
-            if let Err(e) = ctx.recorder.record(&record, None).await {
-                tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", record.source_path);
-            }
-            (status, error)
-        }
-    };
-    let _ = ctx.events.send(RunEvent::FileFinished {
+    outcome
+}
+
+/// Records a delivered file (run file and ledger entry in one commit), then applies the
+/// after-delivery action. The ledger is written before the source is touched, with the action
+/// marked pending until it is applied: a crash between the two leaves the delivered source in
+/// place, recorded (never sent twice), and the next run applies the action.
+async fn delivered(
+    ctx: &RunContext,
+    cand: &Candidate,
+    record: RunFile,
+    final_path: String,
+) -> (RunFileStatus, Option<String>) {
+    let entry = LedgerEntry {
+        job_id: ctx.job.id,
+        source_path: cand.entry.path.clone(),
+        size: cand.entry.size as i64,
+        mtime: cand.entry.mtime.map(|m| m.timestamp()),
+        delivered_at: Utc::now(),
         run_id: ctx.run_id,
-        path: cand.entry.path.clone(),
-        status,
-        error: error.clone(),
-    });
-    FileOutcome { status, error }
+        target_path: Some(final_path.clone()),
+        mtime_granularity: cand.entry.mtime_granularity,
+        after_pending: ctx.job.after != AfterAction::Keep,
+    };
+    let recorded = match ctx.hold.check("recording the delivery") {
+        Ok(()) => ctx
+            .recorder
+            .record(&record, Some(&entry))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut saved = match recorded {
+        Ok(saved) => saved,
+        Err(e) => {
+            let message = format!("delivered to {final_path}, but recording it failed: {e}; the source was kept");
+            tracing::error!(target: "ftpman::engine", run = ctx.run_id, "{message}");
+            return (RunFileStatus::Failed, Some(message));
+        }
+    };
+    match after_delivery(ctx, cand).await {
+        Ok(()) => {
+            if entry.after_pending
+                && let Err(e) = ctx.store.after_applied(ctx.job.id, &cand.entry.path, ctx.run_id).await
+            {
+                tracing::warn!(target: "ftpman::engine", run = ctx.run_id, file = %cand.entry.path, "the after-delivery action was applied, but recording that failed (the next run checks the source again): {e}");
+            }
+            (RunFileStatus::Transferred, None)
+        }
+        Err(e) => {
+            let message = format!(
+                "delivered to {final_path}, but the after-delivery action ({}) was not applied: {e}",
+                ctx.job.after
+            );
+            saved.status = RunFileStatus::Failed;
+            saved.error = Some(message.clone());
+            if let Err(e) = ctx.store.update_run_file(&ctx.node_id, &saved).await {
+                tracing::warn!(target: "ftpman::engine", run = ctx.run_id, "could not record file {}: {e}", saved.source_path);
+            }
+            (RunFileStatus::Failed, Some(message))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Entry;
     use chrono::TimeZone;
 
     fn cand(rel: &str) -> Candidate {
@@ -535,8 +757,10 @@ mod tests {
                 kind: EntryKind::File,
                 size: 1,
                 mtime: None,
+                mtime_granularity: 1,
             },
             rel: rel.into(),
+            delivered: None,
         }
     }
 
@@ -561,6 +785,11 @@ mod tests {
         assert_eq!(numbered("/in/a.tar.gz", 2), "/in/a.tar_2.gz");
         assert_eq!(numbered("/in/README", 3), "/in/README_3");
         assert_eq!(numbered("/in/.env", 1), "/in/.env_1");
-        assert_eq!(temp_path("/in/a.csv", 42), "/in/.a.csv.j42.ftpman-part");
+        assert_eq!(temp_path("/in/a.csv", 42), "/in/.a.csv.42.ftpman-part");
+        // A long name is shortened on a character boundary, so the temporary name still fits.
+        let long = format!("/in/{}", "é".repeat(120));
+        let temp = temp_path(&long, 42);
+        assert!(path::file_name(&temp).len() <= 230, "{temp}");
+        assert!(temp.ends_with(".42.ftpman-part"));
     }
 }

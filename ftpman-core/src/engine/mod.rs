@@ -5,6 +5,7 @@
 
 mod deliver;
 pub mod events;
+mod hold;
 pub mod plan;
 mod recorder;
 
@@ -54,6 +55,20 @@ pub struct EngineConfig {
     pub base_url: Option<String>,
 }
 
+/// The lease when `FTPMAN_LEASE` does not set another.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// The lease `FTPMAN_LEASE` sets (a duration such as `30s`, at least 3 s), else
+/// [`DEFAULT_LEASE`]: how long a run stays held by a process that stopped renewing it (one
+/// killed, or cut off from the database) before another marks it interrupted.
+pub fn lease_from_env() -> Duration {
+    std::env::var("FTPMAN_LEASE")
+        .ok()
+        .and_then(|v| crate::validate::parse_duration("FTPMAN_LEASE", &v).ok())
+        .filter(|d| *d >= Duration::from_secs(3))
+        .unwrap_or(DEFAULT_LEASE)
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -62,7 +77,7 @@ impl Default for EngineConfig {
         let suffix = getrandom::u64().unwrap_or(0) % 0x100_0000;
         EngineConfig {
             node_id: format!("{host}-{suffix:06x}"),
-            lease: Duration::from_secs(60),
+            lease: lease_from_env(),
             base_url: None,
         }
     }
@@ -111,6 +126,44 @@ fn stop_message(reason: StopReason) -> &'static str {
     match reason {
         StopReason::Cancelled => "cancelled",
         StopReason::Interrupted => "interrupted: ftpman stopped or lost the run's lease",
+    }
+}
+
+/// A run being executed: dropped before [`RunGuard::disarm`] (its future panicked or was
+/// dropped), it stops the lease renewal and marks the run failed.
+struct RunGuard {
+    engine: Engine,
+    run_id: i64,
+    _renewal: hold::Renewal,
+    slots: Option<AbortOnDrop>,
+    armed: bool,
+}
+
+impl RunGuard {
+    /// The run's execution ended normally: stop renewing, forget its stop switch.
+    fn disarm(mut self) {
+        self.armed = false;
+        if let Ok(mut stops) = self.engine.inner.stops.lock() {
+            stops.remove(&self.run_id);
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.slots.take();
+        if self.armed {
+            self.engine.abandon(self.run_id);
+        }
+    }
+}
+
+/// A background task that ends when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -209,17 +262,12 @@ impl Engine {
         }
     }
 
-    /// Marks runs whose lease has expired (their node died) as `interrupted`. With `all_running`
-    /// (an embedded SQLite database, where no other node can hold a run) every run still marked
-    /// running is interrupted at once. The ledger makes the next run continue where they stopped.
-    pub async fn recover(&self, all_running: bool) -> Result<Vec<i64>, EngineError> {
-        let now = self.inner.clock.now();
-        let horizon = if all_running {
-            now + chrono::Duration::days(36_500)
-        } else {
-            now
-        };
-        let ids = self.inner.store.expire_leases(horizon).await?;
+    /// Marks runs whose lease has expired (the process running them died, or lost the
+    /// database) as `interrupted`. A run of a live process, on this node or another, a `serve`
+    /// or a `job run`, renews its lease and is left alone. The ledger makes the next run
+    /// continue where an interrupted one stopped.
+    pub async fn recover(&self) -> Result<Vec<i64>, EngineError> {
+        let ids = self.inner.store.expire_leases(self.inner.clock.now()).await?;
         for id in &ids {
             tracing::warn!(target: "ftpman::engine", run = id, "run was left running by a stopped process: marked interrupted");
         }
@@ -230,37 +278,61 @@ impl Engine {
     /// still going gets a `skipped` run.
     pub async fn run_job(&self, job: &Job, trigger: Trigger, dry_run: bool) -> Result<Run, EngineError> {
         let store = &self.inner.store;
-        let new = NewRun {
+        let mut new = NewRun {
             job_id: job.id,
             trigger,
             scheduled_for: None,
-            status: RunStatus::Queued,
+            status: RunStatus::Running,
             dry_run,
         };
-        let queued = store.create_run(&new).await?.ok_or_else(|| StoreError::Corrupt {
+        let now = self.inner.clock.now();
+        // Created running, held by this node: never queued, so no scheduler claims it first.
+        if let Some(run) = store
+            .start_new_run(&new, &self.inner.config.node_id, now, self.inner.config.lease)
+            .await?
+        {
+            return self.execute(run).await;
+        }
+        new.status = RunStatus::Skipped;
+        let skipped = store.create_run(&new).await?.ok_or_else(|| StoreError::Corrupt {
             what: "run".into(),
             reason: "a manual run was refused as a duplicate fire".into(),
         })?;
-        let now = self.inner.clock.now();
-        match store
-            .start_run(queued.id, &self.inner.config.node_id, now, self.inner.config.lease)
-            .await?
-        {
-            Some(run) => self.execute(run).await,
-            None => {
-                let counts = RunCounts::default();
-                store
-                    .finish_run(
-                        queued.id,
-                        RunStatus::Skipped,
-                        &counts,
-                        Some("the previous run of this job is still going"),
-                        now,
-                    )
-                    .await?;
-                Ok(store.run(queued.id).await?)
-            }
+        store
+            .finish_run(
+                skipped.id,
+                None,
+                RunStatus::Skipped,
+                &RunCounts::default(),
+                Some("the previous run of this job is still going"),
+                now,
+            )
+            .await?;
+        Ok(store.run(skipped.id).await?)
+    }
+
+    /// The cluster slots this node's pools hold, as (site id, slot).
+    fn held_slots(&self) -> Vec<(i64, u32)> {
+        let pools = match self.inner.pools.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        pools.values().flat_map(|(_, pool)| pool.held_slots()).collect()
+    }
+
+    /// Extends the cluster slots this node's pools hold (and only those: a slot whose release
+    /// failed expires).
+    pub async fn renew_site_slots(&self) -> Result<u64, EngineError> {
+        let held = self.held_slots();
+        if held.is_empty() {
+            return Ok(0);
         }
+        let config = &self.inner.config;
+        Ok(self
+            .inner
+            .store
+            .renew_site_slots(&config.node_id, &held, self.inner.clock.now(), config.lease)
+            .await?)
     }
 
     fn pool(&self, site: &Site) -> Arc<SitePool> {
@@ -278,11 +350,11 @@ impl Engine {
                         SitePool::with_cluster(
                             site.clone(),
                             self.inner.connector.clone(),
-                            crate::transport::pool::ClusterSlots {
-                                store: self.inner.store.clone(),
-                                node_id: self.inner.config.node_id.clone(),
-                                lease: self.inner.config.lease,
-                            },
+                            crate::transport::pool::ClusterSlots::new(
+                                self.inner.store.clone(),
+                                self.inner.config.node_id.clone(),
+                                self.inner.config.lease,
+                            ),
                         )
                     } else {
                         SitePool::new(site.clone(), self.inner.connector.clone())
@@ -310,42 +382,33 @@ impl Engine {
     }
 
     /// Executes a run this node holds (status `running`), renewing its lease until it ends.
+    /// A run whose lease this node cannot renew for the lease's length stops, and records
+    /// nothing more: another node may have taken it over.
     pub async fn execute(&self, run: Run) -> Result<Run, EngineError> {
         let store = self.inner.store.clone();
+        let node = self.inner.config.node_id.clone();
         let (stop_tx, stop_rx) = watch::channel(None);
         if let Ok(mut stops) = self.inner.stops.lock() {
             stops.insert(run.id, stop_tx.clone());
         }
-        let lease_task = {
-            let store = store.clone();
-            let node = self.inner.config.node_id.clone();
-            let lease = self.inner.config.lease;
-            let clock = self.inner.clock.clone();
-            let run_id = run.id;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    // The connection slots this node holds live as long as its runs.
-                    let _ = store.renew_site_slots(&node, clock.now(), lease).await;
-                    match store.renew_lease(run_id, &node, clock.now(), lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::warn!(target: "ftpman::engine", run = run_id, "lost the lease on this run; stopping it");
-                            let _ = stop_tx.send(Some(StopReason::Interrupted));
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(target: "ftpman::engine", run = run_id, "could not renew the lease: {e}")
-                        }
-                    }
-                }
-            })
+        let hold = hold::Hold::new(self.inner.config.lease);
+        // Ends the run if its future is dropped or panics before it is finished below.
+        let guard = RunGuard {
+            engine: self.clone(),
+            run_id: run.id,
+            _renewal: hold::Renewal::start(
+                store.clone(),
+                self.inner.clock.clone(),
+                run.id,
+                node.clone(),
+                hold.clone(),
+                stop_tx,
+            ),
+            slots: self.keep_slots(),
+            armed: true,
         };
-        let outcome = self.run_files(&run, stop_rx.clone()).await;
-        lease_task.abort();
-        if let Ok(mut stops) = self.inner.stops.lock() {
-            stops.remove(&run.id);
-        }
+        let outcome = self.run_files(&run, stop_rx.clone(), hold.clone()).await;
+        guard.disarm();
         let RunOutcome {
             status,
             counts,
@@ -362,9 +425,30 @@ impl Engine {
                 job: None,
             },
         };
-        store
-            .finish_run(run.id, status, &counts, error.as_deref(), self.inner.clock.now())
-            .await?;
+        if hold.check("finishing the run").is_err() {
+            // Another node may have the run now: its record is left as the store has it (marked
+            // interrupted by whichever node finds its lease expired).
+            tracing::warn!(target: "ftpman::engine", run = run.id, "the run stopped without a lease; its record is left to the node that holds it");
+            return Ok(store.run(run.id).await?);
+        }
+        match store
+            .finish_run(
+                run.id,
+                Some(&node),
+                status,
+                &counts,
+                error.as_deref(),
+                self.inner.clock.now(),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotHeld { .. }) => {
+                tracing::warn!(target: "ftpman::engine", run = run.id, "another node holds this run now: its outcome is left to that node");
+                return Ok(store.run(run.id).await?);
+            }
+            Err(e) => return Err(e.into()),
+        }
         let finished = store.run(run.id).await?;
         tracing::info!(
             target: "ftpman::engine",
@@ -384,8 +468,31 @@ impl Engine {
         Ok(finished)
     }
 
+    /// Renews the cluster slots this node's pools hold while a run goes on (a third of the
+    /// lease apart), until the returned task is dropped.
+    fn keep_slots(&self) -> Option<AbortOnDrop> {
+        if self.inner.store.backend() != crate::store::Backend::Postgres {
+            return None;
+        }
+        let engine = self.clone();
+        let every = self.inner.config.lease / 3;
+        Some(AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = engine.renew_site_slots().await {
+                    tracing::warn!(target: "ftpman::engine", "could not renew connection slots: {e}");
+                }
+            }
+        })))
+    }
+
     /// Lists, filters and delivers; returns the run's status, counts, error summary and job.
-    async fn run_files(&self, run: &Run, stop: watch::Receiver<Option<StopReason>>) -> Result<RunOutcome, EngineError> {
+    async fn run_files(
+        &self,
+        run: &Run,
+        stop: watch::Receiver<Option<StopReason>>,
+        hold: Arc<hold::Hold>,
+    ) -> Result<RunOutcome, EngineError> {
         let store = &self.inner.store;
         let job = store.job_by_id(run.job_id).await?;
         let _ = self.inner.events.send(RunEvent::Started {
@@ -418,8 +525,12 @@ impl Engine {
             cancel: stop.clone(),
             dry_run: run.dry_run,
             bytes: AtomicU64::new(0),
-            recorder: recorder::Recorder::start(store.clone()),
+            recorder: recorder::Recorder::start(store.clone(), self.inner.config.node_id.clone()),
             target_dirs: Default::default(),
+            hold,
+            node_id: self.inner.config.node_id.clone(),
+            earlier_runs: self.unfinished_before(run).await,
+            targets: Default::default(),
         });
         let slots = Arc::new(Semaphore::new(job.parallel.max(1) as usize));
         let finishing = Arc::new(Semaphore::new(
@@ -460,7 +571,7 @@ impl Engine {
                                 already_delivered: plan.already_delivered,
                             });
                             // Deliveries run meanwhile: a failed write here must not end them.
-                            let _ = store.update_run_counts(run.id, &counts).await;
+                            let _ = store.update_run_counts(run.id, &self.inner.config.node_id, &counts).await;
                         }
                         Err(e) => listing_error = Some(e.to_string()),
                     }
@@ -475,11 +586,24 @@ impl Engine {
                         counts.found += (batch.files.len() as u64 + batch.already_delivered) as i64;
                         counts.skipped += batch.already_delivered as i64;
                         held.extend(batch.files);
+                        if !run.dry_run {
+                            for cand in batch.pending_after {
+                                tasks.spawn(deliver::finish_pending_after(ctx.clone(), cand));
+                            }
+                        }
                     }
                     None => found_open = false,
                 },
                 () = tokio::time::sleep_until(stream_from), if !held.is_empty() && planning.is_some() => {}
                 Some(next) = tasks.join_next(), if !tasks.is_empty() => match next {
+                    Ok(outcome) if outcome.counted => {
+                        if let Some(e) = outcome.error {
+                            counts.failed += 1;
+                            if first_errors.len() < 5 {
+                                first_errors.push(e);
+                            }
+                        }
+                    }
                     Ok(outcome) => {
                         match outcome.status {
                             RunFileStatus::Transferred => counts.transferred += 1,
@@ -500,7 +624,7 @@ impl Engine {
                 },
                 _ = flush.tick() => {
                     counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
-                    let _ = store.update_run_counts(run.id, &counts).await;
+                    let _ = store.update_run_counts(run.id, &self.inner.config.node_id, &counts).await;
                 }
             }
             let stopped = stop.borrow().is_some();
@@ -510,11 +634,7 @@ impl Engine {
             } else if planning.is_none() || tokio::time::Instant::now() >= stream_from {
                 for cand in held.drain(..) {
                     let (ctx, slots, finishing) = (ctx.clone(), slots.clone(), finishing.clone());
-                    tasks.spawn(async move {
-                        let mut slot = deliver::Slot::new(slots, finishing);
-                        slot.take().await;
-                        deliver(ctx, cand, slot).await
-                    });
+                    tasks.spawn(async move { deliver(ctx, cand, deliver::Slot::new(slots, finishing)).await });
                 }
             }
         }
@@ -559,6 +679,61 @@ impl Engine {
             first_errors,
             job: Some(job),
         })
+    }
+
+    /// The job's runs since its last successful one, before `run` (a few at most): the ones
+    /// that may have left temporary files at the target (a process killed mid-transfer, or a
+    /// server gone before the partial file could be removed).
+    async fn unfinished_before(&self, run: &Run) -> Vec<i64> {
+        let query = crate::model::RunQuery {
+            job_id: Some(run.job_id),
+            limit: Some(5),
+            ..Default::default()
+        };
+        match self.inner.store.runs(&query).await {
+            Ok(runs) => runs
+                .iter()
+                .filter(|r| r.id != run.id && !r.dry_run && r.status != RunStatus::Skipped)
+                .take_while(|r| r.status != RunStatus::Succeeded)
+                .take(3)
+                .map(|r| r.id)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Ends a run whose execution ended without finishing it (a panic, a dropped future):
+    /// marked failed on this node, so it is not left running (its lease already stopped).
+    fn abandon(&self, run_id: i64) {
+        if let Ok(mut stops) = self.inner.stops.lock() {
+            stops.remove(&run_id);
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, node, now) = (
+            self.inner.store.clone(),
+            self.inner.config.node_id.clone(),
+            self.inner.clock.now(),
+        );
+        handle.spawn(async move {
+            let message =
+                "internal error: the run ended unexpectedly (see ftpman's log); delivered files stay recorded";
+            tracing::error!(target: "ftpman::engine", run = run_id, "{message}");
+            if let Err(e) = store
+                .finish_run(
+                    run_id,
+                    Some(&node),
+                    RunStatus::Failed,
+                    &RunCounts::default(),
+                    Some(message),
+                    now,
+                )
+                .await
+            {
+                tracing::error!(target: "ftpman::engine", run = run_id, "could not mark the run failed: {e}");
+            }
+        });
     }
 
     async fn notify(&self, job: &Job, run: &Run, first_errors: Vec<String>) {

@@ -20,6 +20,9 @@ pub struct Candidate {
     /// Its path relative to the job's source folder (`sub/a.csv`): what globs match and what the
     /// target keeps of the tree.
     pub rel: String,
+    /// Its ledger entry, when this job delivered an earlier version of it (or, in
+    /// [`Found::pending_after`], this version): where that copy went.
+    pub delivered: Option<LedgerEntry>,
 }
 
 /// Files found, handed to delivery while the listing goes on.
@@ -29,6 +32,9 @@ pub struct Found {
     pub files: Vec<Candidate>,
     /// Files found with them that are in the ledger unchanged.
     pub already_delivered: u64,
+    /// Of those, the ones whose after-delivery action is still to be applied (the process that
+    /// delivered them stopped before it could).
+    pub pending_after: Vec<Candidate>,
 }
 
 /// What planning found, once the whole source is listed.
@@ -104,7 +110,10 @@ async fn list_folder(
                             && filters.pass(&relative(rel_dir, &entry.name))
                             && let Ok(exact) = conn.stat(&entry.path).await
                         {
-                            entry.mtime = exact.mtime.or(entry.mtime);
+                            if exact.mtime.is_some() {
+                                entry.mtime = exact.mtime;
+                                entry.mtime_granularity = exact.mtime_granularity;
+                            }
                             entry.size = exact.size;
                         }
                     }
@@ -194,7 +203,11 @@ pub async fn plan(
                     &filters,
                     exact_times,
                 )),
-                EntryKind::File => files.push(Candidate { entry, rel }),
+                EntryKind::File => files.push(Candidate {
+                    entry,
+                    rel,
+                    delivered: None,
+                }),
                 // Links are not followed: they could lead anywhere, and loops.
                 _ => {}
             }
@@ -220,7 +233,7 @@ async fn hand_on(
     deliver: &mpsc::Sender<Found>,
 ) -> Result<bool, PlanError> {
     let before = plan.already_delivered;
-    let files = not_delivered(job, std::mem::take(found), store, plan).await?;
+    let (files, pending_after) = not_delivered(job, std::mem::take(found), store, plan).await?;
     let already_delivered = plan.already_delivered - before;
     if files.is_empty() && already_delivered == 0 {
         return Ok(true);
@@ -229,6 +242,7 @@ async fn hand_on(
         .send(Found {
             files,
             already_delivered,
+            pending_after,
         })
         .await
         .is_ok())
@@ -263,10 +277,11 @@ fn passing(
 ) -> Vec<Candidate> {
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     let mut kept = Vec::new();
-    for Candidate { entry, rel } in files {
-        if !filters.pass(&rel) {
+    for cand in files {
+        if !filters.pass(&cand.rel) {
             continue;
         }
+        let entry = &cand.entry;
         if !job.min_age.is_zero() || job.max_age.is_some() {
             let age = entry.mtime.map(|m| now.signed_duration_since(m));
             let min_age = chrono::Duration::from_std(job.min_age).unwrap_or(chrono::Duration::MAX);
@@ -288,20 +303,22 @@ fn passing(
                 continue;
             }
         }
-        kept.push(Candidate { entry, rel });
+        kept.push(cand);
     }
     kept
 }
 
-/// The files not in the ledger unchanged; counts them, and the others, in `plan`.
+/// The files not in the ledger unchanged (each with its earlier entry, if any), and those in
+/// it unchanged whose after-delivery action is still pending; counts them, and the others, in
+/// `plan`.
 async fn not_delivered(
     job: &Job,
     kept: Vec<Candidate>,
     store: &dyn Store,
     plan: &mut Plan,
-) -> Result<Vec<Candidate>, PlanError> {
+) -> Result<(Vec<Candidate>, Vec<Candidate>), PlanError> {
     if kept.is_empty() {
-        return Ok(kept);
+        return Ok((kept, Vec::new()));
     }
     // Their ledger entries in one query (batched by the store), not one per file.
     let paths: Vec<String> = kept.iter().map(|c| c.entry.path.clone()).collect();
@@ -312,17 +329,25 @@ async fn not_delivered(
         .map(|e| (e.source_path.clone(), e))
         .collect();
     let mut deliver = Vec::with_capacity(kept.len());
-    for c in kept {
-        if let Some(done) = delivered.get(&c.entry.path)
-            && done.size == c.entry.size as i64
-            && done.mtime == c.entry.mtime.map(|m| m.timestamp())
+    let mut pending = Vec::new();
+    for mut c in kept {
+        c.delivered = delivered.get(&c.entry.path).cloned();
+        if let Some(done) = &c.delivered
+            && done.matches(
+                c.entry.size,
+                c.entry.mtime.map(|m| m.timestamp()),
+                c.entry.mtime_granularity,
+            )
         {
             plan.already_delivered += 1;
+            if done.after_pending {
+                pending.push(c);
+            }
             continue;
         }
         plan.files += 1;
         plan.bytes += c.entry.size;
         deliver.push(c);
     }
-    Ok(deliver)
+    Ok((deliver, pending))
 }

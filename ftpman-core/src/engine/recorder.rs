@@ -25,10 +25,11 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer; it ends when the recorder is dropped and the queue is drained.
-    pub fn start(store: Arc<dyn Store>) -> Recorder {
+    /// Starts the writer for runs `node_id` holds; it ends when the recorder is dropped and the
+    /// queue is drained.
+    pub fn start(store: Arc<dyn Store>, node_id: String) -> Recorder {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(store, rx));
+        tokio::spawn(write_batches(store, node_id, rx));
         Recorder { queue }
     }
 
@@ -49,7 +50,7 @@ impl Recorder {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn write_batches(store: Arc<dyn Store>, node_id: String, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Parallel deliveries finish a few at a time, not together: a moment's wait lets the
@@ -65,7 +66,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pe
             }
         }
         let (items, replies): (Vec<_>, Vec<_>) = batch.drain(..).map(|p| (p.item, p.reply)).unzip();
-        match store.record_files(&items).await {
+        match store.record_files(&node_id, &items).await {
             Ok(saved) => {
                 for (reply, file) in replies.into_iter().zip(saved) {
                     let _ = reply.send(Ok(file));
@@ -75,7 +76,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pe
             // own outcome.
             Err(_) if items.len() > 1 => {
                 for ((file, delivered), reply) in items.iter().zip(replies) {
-                    let _ = reply.send(store.record_file(file, delivered.as_ref()).await);
+                    let _ = reply.send(store.record_file(&node_id, file, delivered.as_ref()).await);
                 }
             }
             Err(e) => {
@@ -119,18 +120,31 @@ mod tests {
         let a = store.create_site(&site("a")).await.unwrap();
         let b = store.create_site(&site("b")).await.unwrap();
         let job = store.create_job(&Job::new("j", a.id, "/", b.id, "/")).await.unwrap();
+        let new = NewRun {
+            job_id: job.id,
+            trigger: Trigger::Manual,
+            scheduled_for: None,
+            status: RunStatus::Running,
+            dry_run: false,
+        };
+        let lease = Duration::from_secs(60);
         let run = store
-            .create_run(&NewRun {
-                job_id: job.id,
-                trigger: Trigger::Manual,
-                scheduled_for: None,
-                status: RunStatus::Queued,
-                dry_run: false,
-            })
+            .start_new_run(&new, "n", chrono::Utc::now(), lease)
             .await
             .unwrap()
             .unwrap();
-        let recorder = Recorder::start(store.clone());
+        // A run of another job, held by another node: its file is refused, the others are not.
+        let other_job = store.create_job(&Job::new("k", a.id, "/", b.id, "/")).await.unwrap();
+        let other = NewRun {
+            job_id: other_job.id,
+            ..new
+        };
+        let elsewhere = store
+            .start_new_run(&other, "m", chrono::Utc::now(), lease)
+            .await
+            .unwrap()
+            .unwrap();
+        let recorder = Recorder::start(store.clone(), "n".into());
         let ledger = |path: &str| LedgerEntry {
             job_id: job.id,
             source_path: path.into(),
@@ -138,9 +152,12 @@ mod tests {
             mtime: None,
             delivered_at: chrono::Utc::now(),
             run_id: run.id,
+            target_path: Some(path.into()),
+            mtime_granularity: 1,
+            after_pending: false,
         };
         let files: Vec<RunFile> = (0..40)
-            .map(|i| file(if i == 17 { run.id + 99 } else { run.id }, &format!("/f{i}")))
+            .map(|i| file(if i == 17 { elsewhere.id } else { run.id }, &format!("/f{i}")))
             .collect();
         let entries: Vec<LedgerEntry> = files.iter().map(|f| ledger(&f.source_path)).collect();
         let results =
@@ -148,6 +165,7 @@ mod tests {
         for (i, r) in results.iter().enumerate() {
             assert_eq!(r.is_err(), i == 17, "file {i}: {r:?}");
         }
+        assert!(matches!(results[17], Err(StoreError::NotHeld { run_id }) if run_id == elsewhere.id));
         let saved = store.run_files(run.id).await.unwrap();
         assert_eq!(saved.len(), 39);
         let paths: Vec<String> = files.iter().map(|f| f.source_path.clone()).collect();

@@ -146,6 +146,17 @@ impl Manager {
     pub async fn open_with_key(db_url: &str, key: Option<KeySource>) -> ManagerResult<Manager> {
         crate::install_crypto_provider();
         let store = store::open(db_url, key).await?;
+        // A run left running by a process that died (killed, crashed, cut off) is interrupted
+        // once its lease has run out, by whichever ftpman opens the database next, with or
+        // without `serve`; a live one renews its lease and is left alone.
+        match store.expire_leases(Utc::now()).await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(target: "ftpman::engine", run = id, "run was left running by a stopped process: marked interrupted");
+                }
+            }
+            Err(e) => tracing::warn!(target: "ftpman::engine", "could not check for runs left running: {e}"),
+        }
         Ok(Self::from_store(store, db_url))
     }
 

@@ -12,6 +12,10 @@ use std::time::Duration;
 /// What to do when the target already has a file under the final name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictPolicy {
+    /// Replace it if this job delivered it (its ledger says so); fail the file if anything
+    /// else is in the way. The default: a changed source replaces its earlier copy, and
+    /// nobody else's file is ever replaced.
+    ReplaceOwn,
     /// Replace it.
     Overwrite,
     /// Leave it and skip this file.
@@ -23,6 +27,7 @@ pub enum ConflictPolicy {
 }
 
 string_enum!(ConflictPolicy, "on_conflict", {
+    ReplaceOwn => "replace-own",
     Overwrite => "overwrite",
     Skip => "skip",
     Rename => "rename",
@@ -174,7 +179,7 @@ pub struct Job {
 
 impl Job {
     /// A new, unsaved job with the defaults a careful user would choose: atomic delivery, keep the
-    /// source, fail on conflict, 3 retries, manual schedule.
+    /// source, replace only what this job delivered, 3 retries, manual schedule.
     pub fn new(name: &str, source_site_id: i64, source_path: &str, target_site_id: i64, target_path: &str) -> Job {
         let now = Utc::now();
         Job {
@@ -190,7 +195,7 @@ impl Job {
             recursive: false,
             min_age: Duration::ZERO,
             max_age: None,
-            conflict: ConflictPolicy::Fail,
+            conflict: ConflictPolicy::ReplaceOwn,
             after: AfterAction::Keep,
             atomic: true,
             parallel: 4,

@@ -19,6 +19,35 @@ pub struct LedgerEntry {
     pub delivered_at: DateTime<Utc>,
     /// The run that delivered it.
     pub run_id: i64,
+    /// Where it was delivered, relative to the target site's root: what `replace-own` may
+    /// replace. `None` for entries recorded before ftpman kept it.
+    pub target_path: Option<String>,
+    /// Seconds `mtime` is rounded to: 1 when exact, 60 for an FTP LIST's `HH:MM`, 86,400 for
+    /// its year form. Times are compared at the coarser of two granularities.
+    pub mtime_granularity: u32,
+    /// The after-delivery action is still to be applied to the source (recorded with the
+    /// delivery, cleared once applied): a run that finds it set applies it.
+    pub after_pending: bool,
+}
+
+impl LedgerEntry {
+    /// Whether a file listed with `size` and `mtime` (rounded to `granularity` seconds) is the
+    /// one this entry recorded. A time is compared at the coarser granularity of the two, so a
+    /// file an FTP server lists as `Nov 30 12:34` and, months later, as `Nov 30 2025` is still
+    /// the same file.
+    pub fn matches(&self, size: u64, mtime: Option<i64>, granularity: u32) -> bool {
+        if self.size != size as i64 {
+            return false;
+        }
+        match (self.mtime, mtime) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                let g = i64::from(self.mtime_granularity.max(granularity).max(1));
+                a.div_euclid(g) == b.div_euclid(g)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A setting (SMTP host, retention days, ...). Secret values are sealed in the store.

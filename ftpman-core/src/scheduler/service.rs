@@ -11,7 +11,7 @@
 use super::{CompiledSchedule, Scheduler};
 use crate::engine::{Engine, StopReason};
 use crate::model::{Job, NewRun, RunStatus, Schedule, Trigger};
-use crate::store::{Backend, StoreError};
+use crate::store::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -242,6 +242,7 @@ impl Service {
                 store
                     .finish_run(
                         run.id,
+                        None,
                         RunStatus::Skipped,
                         &counts,
                         Some("the previous run of this job was still going"),
@@ -369,10 +370,10 @@ impl Scheduler for Service {
         let store = self.engine.store().clone();
         let node = self.engine.config().node_id.clone();
         store.claim_single_node()?;
-        // On an embedded database no other node can hold a run: whatever is marked running was
-        // left by a process that died.
+        // Runs left by a process that died are interrupted once their lease has run out; a live
+        // `ftpman job run` renews its own and is left alone.
         self.engine
-            .recover(store.backend() == Backend::Sqlite)
+            .recover()
             .await
             .map_err(|crate::engine::EngineError::Store(e)| e)?;
         store.heartbeat(&node, self.now()).await?;
@@ -393,10 +394,10 @@ impl Scheduler for Service {
                 if let Err(e) = store.heartbeat(&node, self.now()).await {
                     tracing::warn!(target: "ftpman::scheduler", "heartbeat failed: {e}");
                 }
-                let _ = store
-                    .renew_site_slots(&node, self.now(), self.engine.config().lease)
-                    .await;
-                if let Err(e) = self.engine.recover(false).await {
+                if let Err(e) = self.engine.renew_site_slots().await {
+                    tracing::warn!(target: "ftpman::scheduler", "could not renew connection slots: {e}");
+                }
+                if let Err(e) = self.engine.recover().await {
                     tracing::warn!(target: "ftpman::scheduler", "checking for dead nodes' runs failed: {e}");
                 }
             }

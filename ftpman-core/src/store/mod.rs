@@ -88,6 +88,13 @@ pub enum StoreError {
     /// Another process holds what this one needs (an embedded database serves one node).
     #[error("{0}")]
     Busy(String),
+    /// This node no longer holds the run: its lease ran out, and another node may have taken
+    /// the run over or marked it interrupted. Nothing of the run was written.
+    #[error("run {run_id} is no longer held by this node (its lease ran out); nothing more of it is recorded here")]
+    NotHeld {
+        /// The run.
+        run_id: i64,
+    },
     /// A stored row holds a value this version cannot read.
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt {
@@ -177,6 +184,16 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease: Duration,
     ) -> StoreResult<Option<Run>>;
+    /// Creates a run already `running` on `node_id` (a run started by hand, or through the
+    /// API), in one statement, so no scheduler can claim it first; `None` when the job has a
+    /// running run.
+    async fn start_new_run(
+        &self,
+        new: &NewRun,
+        node_id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<Option<Run>>;
     /// The latest `scheduled_for` among a job's runs: the last fire that was recorded.
     async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>>;
     /// Extends the lease of a run this node holds; `false` when it no longer holds it.
@@ -185,34 +202,45 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
     /// Whether the job has a run in `running` state.
     async fn job_running(&self, job_id: i64) -> StoreResult<bool>;
-    /// Stores a running run's counts (progress).
-    async fn update_run_counts(&self, run_id: i64, counts: &RunCounts) -> StoreResult<()>;
-    /// Ends a run with its final status, counts and error summary.
+    /// Stores the counts (progress) of a run `node_id` holds; [`StoreError::NotHeld`] when it
+    /// holds it no longer.
+    async fn update_run_counts(&self, run_id: i64, node_id: &str, counts: &RunCounts) -> StoreResult<()>;
+    /// Ends a run with its final status, counts and error summary: a running run only on the
+    /// node that holds it (`node_id`; [`StoreError::NotHeld`] otherwise), one that never ran
+    /// with `None`.
+    #[allow(clippy::too_many_arguments)]
     async fn finish_run(
         &self,
         run_id: i64,
+        node_id: Option<&str>,
         status: RunStatus,
         counts: &RunCounts,
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Adds a file to a run.
-    async fn add_run_file(&self, file: &RunFile) -> StoreResult<RunFile>;
-    /// Records a finished file of a run and, for a delivered file, its ledger entry, in one
-    /// transaction: [`Store::record_files`] of one.
-    async fn record_file(&self, file: &RunFile, delivered: Option<&LedgerEntry>) -> StoreResult<RunFile> {
-        let saved = self.record_files(&[(file.clone(), delivered.cloned())]).await?;
+    /// Records a finished file of a run `node_id` holds and, for a delivered file, its ledger
+    /// entry, in one transaction: [`Store::record_files`] of one.
+    async fn record_file(
+        &self,
+        node_id: &str,
+        file: &RunFile,
+        delivered: Option<&LedgerEntry>,
+    ) -> StoreResult<RunFile> {
+        let saved = self
+            .record_files(node_id, &[(file.clone(), delivered.cloned())])
+            .await?;
         saved.into_iter().next().ok_or_else(|| StoreError::Corrupt {
             what: "run file".into(),
             reason: "the insert returned no row".into(),
         })
     }
     /// Records finished files, each with its ledger entry when delivered, in one transaction:
-    /// the engine's group commit. Returns them saved, in the order given.
-    async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>>;
-    /// Saves a run file's progress or outcome (matched by id).
-    async fn update_run_file(&self, file: &RunFile) -> StoreResult<()>;
+    /// the engine's group commit. Returns them saved, in the order given. Their runs must be
+    /// held by `node_id` ([`StoreError::NotHeld`] otherwise, and nothing is written).
+    async fn record_files(&self, node_id: &str, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>>;
+    /// Saves a run file's outcome (matched by id), while `node_id` holds its run.
+    async fn update_run_file(&self, node_id: &str, file: &RunFile) -> StoreResult<()>;
     /// A run's files, in the order they were added.
     async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>>;
 
@@ -224,6 +252,8 @@ pub trait Store: Send + Sync + 'static {
     async fn record_delivery(&self, entry: &LedgerEntry) -> StoreResult<()>;
     /// A job's ledger, newest delivery first.
     async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>>;
+    /// Notes that the after-delivery action of a file `run_id` delivered has been applied.
+    async fn after_applied(&self, job_id: i64, source_path: &str, run_id: i64) -> StoreResult<()>;
     /// Clears a job's ledger, so every file is sent again; returns how many entries went.
     async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64>;
 
@@ -259,8 +289,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<u32>>;
     /// Gives a slot back.
     async fn release_site_slot(&self, site_id: i64, slot: u32, node_id: &str) -> StoreResult<()>;
-    /// Extends every slot `node_id` holds; returns how many.
-    async fn renew_site_slots(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<u64>;
+    /// Extends the slots `held` (site id, slot) of `node_id`; returns how many it still held.
+    /// Only slots a pool holds are renewed: one whose release failed expires.
+    async fn renew_site_slots(
+        &self,
+        node_id: &str,
+        held: &[(i64, u32)],
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> StoreResult<u64>;
     /// Slots held now (not expired) for a site.
     async fn site_slots_held(&self, site_id: i64, now: DateTime<Utc>) -> StoreResult<u64>;
 

@@ -34,9 +34,26 @@ macro_rules! run_file_cols {
 /// Records a delivery in the ledger, or updates the entry of a file delivered before.
 macro_rules! ledger_upsert_sql {
     () => {
-        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, \
+         after_pending) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
-         delivered_at = excluded.delivered_at, run_id = excluded.run_id"
+         delivered_at = excluded.delivered_at, run_id = excluded.run_id, target_path = excluded.target_path, \
+         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending"
+    };
+}
+
+macro_rules! ledger_cols {
+    () => {
+        "job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, after_pending"
+    };
+}
+
+/// Locks a run's row for the transaction it opens, if this node holds the run: every write of
+/// a run's outcome passes it, so a node whose lease ran out (and whose run another node may
+/// have taken over) writes nothing more.
+macro_rules! hold_sql {
+    () => {
+        "UPDATE runs SET lease_expires_at = lease_expires_at WHERE id = $1 AND node_id = $2 AND status = 'running'"
     };
 }
 
@@ -56,7 +73,7 @@ macro_rules! claim_sql {
     };
 }
 
-pub(crate) use {claim_sql, job_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols};
+pub(crate) use {claim_sql, hold_sql, job_cols, ledger_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols};
 
 use super::{StoreError, from_ms};
 use crate::model::*;
@@ -319,6 +336,9 @@ macro_rules! impl_sql_store {
                     mtime: r.try_get("mtime").map_err(e())?,
                     delivered_at: from_ms(r.try_get("delivered_at").map_err(e())?),
                     run_id: r.try_get("run_id").map_err(e())?,
+                    target_path: r.try_get("target_path").map_err(e())?,
+                    mtime_granularity: u32::try_from(r.try_get::<i64, _>("mtime_granularity").map_err(e())?).unwrap_or(1),
+                    after_pending: r.try_get("after_pending").map_err(e())?,
                 })
             }
 
@@ -756,6 +776,38 @@ macro_rules! impl_sql_store {
                 }
             }
 
+            async fn start_new_run(&self, new: &NewRun, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
+                let row = sqlx::query(concat!(
+                    "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, started_at, status, dry_run, node_id, \
+                     lease_expires_at) VALUES ($1, $2, $3, $4, $4, 'running', $5, $6, $7) RETURNING ", run_cols!()))
+                    .bind(new.job_id)
+                    .bind(new.trigger.as_str())
+                    .bind(new.scheduled_for.map(to_ms))
+                    .bind(to_ms(now))
+                    .bind(new.dry_run)
+                    .bind(node_id)
+                    .bind(lease_until(now, lease))
+                    .fetch_optional(&self.pool)
+                    .await;
+                match row {
+                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
+                    // The job has a running run (one job runs once at a time), or the fire has one.
+                    Err(e) if is_unique_violation(&e) => Ok(None),
+                    Err(e) => Err(db(format!("starting a run of job #{}", new.job_id))(e)),
+                }
+            }
+
+            async fn after_applied(&self, job_id: i64, source_path: &str, run_id: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE ledger SET after_pending = FALSE WHERE job_id = $1 AND source_path = $2 AND run_id = $3")
+                    .bind(job_id)
+                    .bind(source_path)
+                    .bind(run_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("recording the after-delivery action on {source_path}")))?;
+                Ok(())
+            }
+
             async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>> {
                 let v: Option<i64> = sqlx::query("SELECT MAX(scheduled_for) AS last FROM runs WHERE job_id = $1")
                     .bind(job_id)
@@ -804,31 +856,42 @@ macro_rules! impl_sql_store {
                 Ok(n > 0)
             }
 
-            async fn update_run_counts(&self, run_id: i64, c: &RunCounts) -> StoreResult<()> {
-                sqlx::query("UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6 WHERE id = $1")
+            async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6 \
+                     WHERE id = $1 AND node_id = $7 AND status = 'running'",
+                )
                     .bind(run_id)
                     .bind(c.found)
                     .bind(c.transferred)
                     .bind(c.skipped)
                     .bind(c.failed)
                     .bind(c.bytes)
+                    .bind(node_id)
                     .execute(&self.pool)
                     .await
                     .map_err(db(format!("saving progress of run {run_id}")))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotHeld { run_id });
+                }
                 Ok(())
             }
 
             async fn finish_run(
                 &self,
                 run_id: i64,
+                node_id: Option<&str>,
                 status: RunStatus,
                 c: &RunCounts,
                 error: Option<&str>,
                 now: DateTime<Utc>,
             ) -> StoreResult<()> {
+                // A running run is finished only by the node that holds it; one that never ran
+                // (queued, skipped) by anyone.
                 let done = sqlx::query(
                     "UPDATE runs SET status = $2, found = $3, transferred = $4, skipped = $5, failed = $6, bytes = $7, \
-                     error = $8, finished_at = $9, lease_expires_at = NULL WHERE id = $1",
+                     error = $8, finished_at = $9, lease_expires_at = NULL WHERE id = $1 \
+                     AND ((status = 'running' AND node_id = $10) OR ($10 IS NULL AND status <> 'running'))",
                 )
                 .bind(run_id)
                 .bind(status.as_str())
@@ -839,22 +902,21 @@ macro_rules! impl_sql_store {
                 .bind(c.bytes)
                 .bind(error)
                 .bind(to_ms(now))
+                .bind(node_id)
                 .execute(&self.pool)
                 .await
                 .map_err(db(format!("finishing run {run_id}")))?;
                 if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound { kind: "run", name: run_id.to_string() });
+                    // Gone, or held by another node now.
+                    self.run(run_id).await?;
+                    return Err(StoreError::NotHeld { run_id });
                 }
                 Ok(())
             }
 
-            async fn add_run_file(&self, f: &RunFile) -> StoreResult<RunFile> {
-                self.record_file(f, None).await
-            }
-
-            async fn record_files(&self, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>> {
+            async fn record_files(&self, node_id: &str, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>> {
                 type Db = <$row as sqlx::Row>::Database;
-                // Rows per statement: far below SQLite's 32,766 parameters at 8 a row.
+                // Rows per statement: far below SQLite's 32,766 parameters at 9 a row.
                 const ROWS: usize = 500;
                 let mut saved = Vec::with_capacity(files.len());
                 if files.is_empty() {
@@ -862,6 +924,20 @@ macro_rules! impl_sql_store {
                 }
                 let what = || format!("recording {} files of run {}", files.len(), files[0].0.run_id);
                 let mut tx = self.pool.begin().await.map_err(db(what()))?;
+                let mut runs: Vec<i64> = files.iter().map(|(f, _)| f.run_id).collect();
+                runs.sort_unstable();
+                runs.dedup();
+                for run_id in runs {
+                    let held = sqlx::query(hold_sql!())
+                        .bind(run_id)
+                        .bind(node_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db(what()))?;
+                    if held.rows_affected() != 1 {
+                        return Err(StoreError::NotHeld { run_id });
+                    }
+                }
                 for chunk in files.chunks(ROWS) {
                     let mut insert = sqlx::QueryBuilder::<Db>::new(
                         "INSERT INTO run_files (run_id, source_path, target_path, size, bytes, duration_ms, status, error) ",
@@ -901,20 +977,22 @@ macro_rules! impl_sql_store {
                     if delivered.is_empty() {
                         continue;
                     }
-                    let mut upsert = sqlx::QueryBuilder::<Db>::new(
-                        "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id) ",
-                    );
+                    let mut upsert = sqlx::QueryBuilder::<Db>::new(concat!("INSERT INTO ledger (", ledger_cols!(), ") "));
                     upsert.push_values(delivered, |mut row, e| {
                         row.push_bind(e.job_id)
                             .push_bind(e.source_path.as_str())
                             .push_bind(e.size)
                             .push_bind(e.mtime)
                             .push_bind(to_ms(e.delivered_at))
-                            .push_bind(e.run_id);
+                            .push_bind(e.run_id)
+                            .push_bind(e.target_path.as_deref())
+                            .push_bind(i64::from(e.mtime_granularity))
+                            .push_bind(e.after_pending);
                     });
                     upsert.push(
                         " ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
-                         delivered_at = excluded.delivered_at, run_id = excluded.run_id",
+                         delivered_at = excluded.delivered_at, run_id = excluded.run_id, target_path = excluded.target_path, \
+                         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending",
                     );
                     upsert.build().execute(&mut *tx).await.map_err(db(what()))?;
                 }
@@ -922,10 +1000,11 @@ macro_rules! impl_sql_store {
                 Ok(saved)
             }
 
-            async fn update_run_file(&self, f: &RunFile) -> StoreResult<()> {
-                sqlx::query(
+            async fn update_run_file(&self, node_id: &str, f: &RunFile) -> StoreResult<()> {
+                let done = sqlx::query(
                     "UPDATE run_files SET target_path = $2, size = $3, bytes = $4, duration_ms = $5, status = $6, error = $7 \
-                     WHERE id = $1",
+                     WHERE id = $1 AND EXISTS (SELECT 1 FROM runs WHERE runs.id = run_files.run_id AND runs.node_id = $8 \
+                     AND runs.status = 'running')",
                 )
                 .bind(f.id)
                 .bind(&f.target_path)
@@ -934,9 +1013,13 @@ macro_rules! impl_sql_store {
                 .bind(f.duration.as_millis().min(i64::MAX as u128) as i64)
                 .bind(f.status.as_str())
                 .bind(&f.error)
+                .bind(node_id)
                 .execute(&self.pool)
                 .await
                 .map_err(db(format!("recording file {} of run {}", f.source_path, f.run_id)))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotHeld { run_id: f.run_id });
+                }
                 Ok(())
             }
 
@@ -951,7 +1034,7 @@ macro_rules! impl_sql_store {
 
             async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>> {
                 let row = sqlx::query(
-                    "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = $1 AND source_path = $2",
+                    concat!("SELECT ", ledger_cols!(), " FROM ledger WHERE job_id = $1 AND source_path = $2"),
                 )
                 .bind(job_id)
                 .bind(source_path)
@@ -966,7 +1049,7 @@ macro_rules! impl_sql_store {
                 let mut found = Vec::new();
                 for chunk in source_paths.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = ",
+                        concat!("SELECT ", ledger_cols!(), " FROM ledger WHERE job_id = "),
                     );
                     q.push_bind(job_id).push(" AND source_path IN (");
                     let mut paths = q.separated(", ");
@@ -992,6 +1075,9 @@ macro_rules! impl_sql_store {
                 .bind(e.mtime)
                 .bind(to_ms(e.delivered_at))
                 .bind(e.run_id)
+                .bind(e.target_path.as_deref())
+                .bind(i64::from(e.mtime_granularity))
+                .bind(e.after_pending)
                 .execute(&self.pool)
                 .await
                 .map_err(db(format!("recording delivery of {}", e.source_path)))?;
@@ -1000,8 +1086,8 @@ macro_rules! impl_sql_store {
 
             async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>> {
                 let rows = sqlx::query(
-                    "SELECT job_id, source_path, size, mtime, delivered_at, run_id FROM ledger WHERE job_id = $1 \
-                     ORDER BY delivered_at DESC, source_path LIMIT $2",
+                    concat!("SELECT ", ledger_cols!(), " FROM ledger WHERE job_id = $1 \
+                     ORDER BY delivered_at DESC, source_path LIMIT $2"),
                 )
                 .bind(job_id)
                 .bind(limit.max(1))
@@ -1186,14 +1272,21 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn renew_site_slots(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<u64> {
-                let done = sqlx::query("UPDATE site_slots SET expires_at = $2 WHERE node_id = $1")
-                    .bind(node_id)
-                    .bind(lease_until(now, lease))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db("renewing connection slots"))?;
-                Ok(done.rows_affected())
+            async fn renew_site_slots(&self, node_id: &str, held: &[(i64, u32)], now: DateTime<Utc>, lease: Duration) -> StoreResult<u64> {
+                type Db = <$row as sqlx::Row>::Database;
+                let mut renewed = 0;
+                for chunk in held.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::<Db>::new("UPDATE site_slots SET expires_at = ");
+                    q.push_bind(lease_until(now, lease)).push(" WHERE node_id = ").push_bind(node_id).push(" AND (");
+                    let mut any = q.separated(" OR ");
+                    for (site_id, slot) in chunk {
+                        any.push("(site_id = ").push_bind_unseparated(*site_id).push_unseparated(" AND slot = ")
+                            .push_bind_unseparated(i64::from(*slot)).push_unseparated(")");
+                    }
+                    q.push(")");
+                    renewed += q.build().execute(&self.pool).await.map_err(db("renewing connection slots"))?.rows_affected();
+                }
+                Ok(renewed)
             }
 
             async fn site_slots_held(&self, site_id: i64, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -549,11 +549,37 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         failed: 1,
         bytes: 1234,
     };
-    h.store.update_run_counts(c1.id, &counts).await.unwrap();
+    h.store.update_run_counts(c1.id, "node-a", &counts).await.unwrap();
     assert_eq!(h.store.run(c1.id).await.unwrap().counts, counts);
+    // Only the node that holds a run writes its progress and its end.
+    assert!(matches!(
+        h.store.update_run_counts(c1.id, "node-b", &RunCounts::default()).await,
+        Err(StoreError::NotHeld { .. })
+    ));
+    assert!(matches!(
+        h.store
+            .finish_run(c1.id, Some("node-b"), RunStatus::Failed, &counts, None, later)
+            .await,
+        Err(StoreError::NotHeld { .. })
+    ));
+    assert!(matches!(
+        h.store
+            .finish_run(c1.id, None, RunStatus::Failed, &counts, None, later)
+            .await,
+        Err(StoreError::NotHeld { .. })
+    ));
+    // An interrupted run is not brought back by the node that lost it.
+    assert!(matches!(
+        h.store
+            .finish_run(r2.id, Some("node-b"), RunStatus::Succeeded, &counts, None, later)
+            .await,
+        Err(StoreError::NotHeld { .. })
+    ));
+    assert_eq!(h.store.run(r2.id).await.unwrap().status, RunStatus::Interrupted);
     h.store
         .finish_run(
             c1.id,
+            Some("node-a"),
             RunStatus::Partial,
             &counts,
             Some("b.csv: permission denied"),
@@ -628,7 +654,14 @@ async fn concurrent_claimers_claim_each_run_once(h: &Harness) {
                         assert_eq!(run.node_id.as_deref(), Some(node.as_str()));
                         mine.push(run.id);
                         store
-                            .finish_run(run.id, RunStatus::Succeeded, &RunCounts::default(), None, Utc::now())
+                            .finish_run(
+                                run.id,
+                                Some(&node),
+                                RunStatus::Succeeded,
+                                &RunCounts::default(),
+                                None,
+                                Utc::now(),
+                            )
                             .await
                             .unwrap();
                     }
@@ -684,44 +717,61 @@ async fn run_files_and_ledger(h: &Harness) {
     let job = add_job(&h.store, "j", &s, &t).await;
     let run = h
         .store
-        .create_run(&NewRun {
-            job_id: job.id,
-            trigger: Trigger::Manual,
-            scheduled_for: None,
-            status: RunStatus::Queued,
-            dry_run: false,
-        })
+        .start_new_run(
+            &NewRun {
+                job_id: job.id,
+                trigger: Trigger::Manual,
+                scheduled_for: None,
+                status: RunStatus::Running,
+                dry_run: false,
+            },
+            "n",
+            Utc::now(),
+            std::time::Duration::from_secs(60),
+        )
         .await
         .unwrap()
         .unwrap();
     let mut f = h
         .store
-        .add_run_file(&RunFile {
-            id: 0,
-            run_id: run.id,
-            source_path: "/out/ä b.csv".into(),
-            target_path: "/in/2026/ä b.csv".into(),
-            size: 100,
-            bytes: 0,
-            duration: std::time::Duration::ZERO,
-            status: RunFileStatus::Transferring,
-            error: None,
-        })
+        .record_file(
+            "n",
+            &RunFile {
+                id: 0,
+                run_id: run.id,
+                source_path: "/out/ä b.csv".into(),
+                target_path: "/in/2026/ä b.csv".into(),
+                size: 100,
+                bytes: 0,
+                duration: std::time::Duration::ZERO,
+                status: RunFileStatus::Transferring,
+                error: None,
+            },
+            None,
+        )
         .await
         .unwrap();
     f.bytes = 100;
     f.duration = std::time::Duration::from_millis(1500);
     f.status = RunFileStatus::Transferred;
-    h.store.update_run_file(&f).await.unwrap();
+    h.store.update_run_file("n", &f).await.unwrap();
+    assert!(matches!(
+        h.store.update_run_file("m", &f).await,
+        Err(StoreError::NotHeld { .. })
+    ));
     let second = h
         .store
-        .add_run_file(&RunFile {
-            id: 0,
-            source_path: "/out/x".into(),
-            status: RunFileStatus::Failed,
-            error: Some("timeout".into()),
-            ..f.clone()
-        })
+        .record_file(
+            "n",
+            &RunFile {
+                id: 0,
+                source_path: "/out/x".into(),
+                status: RunFileStatus::Failed,
+                error: Some("timeout".into()),
+                ..f.clone()
+            },
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(h.store.run_files(run.id).await.unwrap(), vec![f.clone(), second]);
@@ -735,6 +785,9 @@ async fn run_files_and_ledger(h: &Harness) {
         mtime: Some(1_700_000_000),
         delivered_at: when,
         run_id: run.id,
+        target_path: Some("/in/2026/ä b.csv".into()),
+        mtime_granularity: 60,
+        after_pending: true,
     };
     h.store.record_delivery(&entry).await.unwrap();
     assert_eq!(
@@ -748,7 +801,18 @@ async fn run_files_and_ledger(h: &Harness) {
         ..entry.clone()
     };
     h.store.record_delivery(&changed).await.unwrap();
-    assert_eq!(h.store.ledger(job.id, 10).await.unwrap(), vec![changed]);
+    assert_eq!(h.store.ledger(job.id, 10).await.unwrap(), vec![changed.clone()]);
+    // An applied after-delivery action is noted for the run that delivered the file only.
+    h.store.after_applied(job.id, "/out/ä b.csv", run.id + 1).await.unwrap();
+    assert!(h.store.ledger(job.id, 10).await.unwrap()[0].after_pending);
+    h.store.after_applied(job.id, "/out/ä b.csv", run.id).await.unwrap();
+    assert_eq!(
+        h.store.ledger(job.id, 10).await.unwrap(),
+        vec![LedgerEntry {
+            after_pending: false,
+            ..changed
+        }]
+    );
     assert_eq!(h.store.forget_ledger(job.id).await.unwrap(), 1);
     assert!(h.store.ledger(job.id, 10).await.unwrap().is_empty());
     // Deleting the job removes its runs with it.
@@ -768,10 +832,24 @@ async fn files_are_recorded_in_groups(h: &Harness) {
         job_id: job.id,
         trigger: Trigger::Manual,
         scheduled_for: None,
-        status: RunStatus::Queued,
+        status: RunStatus::Running,
         dry_run: false,
     };
-    let run = h.store.create_run(&new_run).await.unwrap().unwrap();
+    let lease = std::time::Duration::from_secs(60);
+    let run = h
+        .store
+        .start_new_run(&new_run, "n", Utc::now(), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.store
+            .start_new_run(&new_run, "m", Utc::now(), lease)
+            .await
+            .unwrap()
+            .is_none(),
+        "a job runs once at a time"
+    );
     let when = Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap();
     // More than one statement's worth (500 rows), some failed (no ledger entry), one path
     // delivered twice in the group (the later entry wins).
@@ -800,22 +878,25 @@ async fn files_are_recorded_in_groups(h: &Harness) {
         };
         let entry = (!failed).then(|| LedgerEntry {
             job_id: job.id,
-            source_path: path,
+            source_path: path.clone(),
             size: i,
             mtime: Some(1_700_000_000 + i),
             delivered_at: when,
             run_id: run.id,
+            target_path: Some(path.replace("/out/", "/in/")),
+            mtime_granularity: 1,
+            after_pending: false,
         });
         items.push((file, entry));
     }
-    let saved = h.store.record_files(&items).await.unwrap();
+    let saved = h.store.record_files("n", &items).await.unwrap();
     assert_eq!(saved.len(), items.len());
     for (s, (f, _)) in saved.iter().zip(&items) {
         assert!(s.id > 0);
         assert_eq!(RunFile { id: s.id, ..f.clone() }, *s, "saved in the order given");
     }
     assert_eq!(h.store.run_files(run.id).await.unwrap(), saved);
-    assert!(h.store.record_files(&[]).await.unwrap().is_empty());
+    assert!(h.store.record_files("n", &[]).await.unwrap().is_empty());
 
     let mut asked: Vec<String> = (0..1300).map(|i| format!("/out/f{i:04}.csv")).collect();
     asked.push("/out/never.csv".into());
@@ -834,7 +915,13 @@ async fn files_are_recorded_in_groups(h: &Harness) {
     // A group that cannot be committed leaves nothing behind.
     let mut bad = items[..3].to_vec();
     bad[1].0.run_id = run.id + 1000;
-    assert!(h.store.record_files(&bad).await.is_err());
+    assert!(h.store.record_files("n", &bad).await.is_err());
+    assert_eq!(h.store.run_files(run.id).await.unwrap().len(), items.len());
+    // A node that no longer holds the run records nothing of it.
+    assert!(matches!(
+        h.store.record_files("m", &items[..3]).await,
+        Err(StoreError::NotHeld { run_id }) if run_id == run.id
+    ));
     assert_eq!(h.store.run_files(run.id).await.unwrap().len(), items.len());
 }
 
@@ -991,6 +1078,7 @@ async fn stats_retention_nodes_users(h: &Harness) {
         h.store
             .finish_run(
                 r.id,
+                None,
                 status,
                 &RunCounts {
                     bytes,
@@ -1172,7 +1260,20 @@ async fn connection_slots_are_shared(h: &Harness) {
     );
     // Renewed slots hold; a dead node's slot comes free when its lease runs out.
     let later = now + ChronoDuration::seconds(20);
-    assert_eq!(h.store.renew_site_slots("c", later, lease).await.unwrap(), 1);
+    // Only the slots a node says it holds are renewed: "a" leaked slot 0 (a release that
+    // never reached the store) is not among them.
+    assert_eq!(
+        h.store.acquire_site_slot(site.id, 3, "c", now, lease).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        h.store
+            .renew_site_slots("c", &[(site.id, 0)], later, lease)
+            .await
+            .unwrap(),
+        1,
+        "slot 0 renewed, slot 2 left to expire"
+    );
     let after = now + ChronoDuration::seconds(40);
     assert_eq!(
         h.store.acquire_site_slot(site.id, 2, "d", after, lease).await.unwrap(),
@@ -1183,6 +1284,11 @@ async fn connection_slots_are_shared(h: &Harness) {
         h.store.acquire_site_slot(site.id, 2, "e", after, lease).await.unwrap(),
         None,
         "c renewed"
+    );
+    assert_eq!(
+        h.store.acquire_site_slot(site.id, 3, "f", after, lease).await.unwrap(),
+        Some(2),
+        "the slot c no longer held expired"
     );
     // Concurrent claimers never exceed the cap.
     let mut tasks = Vec::new();

@@ -38,6 +38,9 @@ pub struct Entry {
     pub size: u64,
     /// Last modification, when the server says.
     pub mtime: Option<DateTime<Utc>>,
+    /// Seconds `mtime` is rounded to: 1 when exact; an FTP LIST shows `HH:MM` (60) for recent
+    /// files and only the day (86,400) for older ones.
+    pub mtime_granularity: u32,
 }
 
 /// Kind of a listed entry.
@@ -284,6 +287,13 @@ pub trait Transport: Send {
     fn precise_listing_times(&self) -> bool {
         true
     }
+    /// How many bytes before the end of a file this connection wrote may be missing after the
+    /// connection broke mid-write: writes sent ahead of their acknowledgements may land out of
+    /// order, leaving holes near the end (SFTP pipelines them). A resumed transfer starts this
+    /// far before the size the target reports.
+    fn resume_margin(&self) -> u64 {
+        0
+    }
     /// Whether [`Transport::checksum`] is cheap here (computed by the server without sending
     /// the file). The engine compares checksums only when both ends say so.
     fn cheap_checksum(&self) -> bool {
@@ -317,6 +327,7 @@ pub(crate) fn listed_entry(
     kind: EntryKind,
     size: u64,
     mtime: Option<DateTime<Utc>>,
+    mtime_granularity: u32,
 ) -> TransportResult<Option<Entry>> {
     if name == "." || name == ".." {
         return Ok(None);
@@ -334,6 +345,7 @@ pub(crate) fn listed_entry(
         kind,
         size,
         mtime,
+        mtime_granularity,
     }))
 }
 

@@ -31,18 +31,38 @@ struct Idle {
 }
 
 /// Cluster-wide connection slots in the store: with several nodes, a site's max_connections
-/// holds across all of them. Each open connection holds one slot.
+/// holds across all of them. Each open connection holds one slot, renewed (by the engine) only
+/// while this pool holds it: a slot whose release failed is not renewed, and expires.
 #[derive(Clone)]
 pub struct ClusterSlots {
-    /// The shared store.
-    pub store: Arc<dyn crate::store::Store>,
-    /// This node.
-    pub node_id: String,
-    /// How long a slot holds without renewal (a dead node's slots come free after this).
-    pub lease: Duration,
+    store: Arc<dyn crate::store::Store>,
+    node_id: String,
+    lease: Duration,
+    held: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl ClusterSlots {
+    /// Slots in `store` for `node_id`, each holding for `lease` without renewal (a dead node's
+    /// slots come free after this).
+    pub fn new(store: Arc<dyn crate::store::Store>, node_id: String, lease: Duration) -> ClusterSlots {
+        ClusterSlots {
+            store,
+            node_id,
+            lease,
+            held: Arc::default(),
+        }
+    }
+
+    fn hold(&self, slot: u32, held: bool) {
+        if let Ok(mut h) = self.held.lock() {
+            if held {
+                h.insert(slot);
+            } else {
+                h.remove(&slot);
+            }
+        }
+    }
+
     /// Waits for a free slot of `site`.
     async fn acquire(&self, site: &Site) -> TransportResult<u32> {
         loop {
@@ -57,7 +77,10 @@ impl ClusterSlots {
                 )
                 .await
             {
-                Ok(Some(slot)) => return Ok(slot),
+                Ok(Some(slot)) => {
+                    self.hold(slot, true);
+                    return Ok(slot);
+                }
                 Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Err(e) => {
                     return Err(super::TransportError::Config {
@@ -71,6 +94,8 @@ impl ClusterSlots {
 
     /// Gives a slot back, in the background (from `Drop`).
     fn release_later(&self, site_id: i64, slot: u32) {
+        // No longer renewed from now on, whether the release below reaches the store or not.
+        self.hold(slot, false);
         let (store, node) = (self.store.clone(), self.node_id.clone());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
@@ -200,6 +225,18 @@ impl SitePool {
     /// The site.
     pub fn site(&self) -> &Site {
         &self.site
+    }
+
+    /// The cluster slots this pool's connections hold now, as (site id, slot).
+    pub fn held_slots(&self) -> Vec<(i64, u32)> {
+        match &self.cluster {
+            Some(c) => c
+                .held
+                .lock()
+                .map(|h| h.iter().map(|slot| (self.site.id, *slot)).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
     }
 
     /// Connections that may still be opened (or taken) now.
@@ -350,6 +387,7 @@ impl SitePool {
         for i in old {
             let _ = tokio::time::timeout(Duration::from_secs(5), i.conn.close()).await;
             if let (Some(c), Some(slot)) = (&self.cluster, i.slot) {
+                c.hold(slot, false);
                 let _ = c.store.release_site_slot(self.site.id, slot, &c.node_id).await;
             }
         }

@@ -29,7 +29,7 @@ pub(super) fn ftp_error(site: &str, op: &str, path: &str, e: FtpError) -> Transp
                     site: site.to_string(),
                     path: path.to_string(),
                 },
-                550 | 450 => TransportError::NotFound {
+                550 => TransportError::NotFound {
                     site: site.to_string(),
                     path: path.to_string(),
                 },
@@ -42,5 +42,36 @@ pub(super) fn ftp_error(site: &str, op: &str, path: &str, e: FtpError) -> Transp
         FtpError::ConnectionError(io) => protocol(io.to_string(), true),
         FtpError::BadResponse => protocol("the server sent a malformed reply".into(), true),
         other => protocol(other.to_string(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use suppaftp::Status;
+    use suppaftp::types::Response;
+
+    fn reply(code: u32, text: &str) -> TransportError {
+        let resp = Response::new(Status::from(code), text.as_bytes().to_vec());
+        ftp_error("s", "stat", "/a.csv", FtpError::UnexpectedResponse(resp))
+    }
+
+    #[test]
+    fn only_550_means_not_found() {
+        assert!(matches!(
+            reply(550, "550 No such file."),
+            TransportError::NotFound { .. }
+        ));
+        assert!(matches!(
+            reply(550, "550 Permission denied."),
+            TransportError::PermissionDenied { .. }
+        ));
+        // 450: the file is busy or unavailable for now; it says nothing about existence.
+        let busy = reply(450, "450 File busy.");
+        assert!(
+            matches!(busy, TransportError::Protocol { transient: true, .. }),
+            "{busy:?}"
+        );
+        assert!(busy.is_transient());
     }
 }

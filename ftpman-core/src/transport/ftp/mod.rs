@@ -20,7 +20,7 @@ use errors::ftp_error;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use suppaftp::{FtpError, Status};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 pub(crate) type Ftp = suppaftp::tokio::ImplAsyncFtpStream<BufferedTlsStream>;
 type DataStream = suppaftp::tokio::TransferStream<BufferedTlsStream>;
@@ -123,8 +123,8 @@ impl Transport for FtpTransport {
             }
         }
         let timeout = self.site.connect_timeout;
-        match tokio::time::timeout(timeout, self.ftp.size(&full)).await {
-            Ok(Ok(size)) => {
+        match timed(&self.site, "stat", rel, self.ftp.size(&full)).await {
+            Ok(size) => {
                 let mtime = match tokio::time::timeout(timeout, self.ftp.mdtm(&full)).await {
                     Ok(Ok(t)) => Some(DateTime::<Utc>::from_naive_utc_and_offset(t, Utc)),
                     _ => None,
@@ -135,19 +135,24 @@ impl Transport for FtpTransport {
                     kind: EntryKind::File,
                     size: size as u64,
                     mtime,
+                    mtime_granularity: 1,
                 })
             }
-            _ if self.is_dir(&full).await => Ok(Entry {
+            // 550: no such file, or not a file (SIZE of a folder); anything else (a dropped
+            // connection, a timeout, a busy file) says nothing about whether the path exists.
+            Err(TransportError::NotFound { .. }) if self.is_dir(&full).await => Ok(Entry {
                 name,
                 path: normalized,
                 kind: EntryKind::Dir,
                 size: 0,
                 mtime: None,
+                mtime_granularity: 1,
             }),
-            _ => Err(TransportError::NotFound {
+            Err(TransportError::NotFound { .. }) => Err(TransportError::NotFound {
                 site: self.site.name.clone(),
                 path: rel.to_string(),
             }),
+            Err(e) => Err(e),
         }
     }
 
@@ -157,7 +162,14 @@ impl Transport for FtpTransport {
             timed(&self.site, "resume", rel, self.ftp.resume_transfer(offset as usize)).await?;
         }
         let stream = timed(&self.site, "read", rel, self.ftp.retr_as_stream(&full)).await?;
-        Ok(Box::new(IdleTimeout::new(stream, self.site.connect_timeout)))
+        Ok(Box::new(FtpReader {
+            stream: Some(IdleTimeout::new(stream, self.site.connect_timeout)),
+            finishing: None,
+            done: false,
+            site: self.site.name.clone(),
+            path: rel.to_string(),
+            timeout: self.site.connect_timeout,
+        }))
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
@@ -179,6 +191,9 @@ impl Transport for FtpTransport {
         Ok(())
     }
 
+    /// FTP has no rename that refuses to replace: without `overwrite`, the target name is
+    /// checked just before RNFR/RNTO, which leaves a window in which another client could
+    /// create it (ftpman itself never delivers two files to one name at once).
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         let src = path::resolve(&self.site, from)?;
         let dst = path::resolve(&self.site, to)?;
@@ -193,15 +208,20 @@ impl Transport for FtpTransport {
                 path: to.to_string(),
             });
         }
-        match timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await {
-            Ok(()) => Ok(()),
-            // Some servers refuse to rename over a file: remove it, then rename.
-            Err(_) if target_exists => {
-                timed(&self.site, "delete", to, self.ftp.rm(&dst)).await?;
-                timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await
-            }
-            Err(e) => Err(e),
+        let refused = match timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        // A timeout or a dropped connection may have come after the server renamed: nothing is
+        // deleted then (the caller's next connection finds the file where it is).
+        if refused.is_transient() || !(target_exists && overwrite) {
+            return Err(refused);
         }
+        // The server refused to rename over the file, as some do: remove it, then rename; but
+        // only while the file to rename is still under its old name.
+        self.stat(from).await?;
+        timed(&self.site, "delete", to, self.ftp.rm(&dst)).await?;
+        timed(&self.site, "rename", from, self.ftp.rename(&src, &dst)).await
     }
 
     async fn delete(&mut self, rel: &str) -> TransportResult<()> {
@@ -275,6 +295,54 @@ impl Transport for FtpTransport {
     async fn close(mut self: Box<Self>) -> TransportResult<()> {
         let _ = tokio::time::timeout(self.site.connect_timeout, self.ftp.quit()).await;
         Ok(())
+    }
+}
+
+/// A download that reads the server's final reply when the data ends: a transfer the server
+/// reports as failed after its last byte (426, 451) is an error, never a short file taken whole.
+struct FtpReader {
+    stream: Option<IdleTimeout<DataStream>>,
+    finishing: Option<Pin<Box<dyn Future<Output = TransportResult<()>> + Send>>>,
+    done: bool,
+    site: String,
+    path: String,
+    timeout: std::time::Duration,
+}
+
+impl AsyncRead for FtpReader {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        loop {
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(finishing) = self.finishing.as_mut() {
+                let result = std::task::ready!(finishing.as_mut().poll(cx));
+                self.finishing = None;
+                self.done = true;
+                return Poll::Ready(result.map_err(std::io::Error::other));
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let before = buf.filled().len();
+            std::task::ready!(Pin::new(stream).poll_read(cx, buf))?;
+            if buf.filled().len() > before || buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            // The data connection ended: the reply says whether the server sent all of it.
+            let Some(stream) = self.stream.take() else { continue };
+            let (site, path, timeout) = (self.site.clone(), self.path.clone(), self.timeout * 4);
+            self.finishing = Some(Box::pin(async move {
+                tokio::time::timeout(timeout, stream.into_inner().finish())
+                    .await
+                    .map_err(|_| TransportError::Timeout {
+                        site: site.clone(),
+                        operation: format!("finishing download of {path}"),
+                        seconds: timeout.as_secs(),
+                    })?
+                    .map_err(|e| ftp_error(&site, "read", &path, e))
+            }));
+        }
     }
 }
 

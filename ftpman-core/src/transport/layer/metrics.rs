@@ -137,6 +137,10 @@ impl Transport for MeteredTransport {
     fn cheap_checksum(&self) -> bool {
         self.inner.cheap_checksum()
     }
+
+    fn resume_margin(&self) -> u64 {
+        self.inner.resume_margin()
+    }
     async fn check(&mut self) -> TransportResult<()> {
         metered!(self, self.inner.check())
     }

@@ -209,6 +209,10 @@ impl Transport for RetryingTransport {
         self.inner.as_ref().is_some_and(|c| c.cheap_checksum())
     }
 
+    fn resume_margin(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |c| c.resume_margin())
+    }
+
     async fn check(&mut self) -> TransportResult<()> {
         with_retry!(self, |c| c.check())
     }

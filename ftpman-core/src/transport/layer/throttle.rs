@@ -156,6 +156,10 @@ impl Transport for ThrottledTransport {
     fn cheap_checksum(&self) -> bool {
         self.inner.cheap_checksum()
     }
+
+    fn resume_margin(&self) -> u64 {
+        self.inner.resume_margin()
+    }
     async fn check(&mut self) -> TransportResult<()> {
         self.inner.check().await
     }

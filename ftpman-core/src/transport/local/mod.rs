@@ -458,6 +458,7 @@ impl Transport for LocalTransport {
                     entry_kind(meta.file_type()),
                     meta.len(),
                     mtime(meta),
+                    1,
                 )
             })
             .collect();
@@ -478,6 +479,7 @@ impl Transport for LocalTransport {
             kind: entry_kind(meta.file_type()),
             size: meta.len(),
             mtime: mtime(&meta),
+            mtime_granularity: 1,
         })
     }
 

@@ -180,6 +180,7 @@ impl Transport for SftpTransport {
                         kind_of(&f.attrs),
                         f.attrs.size.unwrap_or(0),
                         mtime_of(&f.attrs),
+                        1,
                     )
                 })),
                 Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
@@ -202,6 +203,7 @@ impl Transport for SftpTransport {
             kind: kind_of(&meta),
             size: meta.size.unwrap_or(0),
             mtime: mtime_of(&meta),
+            mtime_granularity: 1,
         })
     }
 
@@ -276,6 +278,11 @@ impl Transport for SftpTransport {
             site: self.site.name.clone(),
             path: rel.to_string(),
         }))
+    }
+
+    fn resume_margin(&self) -> u64 {
+        // Writes in flight: up to PIPELINE_DEPTH of them, each at most russh-sftp's write packet.
+        PIPELINE_DEPTH as u64 * u64::from(russh_sftp::client::Config::default().max_write_packet_len)
     }
 
     async fn make_durable(&mut self, _path: &str) -> TransportResult<()> {
