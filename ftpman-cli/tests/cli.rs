@@ -465,3 +465,182 @@ fn the_password_prompt_does_not_need_a_flag_on_a_terminal() {
     assert!(!text.contains(&s.password), "the prompt must not echo: {text}");
     assert_eq!(u.run(&["site", "test", "prompted"]).code, 0);
 }
+
+impl User {
+    /// Starts ftpman in the background with `env`, its output discarded.
+    fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpman"));
+        cmd.args(["--db", &self.db])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("ENCRYPTION_KEY", KEY)
+            .env_remove("DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start ftpman")
+    }
+
+    /// The runs, newest first, as `runs --json` prints them.
+    fn runs(&mut self) -> Vec<serde_json::Value> {
+        let o = self.ok(&["runs", "--json"], &[]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.stdout))
+    }
+
+    /// Waits (up to `secs`) until the newest run has `status`.
+    #[track_caller]
+    fn wait_for_status(&mut self, status: &str, secs: u64) -> serde_json::Value {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let runs = self.runs();
+            if let Some(run) = runs.first()
+                && run["status"] == status
+            {
+                return run.clone();
+            }
+            assert!(std::time::Instant::now() < until, "no run became {status}: {runs:?}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Two local sites and a job `slow` that takes about six seconds for its one file.
+    fn slow_job(&mut self, src: &std::path::Path, dst: &std::path::Path) {
+        std::fs::write(src.join("big.bin"), vec![7u8; 6 << 20]).unwrap();
+        self.ok(
+            &["site", "add", "src", "--url", &format!("file://{}", src.display())],
+            &[],
+        );
+        self.ok(
+            &["site", "add", "dst", "--url", &format!("file://{}", dst.display())],
+            &[],
+        );
+        self.ok(
+            &[
+                "job",
+                "add",
+                "slow",
+                "--from",
+                "src:/",
+                "--to",
+                "dst:/",
+                "--bwlimit",
+                "1M",
+            ],
+            &[],
+        );
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_changed_file_is_delivered_again() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.csv"), "1,2,3\n").unwrap();
+    let mut u = User::new(None);
+    u.ok(
+        &[
+            "site",
+            "add",
+            "src",
+            "--url",
+            &format!("file://{}", src.path().display()),
+        ],
+        &[],
+    );
+    u.ok(
+        &[
+            "site",
+            "add",
+            "dst",
+            "--url",
+            &format!("file://{}", dst.path().display()),
+        ],
+        &[],
+    );
+    u.ok(&["job", "add", "daily", "--from", "src:/", "--to", "dst:/in"], &[]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&u.ok(&["job", "show", "daily", "--json"], &[]).stdout).unwrap();
+    assert_eq!(shown["on_conflict"], "replace-own", "the default");
+    u.ok(&["job", "run", "daily"], &[]);
+    // The partner corrects the file: the next run delivers the new version over the old one.
+    std::fs::write(src.path().join("a.csv"), "1,2,3\n4,5,6\n").unwrap();
+    let o = u.ok(&["job", "run", "daily"], &[]);
+    assert!(o.stdout.contains("succeeded"), "{}", o.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dst.path().join("in/a.csv")).unwrap(),
+        "1,2,3\n4,5,6\n"
+    );
+    // A file in the way that this job did not deliver is not replaced; the run says why.
+    std::fs::write(src.path().join("b.csv"), "ours").unwrap();
+    std::fs::write(dst.path().join("in/b.csv"), "theirs").unwrap();
+    let o = u.run(&["job", "run", "daily"]);
+    assert_eq!(o.code, 1);
+    let runs = u.runs();
+    let shown = u.ok(&["run", "show", &runs[0]["id"].to_string()], &[]);
+    assert!(shown.stdout.contains("this job did not deliver it"), "{}", shown.stdout);
+    assert_eq!(std::fs::read_to_string(dst.path().join("in/b.csv")).unwrap(), "theirs");
+}
+
+#[test]
+fn a_killed_job_run_is_interrupted_once_its_lease_runs_out() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let mut u = User::new(None);
+    u.slow_job(src.path(), dst.path());
+    let lease = [("FTPMAN_LEASE", "3s")];
+    let mut run = u.spawn(&["job", "run", "slow"], &lease);
+    u.wait_for_status("running", 10);
+    run.kill().unwrap(); // SIGKILL: nothing to clean up after itself
+    run.wait().unwrap();
+    // Still within its lease, the run may be alive: left alone.
+    assert_eq!(u.runs()[0]["status"], "running");
+    // Once the lease has run out, the next ftpman that opens the database says what happened.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let run = u.wait_for_status("interrupted", 5);
+    assert!(
+        run["error"].as_str().unwrap().contains("stopped renewing its lease"),
+        "{run}"
+    );
+    assert!(
+        !dst.path().join("big.bin").exists(),
+        "no partial file under the final name"
+    );
+    // The job runs again, and delivers.
+    u.ok(&["job", "run", "slow"], &[]);
+    assert_eq!(std::fs::read(dst.path().join("big.bin")).unwrap().len(), 6 << 20);
+}
+
+#[test]
+fn serve_leaves_a_live_job_run_alone_and_sigterm_cancels_it() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let mut u = User::new(None);
+    u.slow_job(src.path(), dst.path());
+    let lease = [("FTPMAN_LEASE", "3s")];
+    let mut run = u.spawn(&["job", "run", "slow"], &lease);
+    u.wait_for_status("running", 10);
+    // A scheduler starts on the same database while the run goes on, and outlives the lease.
+    let mut serve = u.spawn(&["serve", "--no-web"], &lease);
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(u.runs()[0]["status"], "running", "serve did not interrupt a live run");
+    // SIGTERM stops the run as Ctrl-C does: cancelled, nothing under the final name.
+    signal(&run, "-TERM");
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let run = u.wait_for_status("cancelled", 5);
+    assert_eq!(run["error"], "cancelled");
+    assert!(!dst.path().join("big.bin").exists());
+    signal(&serve, "-TERM");
+    assert!(serve.wait().unwrap().success());
+}

@@ -593,10 +593,7 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
                     // Best effort: remove what this delivery wrote (its temporary file, or, written
                     // in place, its partial file under the final name: never another's).
                     if wrote.load(Ordering::Relaxed) && !ctx.dry_run {
-                        let partial = if ctx.job.atomic { &temp } else { &planned_path };
-                        if let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await {
-                            let _ = tokio::time::timeout(Duration::from_secs(5), t.delete(partial)).await;
-                        }
+                        remove_partial(&ctx, if ctx.job.atomic { &temp } else { &planned_path }).await;
                     }
                     (RunFileStatus::Failed, Some(e.message), planned_path.clone())
                 }
@@ -620,6 +617,21 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
         status,
         error,
         counted: false,
+    }
+}
+
+/// Removes (best effort) a partial file this delivery wrote, on a second connection if the
+/// first one turns out to be broken too.
+async fn remove_partial(ctx: &RunContext, partial: &str) {
+    for _ in 0..2 {
+        let Ok(Ok(mut t)) = tokio::time::timeout(Duration::from_secs(5), ctx.dst.get()).await else {
+            return;
+        };
+        match tokio::time::timeout(Duration::from_secs(5), t.delete(partial)).await {
+            Ok(Err(e)) if e.is_transient() => t.mark_broken(),
+            Err(_) => t.mark_broken(),
+            Ok(_) => return,
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub(super) fn ftp_error(site: &str, op: &str, path: &str, e: FtpError) -> Transp
                     path: path.to_string(),
                 },
                 452 | 552 => protocol(format!("the server is out of space: {body}"), false),
+                // vsftpd's last words when its session process dies: the connection is gone.
+                _ if body.contains("OOPS") => protocol(body, true),
                 // 4xx replies are transient by the protocol's own definition.
                 400..=499 => protocol(body, true),
                 _ => protocol(body, false),
@@ -73,5 +75,9 @@ mod tests {
             "{busy:?}"
         );
         assert!(busy.is_transient());
+        assert!(
+            reply(500, "500 OOPS: priv_sock_send_cmd").is_transient(),
+            "a dead session"
+        );
     }
 }

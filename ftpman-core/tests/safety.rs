@@ -1,0 +1,555 @@
+//! Nothing lost, nothing twice: the conflict policy's default, one temporary file per
+//! delivery, a panic in a run, manual runs never queued, the source checked before its
+//! after-delivery action, a pending action finished by the next run, coarse FTP listing
+//! times, and a file written in place that breaks.
+
+mod harness;
+
+use ftpman_core::engine::{Engine, EngineConfig};
+use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Site, Trigger};
+use ftpman_core::transport::{
+    Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError, TransportResult,
+};
+use harness::{Kind, noise_file, save_site, scratch, site, sqlite_store, tree};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Called before an operation reaches the real connection: `(operation, site, path)`. It may
+/// act (change the source, panic) or fail the operation.
+type Hook = Arc<dyn Fn(&str, &str, &str) -> TransportResult<()> + Send + Sync>;
+
+/// Real connections with a [`Hook`] in front of list, stat, rename and delete.
+struct Hooked(Hook);
+
+struct HookedTransport {
+    inner: Box<dyn Transport>,
+    hook: Hook,
+}
+
+impl HookedTransport {
+    fn hook(&self, op: &str, path: &str) -> TransportResult<()> {
+        (self.hook)(op, &self.inner.site().name, path)
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for Hooked {
+    async fn connect(&self, site: &Site) -> TransportResult<Box<dyn Transport>> {
+        Ok(Box::new(HookedTransport {
+            inner: ProtocolConnector.connect(site).await?,
+            hook: self.0.clone(),
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for HookedTransport {
+    fn site(&self) -> &Site {
+        self.inner.site()
+    }
+    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
+        self.hook("list", path)?;
+        self.inner.list(path).await
+    }
+    async fn stat(&mut self, path: &str) -> TransportResult<Entry> {
+        self.hook("stat", path)?;
+        self.inner.stat(path).await
+    }
+    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
+        self.inner.read(path, offset).await
+    }
+    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.inner.write(path, offset).await
+    }
+    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
+        self.hook("rename", to)?;
+        self.inner.rename(from, to, overwrite).await
+    }
+    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.make_durable(path).await
+    }
+    async fn delete(&mut self, path: &str) -> TransportResult<()> {
+        self.hook("delete", path)?;
+        self.inner.delete(path).await
+    }
+    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.mkdir_all(path).await
+    }
+    async fn rmdir(&mut self, path: &str) -> TransportResult<()> {
+        self.inner.rmdir(path).await
+    }
+    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
+        self.inner.checksum(path).await
+    }
+    fn precise_listing_times(&self) -> bool {
+        self.inner.precise_listing_times()
+    }
+    fn cheap_checksum(&self) -> bool {
+        self.inner.cheap_checksum()
+    }
+    async fn close(self: Box<Self>) -> TransportResult<()> {
+        self.inner.close().await
+    }
+}
+
+fn engine(store: Arc<dyn ftpman_core::Store>) -> Engine {
+    Engine::new(store, Arc::new(ProtocolConnector), EngineConfig::default())
+}
+
+fn hooked(store: Arc<dyn ftpman_core::Store>, hook: Hook) -> Engine {
+    Engine::new(store, Arc::new(Hooked(hook)), EngineConfig::default())
+}
+
+fn injected(site: &str, op: &str, path: &str) -> TransportError {
+    TransportError::Protocol {
+        site: site.into(),
+        operation: op.into(),
+        path: path.into(),
+        reason: "connection reset by peer (injected)".into(),
+        transient: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_source_replaces_its_own_delivery_and_nothing_else() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("own-src");
+    let dst_dir = scratch("own-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"first").unwrap();
+    std::fs::write(src_dir.path.join("b.csv"), b"kept").unwrap();
+    std::fs::write(src_dir.path.join("c.csv"), b"ours").unwrap();
+    // Someone else's file is in the way of c.csv.
+    std::fs::create_dir_all(dst_dir.path.join("in")).unwrap();
+    std::fs::write(dst_dir.path.join("in/c.csv"), b"theirs").unwrap();
+    harness::chown_tree(&dst_dir.path, &harness::servers().user);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::SftpPassword, &dst_dir.path)).await;
+    let job = Job::new("own", src.id, "/", dst.id, "/in");
+    assert_eq!(job.conflict, ConflictPolicy::ReplaceOwn, "the default");
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (first.status, first.counts.transferred, first.counts.failed),
+        (RunStatus::Partial, 2, 1)
+    );
+    let files = store.run_files(first.id).await.unwrap();
+    let c = files.iter().find(|f| f.source_path == "/c.csv").unwrap();
+    assert!(
+        c.error.as_deref().unwrap().contains("this job did not deliver it"),
+        "{:?}",
+        c.error
+    );
+
+    // The source of a.csv changes: the next run replaces the copy this job delivered.
+    std::fs::write(src_dir.path.join("a.csv"), b"second, longer").unwrap();
+    let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (second.counts.transferred, second.counts.failed),
+        (1, 1),
+        "{:?}",
+        second.error
+    );
+    assert_eq!(std::fs::read(dst_dir.path.join("in/a.csv")).unwrap(), b"second, longer");
+    assert_eq!(std::fs::read(dst_dir.path.join("in/b.csv")).unwrap(), b"kept");
+    assert_eq!(
+        std::fs::read(dst_dir.path.join("in/c.csv")).unwrap(),
+        b"theirs",
+        "never replaced"
+    );
+    let names: Vec<String> = tree(&dst_dir.path).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(names, ["in/a.csv", "in/b.csv", "in/c.csv"], "no temporary file left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_files_bound_for_one_name_never_share_a_temporary_file() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("one-name-src");
+    let dst_dir = scratch("one-name-dst");
+    let one = noise_file(&src_dir.path.join("x1.bin"), 6 << 20, 1);
+    let two = noise_file(&src_dir.path.join("x2.bin"), 6 << 20, 2);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    // A template without {name}: both files map to /in/<year>.bin.
+    let mut job = Job::new("one-name", src.id, "/", dst.id, "/in/{yyyy}.{ext}");
+    job.conflict = ConflictPolicy::Rename;
+    job.parallel = 2;
+    job.bwlimit = Some(8 << 20); // both in flight at once
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (run.status, run.counts.transferred),
+        (RunStatus::Succeeded, 2),
+        "{:?}",
+        run.error
+    );
+    let got = tree(&dst_dir.path);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let mut hashes: Vec<&str> = got.iter().map(|(_, h)| h.as_str()).collect();
+    hashes.sort();
+    let mut want = vec![one.as_str(), two.as_str()];
+    want.sort();
+    assert_eq!(hashes, want, "each file delivered whole, under a name of its own");
+    // Each file's record names the bytes it delivered.
+    for f in store.run_files(run.id).await.unwrap() {
+        let at = dst_dir.path.join(f.target_path.trim_start_matches('/'));
+        let expected = if f.source_path == "/x1.bin" { &one } else { &two };
+        assert_eq!(&harness::sha256_file(&at), expected, "{}", f.source_path);
+    }
+
+    // Under a policy that would put one over the other, the second is refused, clearly.
+    let dst2 = scratch("one-name-dst2");
+    let target = save_site(store.as_ref(), "dst2", site(Kind::Local, &dst2.path)).await;
+    let mut job = Job::new("one-name-2", src.id, "/", target.id, "/in/{yyyy}.{ext}");
+    job.after = AfterAction::Delete;
+    let job = store.create_job(&job).await.unwrap();
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!((run.counts.transferred, run.counts.failed), (1, 1));
+    let files = store.run_files(run.id).await.unwrap();
+    let refused = files.iter().find(|f| f.status == RunFileStatus::Failed).unwrap();
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("never delivered to one name"),
+        "{:?}",
+        refused.error
+    );
+    // The refused file's source is kept; the delivered one's is deleted.
+    let delivered = files.iter().find(|f| f.status == RunFileStatus::Transferred).unwrap();
+    assert!(src_dir.path.join(refused.source_path.trim_start_matches('/')).exists());
+    assert!(
+        !src_dir
+            .path
+            .join(delivered.source_path.trim_start_matches('/'))
+            .exists()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_run_marks_it_failed_and_stops_its_lease() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("panic-src");
+    let dst_dir = scratch("panic-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"x").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let job = store
+        .create_job(&Job::new("panics", src.id, "/", dst.id, "/"))
+        .await
+        .unwrap();
+    let hook: Hook = Arc::new(|op, site, _| {
+        if op == "list" && site == "src" {
+            panic!("a bug in the listing (injected)");
+        }
+        Ok(())
+    });
+    let config = EngineConfig {
+        lease: Duration::from_secs(3),
+        ..EngineConfig::default()
+    };
+    let e = Engine::new(store.clone(), Arc::new(Hooked(hook)), config);
+    let running = tokio::spawn(async move { e.run_job(&job, Trigger::Manual, false).await });
+    assert!(running.await.is_err(), "the run's task panicked");
+    let mut run = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = store.runs(&Default::default()).await.unwrap().remove(0);
+        if r.status != RunStatus::Running {
+            run = Some(r);
+            break;
+        }
+    }
+    let run = run.expect("the run is not left running");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(
+        run.error.as_deref().unwrap().contains("internal error"),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(run.lease_expires_at, None, "the lease is released");
+    // The job is free to run again.
+    assert!(!store.job_running(run.job_id).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_is_never_queued_for_a_scheduler_to_claim() {
+    let (store, db) = sqlite_store().await;
+    // Every status a run row is inserted with, noted by the database itself.
+    let url = format!("sqlite://{}", db.path().join("ftpman.db").display());
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE inserted (status TEXT NOT NULL)")
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TRIGGER note_insert AFTER INSERT ON runs BEGIN INSERT INTO inserted VALUES (new.status); END")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let src_dir = scratch("manual-src");
+    let dst_dir = scratch("manual-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"x").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let job = store
+        .create_job(&Job::new("manual", src.id, "/", dst.id, "/"))
+        .await
+        .unwrap();
+    let e = engine(store.clone());
+    // A scheduler claiming as fast as it can meanwhile gets nothing.
+    let claimer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut claimed = 0;
+            for _ in 0..400 {
+                if store
+                    .claim_run("serve-node", chrono::Utc::now(), Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
+                    claimed += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            claimed
+        })
+    };
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(claimer.await.unwrap(), 0);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM inserted")
+        .fetch_all(&raw)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["running"], "created running on this node, in one statement");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_changed_is_kept_and_sent_again() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("changed-src");
+    let dst_dir = scratch("changed-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"version 1").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::SftpPassword, &dst_dir.path)).await;
+    let mut job = Job::new("changed", src.id, "/", dst.id, "/");
+    job.after = AfterAction::Delete;
+    let job = store.create_job(&job).await.unwrap();
+    // As the copy is renamed into place, the source is rewritten (same size, a new time).
+    let path = src_dir.path.join("a.csv");
+    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: Hook = {
+        let once = once.clone();
+        Arc::new(move |op, site, _| {
+            if op == "rename" && site == "dst" && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::fs::write(&path, b"version 2").unwrap();
+                let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(later)
+                    .unwrap();
+            }
+            Ok(())
+        })
+    };
+    let e = hooked(store.clone(), hook);
+    let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    let files = store.run_files(run.id).await.unwrap();
+    assert_eq!(files[0].status, RunFileStatus::Failed);
+    assert!(
+        files[0].error.as_deref().unwrap().contains("source changed"),
+        "{:?}",
+        files[0].error
+    );
+    assert_eq!(
+        std::fs::read(src_dir.path.join("a.csv")).unwrap(),
+        b"version 2",
+        "the source is kept"
+    );
+    // The next run delivers the new version (replacing its own earlier copy) and then deletes it.
+    let again = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (again.status, again.counts.transferred),
+        (RunStatus::Succeeded, 1),
+        "{:?}",
+        again.error
+    );
+    assert_eq!(std::fs::read(dst_dir.path.join("a.csv")).unwrap(), b"version 2");
+    assert!(!src_dir.path.join("a.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_action_left_pending_is_applied_by_the_next_run() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("pending-src");
+    let dst_dir = scratch("pending-dst");
+    std::fs::write(src_dir.path.join("a.csv"), b"payload").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("pending", src.id, "/", dst.id, "/");
+    job.after = AfterAction::Delete;
+    let job = store.create_job(&job).await.unwrap();
+    // The first delete at the source breaks, as a crash right after the record would leave it.
+    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: Hook = {
+        let once = once.clone();
+        Arc::new(move |op, site, path| {
+            if op == "delete" && site == "src" && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(injected(site, op, path));
+            }
+            Ok(())
+        })
+    };
+    let e = hooked(store.clone(), hook);
+    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(first.counts.failed, 1);
+    assert!(src_dir.path.join("a.csv").exists());
+    let entry = store.ledger_entry(job.id, "/a.csv").await.unwrap().unwrap();
+    assert!(entry.after_pending, "recorded as delivered, its action pending");
+    assert_eq!(entry.target_path.as_deref(), Some("/a.csv"));
+
+    let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (second.status, second.counts.transferred, second.counts.skipped),
+        (RunStatus::Succeeded, 0, 1),
+        "{:?}",
+        second.error
+    );
+    assert!(!src_dir.path.join("a.csv").exists(), "the pending delete was applied");
+    assert_eq!(std::fs::read(dst_dir.path.join("a.csv")).unwrap(), b"payload");
+    assert!(
+        !store
+            .ledger_entry(job.id, "/a.csv")
+            .await
+            .unwrap()
+            .unwrap()
+            .after_pending
+    );
+}
+
+/// Sets a file's modification time `days` days back.
+fn age(path: &std::path::Path, days: u64) {
+    let then = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_file_listed_by_day_and_by_second_is_delivered_once() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = harness::scratch_for(harness::user_of(Kind::Ftp), "coarse-src");
+    let dst_dir = scratch("coarse-dst");
+    // Older than six months: an FTP LIST shows its day only, MDTM the exact second.
+    std::fs::write(src_dir.path.join("old.csv"), b"archived").unwrap();
+    age(&src_dir.path.join("old.csv"), 200);
+    harness::chown_tree(&src_dir.path, harness::user_of(Kind::Ftp));
+    let src = save_site(store.as_ref(), "src", site(Kind::Ftp, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("coarse", src.id, "/", dst.id, "/");
+    job.conflict = ConflictPolicy::Fail;
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (first.status, first.counts.transferred),
+        (RunStatus::Succeeded, 1),
+        "{:?}",
+        first.error
+    );
+    assert_eq!(
+        store
+            .ledger_entry(job.id, "/old.csv")
+            .await
+            .unwrap()
+            .unwrap()
+            .mtime_granularity,
+        86_400
+    );
+    // With an age filter the exact time is asked for (MDTM): still the file delivered.
+    let mut aged = job.clone();
+    aged.min_age = Duration::from_secs(1);
+    let aged = store.update_job(&aged).await.unwrap();
+    let second = e.run_job(&aged, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (second.status, second.counts.transferred, second.counts.skipped),
+        (RunStatus::Succeeded, 0, 1),
+        "{:?}",
+        second.error
+    );
+    // And back: recorded to the second, listed by the day.
+    store.forget_ledger(job.id).await.unwrap();
+    std::fs::remove_file(dst_dir.path.join("old.csv")).unwrap();
+    let third = e.run_job(&aged, Trigger::Manual, false).await.unwrap();
+    assert_eq!(third.counts.transferred, 1);
+    let job = store
+        .update_job(&Job {
+            min_age: Duration::ZERO,
+            ..aged
+        })
+        .await
+        .unwrap();
+    let fourth = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (fourth.status, fourth.counts.transferred, fourth.counts.skipped),
+        (RunStatus::Succeeded, 0, 1),
+        "{:?}",
+        fourth.error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("in-place-src");
+    let dst_dir = scratch("in-place-dst");
+    noise_file(&src_dir.path.join("big.bin"), 64 << 20, 5);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let mut target = harness::fault_site(Kind::Ftp, &dst_dir.path);
+    target.connect_timeout = Duration::from_secs(5);
+    let dst = save_site(store.as_ref(), "dst", target).await;
+    let mut job = Job::new("in-place", src.id, "/", dst.id, "/");
+    job.atomic = false;
+    job.retries = 0;
+    job.bwlimit = Some(16 << 20);
+    let job = store.create_job(&job).await.unwrap();
+    let e = engine(store.clone());
+    let running = {
+        let e = e.clone();
+        let job = job.clone();
+        tokio::spawn(async move { e.run_job(&job, Trigger::Manual, false).await })
+    };
+    // Midway, the server's session dies.
+    let partial = dst_dir.path.join("big.bin");
+    for _ in 0..100 {
+        if partial.metadata().map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    harness::kill_sessions("vsftpd-fault.pid");
+    let run = running.await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let files = store.run_files(run.id).await.unwrap();
+    assert!(!partial.exists(), "no truncated file under the final name: {files:?}");
+    // The next run delivers it whole.
+    let again = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (again.status, again.counts.transferred),
+        (RunStatus::Succeeded, 1),
+        "{:?}",
+        again.error
+    );
+    assert_eq!(
+        harness::sha256_file(&partial),
+        harness::sha256_file(&src_dir.path.join("big.bin"))
+    );
+}
