@@ -1,4 +1,4 @@
-//! The command-line grammar (clap), as `shared/design.md` §5 fixes it.
+//! The command-line grammar (clap), as docs/architecture.md ("The CLI contract") describes it.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Delivering one file (design §3, steps 3 to 6): stream under a temporary name, verify, rename
+//! Delivering one file (docs/architecture.md, "Delivering one file", steps 3 to 6): stream under a temporary name, verify, rename
 //! into place under the conflict policy, record the ledger and the run file, and only then apply
 //! the after-delivery action to the source. A failure at any step leaves no file under its final
 //! name and never touches the source.
@@ -324,9 +324,9 @@ async fn attempt(
             0
         };
         if offset > 0 && !same_file(&cand.entry, &src.stat(&cand.entry.path).await?) {
-            return Err(AttemptError::permanent(format!(
-                "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version"
-            )));
+            return Err(AttemptError::permanent(
+                "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version",
+            ));
         }
         let compare_checksums = tgt.cheap_checksum() && src.cheap_checksum();
         wrote.store(true, Ordering::Relaxed);

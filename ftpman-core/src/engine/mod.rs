@@ -1,4 +1,4 @@
-//! The job engine (design §3): runs a job as a Run with one RunFile per file. It lists and
+//! The job engine (docs/architecture.md, "Delivering one file"): runs a job as a Run with one RunFile per file. It lists and
 //! filters the source, moves files in parallel (bounded by the job and by each site's pool),
 //! verifies and renames them into place, keeps the ledger, applies the after-delivery action,
 //! publishes live progress, and notifies.

@@ -1,4 +1,4 @@
-//! The domain model of `shared/design.md` §2: sites, jobs, runs and what hangs off them.
+//! The domain model (docs/architecture.md, "Data model"): sites, jobs, runs and what hangs off them.
 
 mod job;
 mod record;
