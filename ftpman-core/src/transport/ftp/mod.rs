@@ -7,6 +7,9 @@ mod errors;
 mod list;
 pub mod tls;
 
+#[cfg(test)]
+mod tests;
+
 use super::io::{CountingWriter, IdleTimeout};
 use super::{
     Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError, TransportResult,
