@@ -92,6 +92,9 @@ impl Transport for HookedTransport {
     }
 }
 
+/// The fault-injection server's sessions are killed whole: one test at a time uses it.
+static FAULT_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn engine(store: Arc<dyn ftpman_core::Store>) -> Engine {
     Engine::new(store, Arc::new(ProtocolConnector), EngineConfig::default())
 }
@@ -508,6 +511,7 @@ async fn an_old_file_listed_by_day_and_by_second_is_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
+    let _fault_server = FAULT_SERVER.lock().await;
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("in-place-src");
     let dst_dir = scratch("in-place-dst");
@@ -550,6 +554,93 @@ async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
     );
     assert_eq!(
         harness::sha256_file(&partial),
+        harness::sha256_file(&src_dir.path.join("big.bin"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_after_the_source_changed_is_refused() {
+    let _fault_server = FAULT_SERVER.lock().await;
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("resume-src");
+    let dst_dir = scratch("resume-dst");
+    noise_file(&src_dir.path.join("big.bin"), 64 << 20, 5);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let mut target = harness::fault_site(Kind::Ftp, &dst_dir.path);
+    target.connect_timeout = Duration::from_secs(5);
+    let dst = save_site(store.as_ref(), "dst", target).await;
+    let mut job = Job::new("resume", src.id, "/", dst.id, "/");
+    job.retries = 1;
+    job.retry_backoff = Duration::from_millis(100);
+    job.bwlimit = Some(16 << 20);
+    let job = store.create_job(&job).await.unwrap();
+    // The first time the engine looks at the source again (to resume), it has been rewritten
+    // in place: same size, a new time.
+    let path = src_dir.path.join("big.bin");
+    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: Hook = {
+        let once = once.clone();
+        Arc::new(move |op, site, at| {
+            if op == "stat"
+                && site == "src"
+                && at == "/big.bin"
+                && !once.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                noise_file(&path, 64 << 20, 6);
+            }
+            Ok(())
+        })
+    };
+    let e = hooked(store.clone(), hook);
+    let running = {
+        let (e, job) = (e.clone(), job.clone());
+        tokio::spawn(async move { e.run_job(&job, Trigger::Manual, false).await })
+    };
+    let temp = dst_dir.path.join(".big.bin.1.ftpman-part");
+    for _ in 0..200 {
+        if temp.metadata().map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !temp.exists() {
+        let run = running.await.unwrap().unwrap();
+        panic!(
+            "the transfer never got going: {:?}",
+            store.run_files(run.id).await.unwrap()
+        );
+    }
+    harness::kill_sessions("vsftpd-fault.pid");
+    let run = running.await.unwrap().unwrap();
+    let files = store.run_files(run.id).await.unwrap();
+    assert!(
+        once.load(std::sync::atomic::Ordering::SeqCst),
+        "the source was looked at again"
+    );
+    assert_eq!(files[0].status, RunFileStatus::Failed);
+    assert!(
+        files[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("source changed while it was being moved"),
+        "{:?}",
+        files[0].error
+    );
+    assert!(
+        !dst_dir.path.join("big.bin").exists(),
+        "no mix of two versions under the final name"
+    );
+    // The next run sends the new version whole.
+    let again = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (again.status, again.counts.transferred),
+        (RunStatus::Succeeded, 1),
+        "{:?}",
+        again.error
+    );
+    assert_eq!(
+        harness::sha256_file(&dst_dir.path.join("big.bin")),
         harness::sha256_file(&src_dir.path.join("big.bin"))
     );
 }
