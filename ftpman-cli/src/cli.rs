@@ -325,6 +325,13 @@ pub enum RunCommand {
     /// Show a run and its files.
     #[command(after_help = "Example: ftpman run show 42")]
     Show { id: i64 },
+    /// Cancel a run, wherever it runs (this machine or another node), and wait for it to stop.
+    #[command(after_help = "Example: ftpman run cancel 42")]
+    Cancel { id: i64 },
+    /// Follow a run as it goes (started here, by another process or on another node) until it
+    /// ends; exit 0 only if it succeeded.
+    #[command(after_help = "Example: ftpman run watch 42")]
+    Watch { id: i64 },
 }
 
 #[derive(Subcommand)]

@@ -4,7 +4,6 @@
 use ftpman_core::engine::RunEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use tokio::sync::broadcast;
 
 fn bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
@@ -16,34 +15,32 @@ fn bar(total: u64) -> ProgressBar {
     bar
 }
 
-/// Follows the events of the run of `job` until it finishes; returns when the run ends.
-pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) {
-    let tty = std::io::stderr().is_terminal();
-    let mut run_id = None;
-    let mut progress: Option<ProgressBar> = None;
-    let (mut files_total, mut files_done) = (0u64, 0u64);
-    // Files move while the tree is still listed: bytes moved before the totals are known.
-    let mut early_bytes = 0u64;
-    loop {
-        let event = match events.recv().await {
-            Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(_) => break,
-        };
-        match &event {
-            RunEvent::Started { run_id: id, job: j } if *j == job && run_id.is_none() => run_id = Some(*id),
-            _ if Some(event.run_id()) != run_id => continue,
+/// Shows one run's live events: a progress bar on a terminal, plain lines otherwise.
+#[derive(Default)]
+pub struct RunProgress {
+    progress: Option<ProgressBar>,
+    files_total: u64,
+    files_done: u64,
+    /// Files move while the tree is still listed: bytes moved before the totals are known.
+    early_bytes: u64,
+}
+
+impl RunProgress {
+    /// Shows `event`; `true` once the run has finished.
+    pub fn show(&mut self, event: &RunEvent) -> bool {
+        let tty = std::io::stderr().is_terminal();
+        match event {
             RunEvent::Planned {
                 files,
                 bytes,
                 already_delivered,
                 ..
             } => {
-                files_total = *files;
+                self.files_total = *files;
                 if tty {
                     let b = bar(*bytes);
-                    b.inc(early_bytes);
-                    progress = Some(b);
+                    b.inc(self.early_bytes);
+                    self.progress = Some(b);
                 } else {
                     eprintln!(
                         "{files} file(s) to move ({}), {already_delivered} already delivered",
@@ -52,21 +49,27 @@ pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) 
                 }
             }
             RunEvent::FileStarted { path, .. } => {
-                if let Some(p) = &progress {
-                    p.set_message(format!("{files_done}/{files_total} {path}"));
+                if let Some(p) = &self.progress {
+                    p.set_message(format!(
+                        "{}/{} {}",
+                        self.files_done,
+                        self.files_total,
+                        ftpman_core::validate::printable(path)
+                    ));
                 }
             }
-            RunEvent::Progress { bytes, .. } => match &progress {
+            RunEvent::Progress { bytes, .. } => match &self.progress {
                 Some(p) => p.inc(*bytes),
-                None => early_bytes += *bytes,
+                None => self.early_bytes += *bytes,
             },
             RunEvent::FileFinished {
                 path, status, error, ..
             } => {
-                files_done += 1;
-                match &progress {
+                self.files_done += 1;
+                let path = ftpman_core::validate::printable(path);
+                match &self.progress {
                     Some(p) => {
-                        p.set_message(format!("{files_done}/{files_total}"));
+                        p.set_message(format!("{}/{}", self.files_done, self.files_total));
                         if let Some(e) = error {
                             p.println(format!("{status}: {path}: {e}"));
                         }
@@ -78,13 +81,14 @@ pub async fn follow_run(mut events: broadcast::Receiver<RunEvent>, job: String) 
                 }
             }
             RunEvent::Finished { .. } => {
-                if let Some(p) = progress.take() {
+                if let Some(p) = self.progress.take() {
                     p.finish_and_clear();
                 }
-                break;
+                return true;
             }
-            _ => {}
+            RunEvent::Started { .. } => {}
         }
+        false
     }
 }
 

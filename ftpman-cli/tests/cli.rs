@@ -285,7 +285,9 @@ struct PgDb(String);
 
 impl PgDb {
     fn new() -> PgDb {
-        let name = format!("ftpman_cli_{}", std::process::id());
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("ftpman_cli_{}_{n}", std::process::id());
         let psql = |sql: &str| {
             Command::new("psql")
                 .args([
@@ -643,4 +645,122 @@ fn serve_leaves_a_live_job_run_alone_and_sigterm_cancels_it() {
     assert!(!dst.path().join("big.bin").exists());
     signal(&serve, "-TERM");
     assert!(serve.wait().unwrap().success());
+}
+
+impl User {
+    /// The newest run's files, as `run show --json` prints them.
+    fn files_of(&mut self, id: &str) -> Vec<serde_json::Value> {
+        let o = self.ok(&["run", "show", id, "--json"], &[]);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+        v["files"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// A run started by one `ftpman job run` is cancelled by `ftpman run cancel` from another.
+fn cancel_from_another_process(db: Option<String>) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let mut u = User::new(db);
+    std::fs::write(src.path().join("a.csv"), "small").unwrap();
+    u.slow_job(src.path(), dst.path());
+    let mut runner = u.spawn(&["job", "run", "slow"], &[]);
+    let id = u.wait_for_status("running", 10)["id"].to_string();
+    // Once the small file is delivered (and recorded), the big one is still moving.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while u.files_of(&id).is_empty() {
+        assert!(std::time::Instant::now() < until, "the small file was not delivered");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let asked = std::time::Instant::now();
+    let o = u.ok(&["run", "cancel", &id], &[]);
+    assert!(
+        o.stdout.contains("cancel requested") && o.stdout.contains("cancelled"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        runner.wait().unwrap().code(),
+        Some(1),
+        "the run's own process reports the cancel"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "stopped within 5 s"
+    );
+    let run = u.runs()[0].clone();
+    assert_eq!(
+        (run["status"].as_str(), run["error"].as_str()),
+        (Some("cancelled"), Some("cancelled"))
+    );
+    let files = u.files_of(&id);
+    let delivered: Vec<&str> = files
+        .iter()
+        .filter(|f| f["status"] == "transferred")
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(delivered, ["/a.csv"]);
+    // Nothing else stands at the target: no partial file, under any name.
+    let names: Vec<String> = std::fs::read_dir(dst.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a.csv"]);
+    // The ledger holds exactly what was delivered: the next run sends the big file only.
+    u.ok(&["job", "run", "slow"], &[]);
+    let next = u.runs()[0].clone();
+    assert_eq!(
+        (next["transferred"].as_i64(), next["skipped"].as_i64()),
+        (Some(1), Some(1)),
+        "{next}"
+    );
+    // A run that has ended cannot be cancelled.
+    let o = u.run(&["run", "cancel", &next["id"].to_string()]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("already ended"), "{}", o.stderr);
+}
+
+#[test]
+fn a_run_is_cancelled_from_another_process_on_sqlite() {
+    cancel_from_another_process(None);
+}
+
+#[test]
+fn a_run_is_cancelled_from_another_node_on_postgres() {
+    let db = PgDb::new();
+    cancel_from_another_process(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
+}
+
+/// `ftpman run watch` follows a run that another process executes, to its end.
+fn watch_from_another_process(db: Option<String>) {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let mut u = User::new(db);
+    u.slow_job(src.path(), dst.path());
+    let mut runner = u.spawn(&["job", "run", "slow"], &[]);
+    let id = u.wait_for_status("running", 10)["id"].to_string();
+    let o = u.ok(&["run", "watch", &id], &[]);
+    assert!(runner.wait().unwrap().success());
+    let bytes: Vec<&str> = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" running: "))
+        .filter_map(|l| l.rsplit(", ").next())
+        .collect();
+    let mut distinct = bytes.clone();
+    distinct.dedup();
+    assert!(distinct.len() >= 3, "bytes grow as the run goes: {}", o.stdout);
+    let last = o.stdout.lines().last().unwrap();
+    assert!(last.contains("succeeded"), "{}", o.stdout);
+    assert!(o.stdout.contains("transferred    /big.bin"), "{}", o.stdout);
+}
+
+#[test]
+fn a_run_is_watched_from_another_process_on_sqlite() {
+    watch_from_another_process(None);
+}
+
+#[test]
+fn a_run_is_watched_from_another_node_on_postgres() {
+    let db = PgDb::new();
+    watch_from_another_process(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
 }

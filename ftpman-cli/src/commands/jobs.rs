@@ -125,21 +125,28 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         }
         JobCommand::Run { name, dry_run } => {
             let job = m.job(&name).await?;
-            let follower = tokio::spawn(crate::progress::follow_run(m.engine().subscribe(), job.name.clone()));
-            let engine = m.engine().clone();
-            let running = m.run_job(&name, dry_run, Trigger::Manual);
-            tokio::pin!(running);
-            let run = tokio::select! {
-                r = &mut running => r?,
-                _ = crate::commands::shutdown_signal() => {
-                    eprintln!("cancelling: the file being moved is abandoned (never left under its final name)");
-                    for id in engine.active_runs() {
-                        engine.stop(id, ftpman_core::engine::StopReason::Cancelled);
+            let mut handle = m.start_run(&name, dry_run, Trigger::Manual).await?;
+            let mut progress = crate::progress::RunProgress::default();
+            let shutdown = crate::commands::shutdown_signal();
+            tokio::pin!(shutdown);
+            let mut cancelling = false;
+            loop {
+                tokio::select! {
+                    event = handle.next_event() => match event {
+                        Some(e) if !progress.show(&e) => {}
+                        _ => break,
+                    },
+                    _ = &mut shutdown, if !cancelling => {
+                        // This run only: others on the database go on.
+                        eprintln!("cancelling run {}: the file being moved is abandoned (never left under its final name)", handle.id());
+                        cancelling = true;
+                        if let Err(e) = handle.cancel().await {
+                            eprintln!("{e}");
+                        }
                     }
-                    running.await?
                 }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), follower).await;
+            }
+            let run = handle.wait().await?;
             if as_json {
                 let files = m.run(run.id).await?.1;
                 let mut v = json::run(&run, &job.name);

@@ -38,6 +38,8 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
         Command::Job(c) => jobs::run(&m, c, json).await,
         Command::Runs { job, limit } => runs::list(&m, job.as_deref(), limit, json).await,
         Command::Run(crate::cli::RunCommand::Show { id }) => runs::show(&m, id, json).await,
+        Command::Run(crate::cli::RunCommand::Cancel { id }) => runs::cancel(&m, id, json).await,
+        Command::Run(crate::cli::RunCommand::Watch { id }) => runs::watch(&m, id, json).await,
         Command::Logs { level, limit, follow } => logs::logs(&m, level, limit, follow, json).await,
         Command::Upload { target, files } => files::upload(&m, &target, &files).await,
         Command::Download { source, dest } => files::download(&m, &source, &dest).await,

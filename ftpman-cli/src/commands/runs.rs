@@ -1,4 +1,4 @@
-//! `ftpman runs` and `ftpman run show`.
+//! `ftpman runs`, `ftpman run show`, `run cancel` and `run watch`.
 
 use crate::CmdResult;
 use crate::output::{self, table};
@@ -82,4 +82,88 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line about a run in progress: "run 4 of job nightly running: 2 transferred, 0 failed, 3.1 MiB".
+fn progress_line(run: &ftpman_core::model::Run, job: &str) -> String {
+    format!(
+        "run {} of job {job} {}: {} transferred, {} skipped, {} failed, {}",
+        run.id,
+        run.status,
+        run.counts.transferred,
+        run.counts.skipped,
+        run.counts.failed,
+        output::bytes(run.counts.bytes.max(0) as u64)
+    )
+}
+
+pub async fn cancel(m: &Manager, id: i64, as_json: bool) -> CmdResult {
+    let requested = m.cancel_run(id).await?;
+    let names = job_names(m).await?;
+    let job = names.get(&requested.job_id).cloned().unwrap_or_default();
+    if !as_json {
+        println!("run {id} of job {job}: cancel requested; waiting for it to stop");
+    }
+    // The node running it stops it within a second or two; follow it to its end.
+    let mut watch = m.watch_run(id).await?;
+    let mut last = requested;
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout_at(until, watch.next()).await {
+            Ok(Ok(Some(update))) => last = update.run,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => break,
+        }
+    }
+    if as_json {
+        output::json(&json::run(&last, &job));
+    } else if last.status.is_final() {
+        println!("{}", super::jobs::summary(&last));
+    } else {
+        println!(
+            "run {id} has not stopped yet: the node running it ({}) may be unreachable; it stops when it sees the request, or when its lease runs out",
+            last.node_id.as_deref().unwrap_or("?")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if last.status == ftpman_core::model::RunStatus::Cancelled {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn watch(m: &Manager, id: i64, as_json: bool) -> CmdResult {
+    let mut watch = m.watch_run(id).await?;
+    let names = job_names(m).await?;
+    let mut last = None;
+    while let Some(update) = watch.next().await? {
+        let job = names.get(&update.run.job_id).cloned().unwrap_or_default();
+        for f in &update.files {
+            let path = ftpman_core::validate::printable(&f.source_path);
+            match &f.error {
+                Some(e) if !as_json => println!("{:<14} {path}: {e}", f.status.as_str()),
+                _ if !as_json => println!("{:<14} {path}", f.status.as_str()),
+                _ => {}
+            }
+        }
+        if as_json {
+            let mut v = json::run(&update.run, &job);
+            v["files"] = serde_json::Value::Array(update.files.iter().map(json::run_file).collect());
+            println!("{v}");
+        } else if !update.run.status.is_final() {
+            println!("{}", progress_line(&update.run, &job));
+        }
+        last = Some(update.run);
+    }
+    let Some(run) = last else { return Ok(ExitCode::FAILURE) };
+    if !as_json {
+        println!("{}", super::jobs::summary(&run));
+    }
+    Ok(if run.status == ftpman_core::model::RunStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -277,6 +277,17 @@ impl Engine {
     /// Runs a job now, on this node, and returns the finished run. A job whose previous run is
     /// still going gets a `skipped` run.
     pub async fn run_job(&self, job: &Job, trigger: Trigger, dry_run: bool) -> Result<Run, EngineError> {
+        let run = self.begin(job, trigger, dry_run).await?;
+        if run.status == RunStatus::Running {
+            self.execute(run).await
+        } else {
+            Ok(run)
+        }
+    }
+
+    /// Creates a run of `job` on this node: `running`, held by this node, for
+    /// [`Engine::execute`] to execute, or `skipped` when the job's previous run is still going.
+    pub async fn begin(&self, job: &Job, trigger: Trigger, dry_run: bool) -> Result<Run, EngineError> {
         let store = &self.inner.store;
         let mut new = NewRun {
             job_id: job.id,
@@ -291,7 +302,7 @@ impl Engine {
             .start_new_run(&new, &self.inner.config.node_id, now, self.inner.config.lease)
             .await?
         {
-            return self.execute(run).await;
+            return Ok(run);
         }
         new.status = RunStatus::Skipped;
         let skipped = store.create_run(&new).await?.ok_or_else(|| StoreError::Corrupt {
@@ -468,6 +479,20 @@ impl Engine {
         Ok(finished)
     }
 
+    /// Saves a run's progress (every second while it runs, so any process can follow it), and
+    /// stops the run if someone, anywhere, asked to cancel it.
+    async fn save_progress(&self, run_id: i64, counts: &RunCounts) {
+        // (A failed write does not end the deliveries; a lost hold is the renewal's to act on.)
+        if let Ok(true) = self
+            .inner
+            .store
+            .update_run_counts(run_id, &self.inner.config.node_id, counts)
+            .await
+        {
+            self.stop(run_id, StopReason::Cancelled);
+        }
+    }
+
     /// Renews the cluster slots this node's pools hold while a run goes on (a third of the
     /// lease apart), until the returned task is dropped.
     fn keep_slots(&self) -> Option<AbortOnDrop> {
@@ -571,7 +596,7 @@ impl Engine {
                                 already_delivered: plan.already_delivered,
                             });
                             // Deliveries run meanwhile: a failed write here must not end them.
-                            let _ = store.update_run_counts(run.id, &self.inner.config.node_id, &counts).await;
+                            self.save_progress(run.id, &counts).await;
                         }
                         Err(e) => listing_error = Some(e.to_string()),
                     }
@@ -624,7 +649,7 @@ impl Engine {
                 },
                 _ = flush.tick() => {
                     counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
-                    let _ = store.update_run_counts(run.id, &self.inner.config.node_id, &counts).await;
+                    self.save_progress(run.id, &counts).await;
                 }
             }
             let stopped = stop.borrow().is_some();

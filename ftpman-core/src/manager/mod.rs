@@ -12,6 +12,7 @@ pub mod users;
 
 pub use files::TransferReport;
 pub use jobs::JobOptions;
+pub use runs::{RunHandle, RunUpdate, RunWatch};
 pub use sites::SiteOptions;
 
 use crate::engine::{Engine, EngineConfig, EngineError};
@@ -63,6 +64,12 @@ pub enum ManagerError {
     #[error(transparent)]
     Notify(#[from] NotifyError),
     /// A local file could not be read or written.
+    /// The operation clashes with the state of what it acts on (a run that already ended).
+    #[error("{0}")]
+    Conflict(String),
+    /// A bug or an unexpected state inside ftpman.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{path}: {source}")]
     Io {
         /// The local path.

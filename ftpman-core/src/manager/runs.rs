@@ -1,14 +1,183 @@
 //! Runs and logs: run a job now, list runs, show one with its files, read the system log.
 
 use super::{Manager, ManagerError, ManagerResult};
-use crate::model::{LogEntry, LogLevel, LogQuery, Run, RunFile, RunQuery, Trigger};
+use crate::engine::{EngineError, RunEvent, StopReason};
+use crate::model::{LogEntry, LogLevel, LogQuery, Run, RunFile, RunQuery, RunStatus, Trigger};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// A run started by [`Manager::start_run`]: its id at once, its live events, and its end.
+pub struct RunHandle {
+    run: Run,
+    events: broadcast::Receiver<RunEvent>,
+    done: Option<tokio::task::JoinHandle<Result<Run, EngineError>>>,
+    manager: Manager,
+}
+
+impl RunHandle {
+    /// The run's id.
+    pub fn id(&self) -> i64 {
+        self.run.id
+    }
+
+    /// The run as it was created (`running`, or `skipped` when the job was still running).
+    pub fn run(&self) -> &Run {
+        &self.run
+    }
+
+    /// The run's next live event; `None` once the run has finished (its `Finished` event is
+    /// the last one given).
+    pub async fn next_event(&mut self) -> Option<RunEvent> {
+        // A run that never started (skipped) has no events.
+        self.done.as_ref()?;
+        loop {
+            match self.events.recv().await {
+                Ok(e) if e.run_id() == self.run.id => return Some(e),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Asks the run to stop (as [`Manager::cancel_run`] does from anywhere).
+    pub async fn cancel(&self) -> ManagerResult<Run> {
+        self.manager.cancel_run(self.run.id).await
+    }
+
+    /// Waits for the run to end and returns it finished.
+    pub async fn wait(mut self) -> ManagerResult<Run> {
+        match self.done.take() {
+            None => Ok(self.run),
+            Some(task) => match task.await {
+                Ok(result) => Ok(result?),
+                Err(e) => Err(ManagerError::Internal(format!("the run's task ended: {e}"))),
+            },
+        }
+    }
+}
+
+/// What [`Manager::watch_run`] reports: the run as it is now and the files recorded since the
+/// last update.
+#[derive(Debug, Clone)]
+pub struct RunUpdate {
+    /// The run, with its counts and bytes so far.
+    pub run: Run,
+    /// Files finished since the previous update.
+    pub files: Vec<RunFile>,
+}
+
+/// Follows a run executed anywhere (this process, another one, another node) through the
+/// store: the run's progress row, written every second by the node running it, and its files
+/// as they are recorded. See [`Manager::watch_run`].
+pub struct RunWatch {
+    manager: Manager,
+    run_id: i64,
+    last: Option<Run>,
+    last_file: i64,
+    ended: bool,
+}
+
+impl RunWatch {
+    /// The next change (waiting for one, polling twice a second); `None` after the update that
+    /// showed the run finished.
+    pub async fn next(&mut self) -> ManagerResult<Option<RunUpdate>> {
+        loop {
+            if self.ended {
+                return Ok(None);
+            }
+            let run = self.manager.store.run(self.run_id).await?;
+            let files = self
+                .manager
+                .store
+                .run_files_after(self.run_id, self.last_file, 1_000)
+                .await?;
+            if let Some(f) = files.last() {
+                self.last_file = f.id;
+            }
+            let changed = self.last.as_ref() != Some(&run) || !files.is_empty();
+            if run.status.is_final() {
+                // The files of a finished run are all recorded: the last pages first.
+                let mut files = files;
+                loop {
+                    let more = self
+                        .manager
+                        .store
+                        .run_files_after(self.run_id, self.last_file, 1_000)
+                        .await?;
+                    match more.last() {
+                        Some(f) => self.last_file = f.id,
+                        None => break,
+                    }
+                    files.extend(more);
+                }
+                self.ended = true;
+                return Ok(Some(RunUpdate { run, files }));
+            }
+            if changed {
+                self.last = Some(run.clone());
+                return Ok(Some(RunUpdate { run, files }));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
 
 impl Manager {
-    /// Runs a job now on this process and returns the finished run. Subscribe to
-    /// [`crate::engine::Engine::subscribe`] first for live progress.
+    /// Runs a job now on this process and returns the finished run. Use
+    /// [`Manager::start_run`] for its id and live progress while it runs.
     pub async fn run_job(&self, name: &str, dry_run: bool, trigger: Trigger) -> ManagerResult<Run> {
+        self.start_run(name, dry_run, trigger).await?.wait().await
+    }
+
+    /// Starts a job now on this process and returns at once with the run's handle: its id,
+    /// its live events, a way to cancel it and to wait for its end.
+    pub async fn start_run(&self, name: &str, dry_run: bool, trigger: Trigger) -> ManagerResult<RunHandle> {
         let job = self.job(name).await?;
-        Ok(self.engine().run_job(&job, trigger, dry_run).await?)
+        let engine = self.engine().clone();
+        let events = engine.subscribe();
+        let run = engine.begin(&job, trigger, dry_run).await?;
+        let done = (run.status == RunStatus::Running).then(|| {
+            let run = run.clone();
+            tokio::spawn(async move { engine.execute(run).await })
+        });
+        Ok(RunHandle {
+            run,
+            events,
+            done,
+            manager: self.clone(),
+        })
+    }
+
+    /// Cancels a run wherever it runs: recorded in the store, where the node running it sees
+    /// it within a second or two and stops it cleanly (no partial file under a final name; the
+    /// files already delivered stay recorded; status `cancelled`). A queued run is cancelled
+    /// at once. Returns the run as it is now; a run that already ended is a conflict.
+    pub async fn cancel_run(&self, id: i64) -> ManagerResult<Run> {
+        let run = self.store.request_cancel(id, chrono::Utc::now()).await?;
+        if run.status.is_final() && !(run.status == RunStatus::Cancelled && run.cancel_requested) {
+            return Err(ManagerError::Conflict(format!(
+                "run {id} already ended ({})",
+                run.status
+            )));
+        }
+        if let Some(engine) = self.engine.get() {
+            engine.stop(id, StopReason::Cancelled);
+        }
+        self.audit(format!("run {id} cancel requested"), serde_json::json!({"run": id}))
+            .await;
+        Ok(run)
+    }
+
+    /// Follows a run from any process: see [`RunWatch`].
+    pub async fn watch_run(&self, id: i64) -> ManagerResult<RunWatch> {
+        self.run(id).await?;
+        Ok(RunWatch {
+            manager: self.clone(),
+            run_id: id,
+            last: None,
+            last_file: 0,
+            ended: false,
+        })
     }
 
     /// Runs, newest first; of one job when `job` is given.

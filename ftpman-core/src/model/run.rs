@@ -104,6 +104,8 @@ pub struct Run {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// A dry run moves nothing.
     pub dry_run: bool,
+    /// Someone asked to cancel it (from any process or node); the node running it stops it.
+    pub cancel_requested: bool,
 }
 
 /// A run to be created.

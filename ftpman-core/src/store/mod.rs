@@ -203,8 +203,12 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the job has a run in `running` state.
     async fn job_running(&self, job_id: i64) -> StoreResult<bool>;
     /// Stores the counts (progress) of a run `node_id` holds; [`StoreError::NotHeld`] when it
-    /// holds it no longer.
-    async fn update_run_counts(&self, run_id: i64, node_id: &str, counts: &RunCounts) -> StoreResult<()>;
+    /// holds it no longer. Returns whether a cancel was requested.
+    async fn update_run_counts(&self, run_id: i64, node_id: &str, counts: &RunCounts) -> StoreResult<bool>;
+    /// Asks for a run to be cancelled, from any process or node: a queued run is cancelled at
+    /// once, a running one flagged for its node to stop. Returns the run as it is now (a
+    /// finished run is left as it was).
+    async fn request_cancel(&self, run_id: i64, now: DateTime<Utc>) -> StoreResult<Run>;
     /// Ends a run with its final status, counts and error summary: a running run only on the
     /// node that holds it (`node_id`; [`StoreError::NotHeld`] otherwise), one that never ran
     /// with `None`.
@@ -243,6 +247,9 @@ pub trait Store: Send + Sync + 'static {
     async fn update_run_file(&self, node_id: &str, file: &RunFile) -> StoreResult<()>;
     /// A run's files, in the order they were added.
     async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>>;
+    /// A page of a run's files: up to `limit` recorded after the one with id `after_id` (0
+    /// for the first page), in the order they were recorded.
+    async fn run_files_after(&self, run_id: i64, after_id: i64, limit: i64) -> StoreResult<Vec<RunFile>>;
 
     /// The ledger entry of a source path, if it was delivered before.
     async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>>;

@@ -21,7 +21,7 @@ macro_rules! job_cols {
 macro_rules! run_cols {
     () => {
         "id, job_id, run_trigger, scheduled_for, created_at, started_at, finished_at, status, found, transferred, \
-         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run"
+         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested"
     };
 }
 
@@ -309,6 +309,7 @@ macro_rules! impl_sql_store {
                     node_id: r.try_get("node_id").map_err(e())?,
                     lease_expires_at: opt_time("lease_expires_at")?,
                     dry_run: r.try_get("dry_run").map_err(e())?,
+                    cancel_requested: r.try_get("cancel_requested").map_err(e())?,
                 })
             }
 
@@ -797,6 +798,37 @@ macro_rules! impl_sql_store {
                 }
             }
 
+            async fn request_cancel(&self, run_id: i64, now: DateTime<Utc>) -> StoreResult<Run> {
+                let what = || format!("cancelling run {run_id}");
+                // A queued run never started: it is cancelled at once. A running one is stopped
+                // by its node, which sees the request with its next progress write.
+                sqlx::query(
+                    "UPDATE runs SET cancel_requested = TRUE, \
+                     status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, \
+                     finished_at = CASE WHEN status = 'queued' THEN $2 ELSE finished_at END, \
+                     error = CASE WHEN status = 'queued' THEN 'cancelled' ELSE error END \
+                     WHERE id = $1 AND status IN ('queued', 'running')",
+                )
+                .bind(run_id)
+                .bind(to_ms(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db(what()))?;
+                self.run(run_id).await
+            }
+
+            async fn run_files_after(&self, run_id: i64, after_id: i64, limit: i64) -> StoreResult<Vec<RunFile>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", run_file_cols!(), " FROM run_files WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+                    .bind(run_id)
+                    .bind(after_id)
+                    .bind(limit.clamp(1, 10_000))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db(format!("listing files of run {run_id}")))?;
+                rows.iter().map(Self::run_file_from_row).collect()
+            }
+
             async fn after_applied(&self, job_id: i64, source_path: &str, run_id: i64) -> StoreResult<()> {
                 sqlx::query("UPDATE ledger SET after_pending = FALSE WHERE job_id = $1 AND source_path = $2 AND run_id = $3")
                     .bind(job_id)
@@ -856,10 +888,10 @@ macro_rules! impl_sql_store {
                 Ok(n > 0)
             }
 
-            async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts) -> StoreResult<()> {
-                let done = sqlx::query(
+            async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts) -> StoreResult<bool> {
+                let row = sqlx::query(
                     "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6 \
-                     WHERE id = $1 AND node_id = $7 AND status = 'running'",
+                     WHERE id = $1 AND node_id = $7 AND status = 'running' RETURNING cancel_requested",
                 )
                     .bind(run_id)
                     .bind(c.found)
@@ -868,13 +900,13 @@ macro_rules! impl_sql_store {
                     .bind(c.failed)
                     .bind(c.bytes)
                     .bind(node_id)
-                    .execute(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await
                     .map_err(db(format!("saving progress of run {run_id}")))?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotHeld { run_id });
+                match row {
+                    Some(row) => row.try_get("cancel_requested").map_err(db(format!("saving progress of run {run_id}"))),
+                    None => Err(StoreError::NotHeld { run_id }),
                 }
-                Ok(())
             }
 
             async fn finish_run(
