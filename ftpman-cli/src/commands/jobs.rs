@@ -146,7 +146,12 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
                     }
                 }
             }
-            let run = handle.wait().await?;
+            let run = match handle.wait().await {
+                Ok(run) => run,
+                // Cancelled: reported like any other end, with its summary.
+                Err(ftpman_core::ManagerError::Cancelled { run }) => *run,
+                Err(e) => return Err(e.into()),
+            };
             if as_json {
                 let files = m.run(run.id).await?.1;
                 let mut v = json::run(&run, &job.name);

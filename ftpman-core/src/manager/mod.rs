@@ -2,6 +2,7 @@
 //! encryption key, and offers the operations the CLI, the web API and Python share, so that
 //! no business rule lives in a frontend: sites, jobs, runs, logs, settings, users, transfers.
 
+mod errors;
 mod files;
 mod jobs;
 pub mod json;
@@ -10,6 +11,7 @@ pub mod settings;
 mod sites;
 pub mod users;
 
+pub use errors::ErrorKind;
 pub use files::TransferReport;
 pub use jobs::JobOptions;
 pub use runs::{RunHandle, RunUpdate, RunWatch};
@@ -67,6 +69,12 @@ pub enum ManagerError {
     /// The operation clashes with the state of what it acts on (a run that already ended).
     #[error("{0}")]
     Conflict(String),
+    /// A run was cancelled (by a user, from any process) before it ended.
+    #[error("run {} was cancelled", .run.id)]
+    Cancelled {
+        /// The run, as it ended.
+        run: Box<crate::model::Run>,
+    },
     /// A bug or an unexpected state inside ftpman.
     #[error("internal error: {0}")]
     Internal(String),

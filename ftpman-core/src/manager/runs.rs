@@ -44,15 +44,20 @@ impl RunHandle {
         self.manager.cancel_run(self.run.id).await
     }
 
-    /// Waits for the run to end and returns it finished.
+    /// Waits for the run to end and returns it finished; a run that was cancelled is
+    /// [`ManagerError::Cancelled`] (carrying the run).
     pub async fn wait(mut self) -> ManagerResult<Run> {
-        match self.done.take() {
-            None => Ok(self.run),
+        let run = match self.done.take() {
+            None => self.run,
             Some(task) => match task.await {
-                Ok(result) => Ok(result?),
-                Err(e) => Err(ManagerError::Internal(format!("the run's task ended: {e}"))),
+                Ok(result) => result?,
+                Err(e) => return Err(ManagerError::Internal(format!("the run's task ended: {e}"))),
             },
+        };
+        if run.status == RunStatus::Cancelled {
+            return Err(ManagerError::Cancelled { run: Box::new(run) });
         }
+        Ok(run)
     }
 }
 
@@ -123,8 +128,9 @@ impl RunWatch {
 }
 
 impl Manager {
-    /// Runs a job now on this process and returns the finished run. Use
-    /// [`Manager::start_run`] for its id and live progress while it runs.
+    /// Runs a job now on this process and returns the finished run ([`ManagerError::Cancelled`]
+    /// if it was cancelled). Use [`Manager::start_run`] for its id and live progress while it
+    /// runs.
     pub async fn run_job(&self, name: &str, dry_run: bool, trigger: Trigger) -> ManagerResult<Run> {
         self.start_run(name, dry_run, trigger).await?.wait().await
     }
