@@ -28,11 +28,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// Prints a JSON value, pretty.
-pub fn json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-    );
+pub fn json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("ftpman: could not write JSON: {e}"),
+    }
 }
 
 /// Bytes for people: `1.2 MiB`.

@@ -764,3 +764,105 @@ fn a_run_is_watched_from_another_node_on_postgres() {
     let db = PgDb::new();
     watch_from_another_process(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
 }
+
+/// Parses `ftpman --json ARGS` as `T`, one of the shared view types (unknown fields refused).
+#[track_caller]
+fn parsed<T: serde::de::DeserializeOwned>(u: &mut User, args: &[&str]) -> T {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = u.ok(&all, &[]);
+    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("ftpman {args:?}: {e}\n{}", o.stdout))
+}
+
+#[test]
+fn json_output_comes_from_the_shared_views() {
+    use ftpman_core::manager::views::*;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.csv"), "1,2\n").unwrap();
+    let mut u = User::new(None);
+    u.ok(
+        &[
+            "site",
+            "add",
+            "src",
+            "--url",
+            &format!("file://{}", src.path().display()),
+        ],
+        &[],
+    );
+    u.ok(
+        &[
+            "site",
+            "add",
+            "dst",
+            "--url",
+            &format!("file://{}", dst.path().display()),
+        ],
+        &[],
+    );
+    u.ok(
+        &[
+            "job",
+            "add",
+            "daily",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/",
+            "--schedule",
+            "0 2 * * *",
+        ],
+        &[],
+    );
+    u.ok(&["settings", "set", "smtp.host", "mail.example.com"], &[]);
+    u.ok(
+        &["settings", "set", "smtp.password", "--value-env", "PW"],
+        &[("PW", "hunter2-secret")],
+    );
+    u.run_with(
+        &["user", "add", "ada", "--role", "operator", "--password-stdin"],
+        &[],
+        Some("a long enough password\n"),
+    );
+
+    let sites: Vec<SiteView> = parsed(&mut u, &["site", "list"]);
+    assert_eq!(sites.len(), 2);
+    let site: SiteView = parsed(&mut u, &["site", "show", "src"]);
+    assert_eq!(site.protocol, "local");
+    let entries: Vec<EntryView> = parsed(&mut u, &["site", "ls", "src"]);
+    assert_eq!(entries[0].name, "a.csv");
+    let jobs: Vec<JobView> = parsed(&mut u, &["job", "list"]);
+    assert_eq!(jobs[0].from, "src:/");
+    let job: JobView = parsed(&mut u, &["job", "show", "daily"]);
+    assert_eq!(job.next_fires.map(|f| f.len()), Some(5));
+    let run: RunView = parsed(&mut u, &["job", "run", "daily"]);
+    assert_eq!(
+        (run.status.as_str(), run.files.map(|f| f.len())),
+        ("succeeded", Some(1))
+    );
+    let runs: Vec<RunView> = parsed(&mut u, &["runs"]);
+    assert_eq!(runs[0].id, run.id);
+    let shown: RunView = parsed(&mut u, &["run", "show", &run.id.to_string()]);
+    assert_eq!(shown.files.unwrap()[0].source, "/a.csv");
+    let watched: RunView = parsed(&mut u, &["run", "watch", &run.id.to_string()]);
+    assert_eq!(watched.status, "succeeded");
+    let logs: Vec<LogView> = parsed(&mut u, &["logs"]);
+    assert!(logs.iter().any(|l| l.component == "audit"));
+    let settings: Vec<SettingView> = parsed(&mut u, &["settings", "show"]);
+    let pw = settings.iter().find(|s| s.key == "smtp.password").unwrap();
+    assert_eq!(
+        (pw.secret, pw.value.as_deref()),
+        (true, None),
+        "a secret is never shown"
+    );
+    let users: Vec<UserView> = parsed(&mut u, &["user", "list"]);
+    assert_eq!(
+        (users[0].username.as_str(), users[0].role.as_str()),
+        ("ada", "operator")
+    );
+    let status: StatusView = parsed(&mut u, &["status"]);
+    assert_eq!((status.sites, status.jobs, status.backend.as_str()), (2, 1, "sqlite"));
+    // No --json output anywhere above held the secret.
+    assert!(u.printed.iter().all(|p| !p.contains("hunter2-secret")));
+}

@@ -4,7 +4,8 @@ use crate::CmdResult;
 use crate::cli::{JobCommand, JobFlags};
 use crate::output::{self, table};
 use ftpman_core::Manager;
-use ftpman_core::manager::{JobOptions, json};
+use ftpman_core::manager::JobOptions;
+use ftpman_core::manager::views::RunView;
 use ftpman_core::model::{RunStatus, Trigger};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -75,9 +76,7 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
             let names = site_names(m).await?;
             let name_of = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
             if as_json {
-                output::json(&serde_json::Value::Array(
-                    jobs.iter().map(|j| json::job(j, name_of)).collect(),
-                ));
+                output::json(&m.job_views(&jobs).await?);
             } else {
                 let rows = jobs
                     .iter()
@@ -96,12 +95,11 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         }
         JobCommand::Show { name } => {
             let job = m.job(&name).await?;
-            let names = site_names(m).await?;
-            let mut v = json::job(&job, |id| names.get(&id).cloned().unwrap_or_default());
-            let fires: Vec<String> = m.next_fires(&name, 5).await?.iter().map(|t| t.to_rfc3339()).collect();
-            v["next_fires"] = serde_json::json!(fires);
+            let mut view = m.job_views(std::slice::from_ref(&job)).await?.remove(0);
+            view.next_fires = Some(m.next_fires(&name, 5).await?.iter().map(|t| t.to_rfc3339()).collect());
+            let v = serde_json::to_value(&view).unwrap_or_default();
             if as_json {
-                output::json(&v);
+                output::json(&view);
             } else if let Some(obj) = v.as_object() {
                 for (k, val) in obj {
                     println!(
@@ -154,9 +152,7 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
             };
             if as_json {
                 let files = m.run(run.id).await?.1;
-                let mut v = json::run(&run, &job.name);
-                v["files"] = serde_json::Value::Array(files.iter().map(json::run_file).collect());
-                output::json(&v);
+                output::json(&RunView::new(&run, &job.name).with_files(&files));
             } else {
                 println!("{}", summary(&run));
             }

@@ -4,13 +4,13 @@ use crate::CmdResult;
 use crate::cli::Level;
 use crate::output;
 use ftpman_core::Manager;
-use ftpman_core::manager::json;
+use ftpman_core::manager::views::LogView;
 use ftpman_core::model::{LogEntry, LogLevel};
 use std::process::ExitCode;
 
 fn print(e: &LogEntry, as_json: bool) {
     if as_json {
-        println!("{}", json::log(e));
+        println!("{}", serde_json::to_string(&LogView::from(e)).unwrap_or_default());
     } else {
         println!(
             "{} {:<5} {:<10} {}",
@@ -32,7 +32,7 @@ pub async fn logs(m: &Manager, level: Option<Level>, limit: i64, follow: bool, a
     let mut entries = m.logs(level, limit).await?;
     entries.reverse();
     if as_json && !follow {
-        output::json(&serde_json::Value::Array(entries.iter().map(json::log).collect()));
+        output::json(&entries.iter().map(LogView::from).collect::<Vec<_>>());
         return Ok(ExitCode::SUCCESS);
     }
     let mut last = entries.last().map(|e| e.id).unwrap_or(0);

@@ -53,11 +53,7 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
         Command::Status => {
             let s = m.status().await?;
             if json {
-                crate::output::json(&serde_json::json!({
-                    "database": s.database, "backend": format!("{:?}", s.backend).to_lowercase(),
-                    "sites": s.sites, "jobs": s.jobs, "enabled_jobs": s.enabled_jobs,
-                    "active_runs": s.active_runs, "nodes": s.nodes,
-                }));
+                crate::output::json(&ftpman_core::manager::views::StatusView::from(&s));
             } else {
                 println!("database:    {} ({:?})", s.database, s.backend);
                 println!("sites:       {}", s.sites);

@@ -3,7 +3,7 @@
 use crate::CmdResult;
 use crate::output::{self, table};
 use ftpman_core::Manager;
-use ftpman_core::manager::json;
+use ftpman_core::manager::views::RunView;
 use std::collections::HashMap;
 use std::process::ExitCode;
 
@@ -16,9 +16,7 @@ pub async fn list(m: &Manager, job: Option<&str>, limit: i64, as_json: bool) -> 
     let names = job_names(m).await?;
     let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
     if as_json {
-        output::json(&serde_json::Value::Array(
-            runs.iter().map(|r| json::run(r, &name(r.job_id))).collect(),
-        ));
+        output::json(&m.run_views(&runs).await?);
     } else {
         let rows = runs
             .iter()
@@ -55,9 +53,7 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
     let names = job_names(m).await?;
     let job = names.get(&run.job_id).cloned().unwrap_or_default();
     if as_json {
-        let mut v = json::run(&run, &job);
-        v["files"] = serde_json::Value::Array(files.iter().map(json::run_file).collect());
-        output::json(&v);
+        output::json(&RunView::new(&run, &job).with_files(&files));
     } else {
         println!("{}", super::jobs::summary(&run));
         println!(
@@ -117,7 +113,7 @@ pub async fn cancel(m: &Manager, id: i64, as_json: bool) -> CmdResult {
         }
     }
     if as_json {
-        output::json(&json::run(&last, &job));
+        output::json(&RunView::new(&last, &job));
     } else if last.status.is_final() {
         println!("{}", super::jobs::summary(&last));
     } else {
@@ -149,9 +145,9 @@ pub async fn watch(m: &Manager, id: i64, as_json: bool) -> CmdResult {
             }
         }
         if as_json {
-            let mut v = json::run(&update.run, &job);
-            v["files"] = serde_json::Value::Array(update.files.iter().map(json::run_file).collect());
-            println!("{v}");
+            // One JSON object a line, as the run goes.
+            let view = RunView::new(&update.run, &job).with_files(&update.files);
+            println!("{}", serde_json::to_string(&view).unwrap_or_default());
         } else if !update.run.status.is_final() {
             println!("{}", progress_line(&update.run, &job));
         }

@@ -18,11 +18,8 @@ pub async fn run(m: &Manager, cmd: SettingsCommand, as_json: bool) -> CmdResult 
                 }
             };
             if as_json {
-                let map: serde_json::Map<String, serde_json::Value> = settings
-                    .iter()
-                    .map(|s| (s.key.clone(), serde_json::Value::String(shown(s))))
-                    .collect();
-                output::json(&serde_json::Value::Object(map));
+                let views: Vec<ftpman_core::manager::views::SettingView> = settings.iter().map(Into::into).collect();
+                output::json(&views);
             } else {
                 let rows = settings
                     .iter()

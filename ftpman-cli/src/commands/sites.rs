@@ -4,7 +4,7 @@ use crate::cli::{SiteCommand, SiteFlags};
 use crate::output::{self, table};
 use crate::secrets::{self, SecretSource};
 use crate::{CmdResult, Failure};
-use ftpman_core::manager::json;
+use ftpman_core::manager::views::{EntryView, SiteView};
 use ftpman_core::{Manager, ManagerError, Secret};
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -94,7 +94,7 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
         SiteCommand::List => {
             let sites = m.sites().await?;
             if as_json {
-                output::json(&serde_json::Value::Array(sites.iter().map(json::site).collect()));
+                output::json(&sites.iter().map(SiteView::from).collect::<Vec<_>>());
             } else {
                 let rows = sites
                     .iter()
@@ -112,9 +112,10 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
         }
         SiteCommand::Show { name } => {
             let s = m.site(&name).await?;
-            let v = json::site(&s);
+            let view = SiteView::from(&s);
+            let v = serde_json::to_value(&view).unwrap_or_default();
             if as_json {
-                output::json(&v);
+                output::json(&view);
             } else if let Some(obj) = v.as_object() {
                 for (k, val) in obj {
                     println!(
@@ -142,7 +143,7 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
         SiteCommand::Ls { name, path } => {
             let entries = m.list(&name, &path).await?;
             if as_json {
-                output::json(&serde_json::Value::Array(entries.iter().map(json::entry).collect()));
+                output::json(&entries.iter().map(EntryView::from).collect::<Vec<_>>());
             } else {
                 let rows = entries
                     .iter()

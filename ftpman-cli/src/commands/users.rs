@@ -5,7 +5,7 @@ use crate::output::{self, table};
 use crate::secrets::{self, SecretSource};
 use crate::{CmdResult, Failure};
 use ftpman_core::Manager;
-use ftpman_core::manager::json;
+use ftpman_core::manager::views::UserView;
 use ftpman_core::model::UserRole;
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ pub async fn run(m: &Manager, cmd: UserCommand, as_json: bool) -> CmdResult {
         UserCommand::List => {
             let users = m.users().await?;
             if as_json {
-                output::json(&serde_json::Value::Array(users.iter().map(json::user).collect()));
+                output::json(&users.iter().map(UserView::from).collect::<Vec<_>>());
             } else {
                 let rows = users
                     .iter()

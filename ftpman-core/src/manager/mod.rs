@@ -5,11 +5,11 @@
 mod errors;
 mod files;
 mod jobs;
-pub mod json;
 mod runs;
 pub mod settings;
 mod sites;
 pub mod users;
+pub mod views;
 
 pub use errors::ErrorKind;
 pub use files::TransferReport;

@@ -35,7 +35,7 @@ pub fn payload(note: &Notification) -> serde_json::Value {
     serde_json::json!({
         "event": "run.finished",
         "job": note.job.name,
-        "run": crate::manager::json::run(&note.run, &note.job.name),
+        "run": crate::manager::views::RunView::new(&note.run, &note.job.name),
         "errors": note.first_errors,
         "link": note.link,
     })

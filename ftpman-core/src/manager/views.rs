@@ -1,0 +1,424 @@
+//! The views every frontend shows: the CLI's `--json`, the web API's bodies, Python's result
+//! objects. Stable field names, times in RFC 3339 (UTC), sizes in bytes, and never a secret:
+//! only whether one is set.
+
+use crate::model::{Job, LogEntry, Node, Run, RunFile, Schedule, Setting, Site, User};
+use crate::transport::{Entry, EntryKind};
+use crate::validate::{format_duration, format_rate};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(time)
+}
+
+/// A site, without its secrets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteView {
+    pub name: String,
+    pub protocol: String,
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub root: String,
+    pub passive: bool,
+    pub host_key: Option<String>,
+    pub cert_fingerprint: Option<String>,
+    pub insecure_skip_verify: bool,
+    pub max_connections: u32,
+    pub timeout: String,
+    pub has_password: bool,
+    pub has_private_key: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Site> for SiteView {
+    fn from(s: &Site) -> Self {
+        SiteView {
+            name: s.name.clone(),
+            protocol: s.protocol.as_str().into(),
+            url: s.url(),
+            host: s.host.clone(),
+            port: s.port,
+            username: s.username.clone(),
+            root: s.root.clone(),
+            passive: s.passive,
+            host_key: s.host_key.clone(),
+            cert_fingerprint: s.cert_fingerprint.clone(),
+            insecure_skip_verify: s.insecure_skip_verify,
+            max_connections: s.max_connections,
+            timeout: format_duration(s.connect_timeout),
+            has_password: s.password.is_some(),
+            has_private_key: s.private_key.is_some(),
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+/// When a job runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleView {
+    /// `manual`, `cron` or `once`.
+    pub kind: String,
+    pub cron: Option<String>,
+    pub tz: Option<String>,
+    pub at: Option<String>,
+    /// In words.
+    pub text: String,
+}
+
+/// A job, its sites by name (`from`/`to` as the CLI takes them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobView {
+    pub name: String,
+    pub enabled: bool,
+    pub from: String,
+    pub to: String,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub recursive: bool,
+    pub min_age: String,
+    pub max_age: Option<String>,
+    pub schedule: ScheduleView,
+    pub after: String,
+    pub on_conflict: String,
+    pub atomic: bool,
+    pub parallel: u32,
+    pub retries: u32,
+    pub retry_backoff: String,
+    pub bwlimit: Option<String>,
+    pub file_timeout: String,
+    pub notify: String,
+    pub email: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The next fires (when asked for, as `job show` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fires: Option<Vec<String>>,
+}
+
+impl JobView {
+    /// The view of `j`, whose source and target sites are named `from_site` and `to_site`.
+    pub fn new(j: &Job, from_site: &str, to_site: &str) -> JobView {
+        let (kind, cron, tz, at) = match &j.schedule {
+            Schedule::Manual => ("manual", None, None, None),
+            Schedule::Cron { expr, tz } => ("cron", Some(expr.clone()), Some(tz.name().to_string()), None),
+            Schedule::Once { at } => ("once", None, None, Some(time(*at))),
+        };
+        JobView {
+            name: j.name.clone(),
+            enabled: j.enabled,
+            from: format!("{from_site}:{}", j.source_path),
+            to: format!("{to_site}:{}", j.target_path),
+            include: j.include.clone(),
+            exclude: j.exclude.clone(),
+            recursive: j.recursive,
+            min_age: format_duration(j.min_age),
+            max_age: j.max_age.map(format_duration),
+            schedule: ScheduleView {
+                kind: kind.into(),
+                cron,
+                tz,
+                at,
+                text: j.schedule.to_string(),
+            },
+            after: j.after.to_string(),
+            on_conflict: j.conflict.as_str().into(),
+            atomic: j.atomic,
+            parallel: j.parallel,
+            retries: j.retries,
+            retry_backoff: format_duration(j.retry_backoff),
+            bwlimit: j.bwlimit.map(format_rate),
+            file_timeout: format_duration(j.file_timeout),
+            notify: j.notify.as_str().into(),
+            email: j.recipients.clone(),
+            created_at: time(j.created_at),
+            updated_at: time(j.updated_at),
+            next_fires: None,
+        }
+    }
+}
+
+/// A file of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFileView {
+    pub source: String,
+    pub target: String,
+    pub size: i64,
+    pub bytes: i64,
+    pub duration_s: f64,
+    pub status: String,
+    pub error: Option<String>,
+}
+
+impl From<&RunFile> for RunFileView {
+    fn from(f: &RunFile) -> Self {
+        RunFileView {
+            source: f.source_path.clone(),
+            target: f.target_path.clone(),
+            size: f.size,
+            bytes: f.bytes,
+            duration_s: f.duration.as_secs_f64(),
+            status: f.status.as_str().into(),
+            error: f.error.clone(),
+        }
+    }
+}
+
+/// A run, with its job's name (and its files, where shown).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunView {
+    pub id: i64,
+    pub job: String,
+    pub trigger: String,
+    pub status: String,
+    pub scheduled_for: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_s: Option<f64>,
+    pub found: i64,
+    pub transferred: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub bytes: i64,
+    pub error: Option<String>,
+    pub node: Option<String>,
+    pub dry_run: bool,
+    pub cancel_requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<RunFileView>>,
+}
+
+impl RunView {
+    /// The view of `r`, a run of the job named `job`.
+    pub fn new(r: &Run, job: &str) -> RunView {
+        let duration_s = match (r.started_at, r.finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        RunView {
+            id: r.id,
+            job: job.to_string(),
+            trigger: r.trigger.as_str().into(),
+            status: r.status.as_str().into(),
+            scheduled_for: opt_time(r.scheduled_for),
+            created_at: time(r.created_at),
+            started_at: opt_time(r.started_at),
+            finished_at: opt_time(r.finished_at),
+            duration_s,
+            found: r.counts.found,
+            transferred: r.counts.transferred,
+            skipped: r.counts.skipped,
+            failed: r.counts.failed,
+            bytes: r.counts.bytes,
+            error: r.error.clone(),
+            node: r.node_id.clone(),
+            dry_run: r.dry_run,
+            cancel_requested: r.cancel_requested,
+            files: None,
+        }
+    }
+
+    /// With its files.
+    pub fn with_files(mut self, files: &[RunFile]) -> RunView {
+        self.files = Some(files.iter().map(RunFileView::from).collect());
+        self
+    }
+}
+
+/// A system log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogView {
+    pub id: i64,
+    pub time: String,
+    pub level: String,
+    pub component: String,
+    pub message: String,
+    pub context: serde_json::Value,
+}
+
+impl From<&LogEntry> for LogView {
+    fn from(e: &LogEntry) -> Self {
+        LogView {
+            id: e.id,
+            time: time(e.time),
+            level: e.level.as_str().into(),
+            component: e.component.clone(),
+            message: e.message.clone(),
+            context: e.context.clone(),
+        }
+    }
+}
+
+/// An entry of a site's folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryView {
+    pub name: String,
+    pub path: String,
+    /// `file`, `dir` or `link`.
+    pub kind: String,
+    pub size: u64,
+    pub mtime: Option<String>,
+}
+
+impl From<&Entry> for EntryView {
+    fn from(e: &Entry) -> Self {
+        EntryView {
+            name: e.name.clone(),
+            path: e.path.clone(),
+            kind: match e.kind {
+                EntryKind::File => "file",
+                EntryKind::Dir => "dir",
+                EntryKind::Symlink => "link",
+            }
+            .into(),
+            size: e.size,
+            mtime: opt_time(e.mtime),
+        }
+    }
+}
+
+/// A web user, without the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserView {
+    pub username: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            username: u.username.clone(),
+            role: u.role.as_str().into(),
+            created_at: time(u.created_at),
+        }
+    }
+}
+
+/// A setting: a secret one's value is never shown, only that it is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingView {
+    pub key: String,
+    /// The value; `None` for a secret.
+    pub value: Option<String>,
+    pub secret: bool,
+}
+
+impl From<&Setting> for SettingView {
+    fn from(s: &Setting) -> Self {
+        SettingView {
+            key: s.key.clone(),
+            value: (!s.secret).then(|| s.value.expose().to_string()),
+            secret: s.secret,
+        }
+    }
+}
+
+/// A node of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeView {
+    pub id: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+}
+
+impl From<&Node> for NodeView {
+    fn from(n: &Node) -> Self {
+        NodeView {
+            id: n.id.clone(),
+            started_at: time(n.started_at),
+            heartbeat_at: time(n.heartbeat_at),
+        }
+    }
+}
+
+/// What `ftpman status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusView {
+    pub database: String,
+    pub backend: String,
+    pub sites: usize,
+    pub jobs: usize,
+    pub enabled_jobs: usize,
+    pub active_runs: usize,
+    pub nodes: usize,
+}
+
+impl From<&super::Status> for StatusView {
+    fn from(s: &super::Status) -> Self {
+        StatusView {
+            database: s.database.clone(),
+            backend: match s.backend {
+                crate::store::Backend::Sqlite => "sqlite",
+                crate::store::Backend::Postgres => "postgres",
+            }
+            .into(),
+            sites: s.sites,
+            jobs: s.jobs,
+            enabled_jobs: s.enabled_jobs,
+            active_runs: s.active_runs,
+            nodes: s.nodes,
+        }
+    }
+}
+
+impl super::Manager {
+    /// Site names by id, for views that name a job's sites or a run's job.
+    async fn site_names(&self) -> super::ManagerResult<std::collections::HashMap<i64, String>> {
+        Ok(self.store.sites().await?.into_iter().map(|s| (s.id, s.name)).collect())
+    }
+
+    /// The views of `jobs`, their sites named.
+    pub async fn job_views(&self, jobs: &[Job]) -> super::ManagerResult<Vec<JobView>> {
+        let names = self.site_names().await?;
+        let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+        Ok(jobs
+            .iter()
+            .map(|j| JobView::new(j, &name(j.source_site_id), &name(j.target_site_id)))
+            .collect())
+    }
+
+    /// The views of `runs`, their jobs named.
+    pub async fn run_views(&self, runs: &[Run]) -> super::ManagerResult<Vec<RunView>> {
+        let names: std::collections::HashMap<i64, String> =
+            self.store.jobs().await?.into_iter().map(|j| (j.id, j.name)).collect();
+        Ok(runs
+            .iter()
+            .map(|r| {
+                RunView::new(
+                    r,
+                    &names
+                        .get(&r.job_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", r.job_id)),
+                )
+            })
+            .collect())
+    }
+
+    /// The view of one run, its job named.
+    pub async fn run_view(&self, run: &Run) -> super::ManagerResult<RunView> {
+        let job = self.store.job_by_id(run.job_id).await?;
+        Ok(RunView::new(run, &job.name))
+    }
+}
