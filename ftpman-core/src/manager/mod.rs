@@ -14,7 +14,7 @@ pub mod views;
 pub use errors::ErrorKind;
 pub use files::TransferReport;
 pub use jobs::JobOptions;
-pub use runs::{RunHandle, RunUpdate, RunWatch};
+pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunUpdate, RunWatch};
 pub use sites::SiteOptions;
 
 use crate::engine::{Engine, EngineConfig, EngineError};

@@ -61,6 +61,57 @@ impl RunHandle {
     }
 }
 
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this job's runs (by name).
+    pub job: Option<String>,
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs created at or after this instant.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only runs created before this instant.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The cursor: runs older than the run with this id ([`Page::next`] of the page before).
+    pub before: Option<i64>,
+    /// Page size (default 50, at most 1,000).
+    pub limit: Option<i64>,
+}
+
+/// Which system log entries to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Only entries at least this severe.
+    pub level: Option<LogLevel>,
+    /// Only this component (`engine`, `audit`, `notify`, ...).
+    pub component: Option<String>,
+    /// Only entries at or after this instant.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only entries before this instant.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// The cursor: entries older than the one with this id.
+    pub before: Option<i64>,
+    /// Page size (default 100, at most 1,000).
+    pub limit: Option<i64>,
+}
+
+/// One page of a list, and the cursor of the next page (`None` on the last one).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass this as the filter's cursor for the next page.
+    pub next: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` asked for with `limit`; `key` gives an item's cursor value.
+    fn of(items: Vec<T>, limit: i64, key: impl Fn(&T) -> i64) -> Page<T> {
+        let next = (items.len() as i64 >= limit).then(|| items.last().map(&key)).flatten();
+        Page { items, next }
+    }
+}
+
 /// What [`Manager::watch_run`] reports: the run as it is now and the files recorded since the
 /// last update.
 #[derive(Debug, Clone)]
@@ -188,18 +239,61 @@ impl Manager {
 
     /// Runs, newest first; of one job when `job` is given.
     pub async fn runs(&self, job: Option<&str>, limit: i64) -> ManagerResult<Vec<Run>> {
-        let job_id = match job {
+        let filter = RunFilter {
+            job: job.map(str::to_string),
+            limit: Some(limit),
+            ..RunFilter::default()
+        };
+        Ok(self.runs_page(&filter).await?.items)
+    }
+
+    /// A page of runs, newest first, filtered: one indexed query however deep the page.
+    pub async fn runs_page(&self, filter: &RunFilter) -> ManagerResult<Page<Run>> {
+        let job_id = match &filter.job {
             Some(name) => Some(self.job(name).await?.id),
             None => None,
         };
-        Ok(self
+        let limit = filter.limit.unwrap_or(50).clamp(1, 1_000);
+        let runs = self
             .store
             .runs(&RunQuery {
                 job_id,
+                status: filter.status,
+                since: filter.since,
+                until: filter.until,
+                before_id: filter.before,
                 limit: Some(limit),
-                ..RunQuery::default()
+                offset: 0,
             })
-            .await?)
+            .await?;
+        Ok(Page::of(runs, limit, |r| r.id))
+    }
+
+    /// A page of a run's files, in the order they were recorded, after the file with id
+    /// `after` (0 for the first page).
+    pub async fn run_files_page(&self, run_id: i64, after: i64, limit: i64) -> ManagerResult<Page<RunFile>> {
+        self.run(run_id).await?;
+        let limit = limit.clamp(1, 1_000);
+        let files = self.store.run_files_after(run_id, after, limit).await?;
+        Ok(Page::of(files, limit, |f| f.id))
+    }
+
+    /// A page of the system log, newest first, filtered.
+    pub async fn logs_page(&self, filter: &LogFilter) -> ManagerResult<Page<LogEntry>> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1_000);
+        let entries = self
+            .store
+            .logs(&LogQuery {
+                min_level: filter.level,
+                component: filter.component.clone(),
+                before_id: filter.before,
+                since: filter.since,
+                until: filter.until,
+                limit: Some(limit),
+                ..LogQuery::default()
+            })
+            .await?;
+        Ok(Page::of(entries, limit, |e| e.id))
     }
 
     /// One run with its files.

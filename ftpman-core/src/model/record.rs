@@ -116,6 +116,10 @@ pub struct LogQuery {
     pub before_id: Option<i64>,
     /// Only entries with an id above this (following the log).
     pub after_id: Option<i64>,
+    /// Only entries at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries before this instant.
+    pub until: Option<DateTime<Utc>>,
     /// Page size (default 100).
     pub limit: Option<i64>,
 }

@@ -130,9 +130,15 @@ pub struct RunQuery {
     pub job_id: Option<i64>,
     /// Only runs in this status.
     pub status: Option<RunStatus>,
+    /// Only runs created at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only runs created before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Only runs with an id below this: the cursor of the next page (the last id of this one).
+    pub before_id: Option<i64>,
     /// Page size (default 50).
     pub limit: Option<i64>,
-    /// Rows to skip.
+    /// Rows to skip (prefer `before_id`: a cursor stays one indexed query however deep).
     pub offset: i64,
 }
 

@@ -729,16 +729,28 @@ macro_rules! impl_sql_store {
             }
 
             async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ", run_cols!(), " FROM runs WHERE ($1 IS NULL OR job_id = $1) AND ($2 IS NULL OR status = $2) \
-                     ORDER BY id DESC LIMIT $3 OFFSET $4"))
-                    .bind(query.job_id)
-                    .bind(query.status.map(|s| s.as_str()))
-                    .bind(query.limit.unwrap_or(50).clamp(1, 10_000))
-                    .bind(query.offset.max(0))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db("listing runs"))?;
+                type Db = <$row as sqlx::Row>::Database;
+                // Only the filters given, so each page is one walk down an index (runs_job,
+                // runs_status or the primary key), newest first.
+                let mut q = sqlx::QueryBuilder::<Db>::new(concat!("SELECT ", run_cols!(), " FROM runs WHERE TRUE"));
+                if let Some(job) = query.job_id {
+                    q.push(" AND job_id = ").push_bind(job);
+                }
+                if let Some(status) = query.status {
+                    q.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(since) = query.since {
+                    q.push(" AND created_at >= ").push_bind(to_ms(since));
+                }
+                if let Some(until) = query.until {
+                    q.push(" AND created_at < ").push_bind(to_ms(until));
+                }
+                if let Some(before) = query.before_id {
+                    q.push(" AND id < ").push_bind(before);
+                }
+                q.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit.unwrap_or(50).clamp(1, 10_000));
+                q.push(" OFFSET ").push_bind(query.offset.max(0));
+                let rows = q.build().fetch_all(&self.pool).await.map_err(db("listing runs"))?;
                 rows.iter().map(Self::run_from_row).collect()
             }
 
@@ -1202,20 +1214,31 @@ macro_rules! impl_sql_store {
                 .map_err(db("writing the system log"))
             }
 
-            async fn logs(&self, q: &LogQuery) -> StoreResult<Vec<LogEntry>> {
-                let rows = sqlx::query(
-                    "SELECT id, time, level, component, message, context FROM system_log \
-                     WHERE ($1 IS NULL OR level_rank >= $1) AND ($2 IS NULL OR component = $2) AND ($3 IS NULL OR id < $3) \
-                     AND ($5 IS NULL OR id > $5) ORDER BY id DESC LIMIT $4",
-                )
-                .bind(q.min_level.map(|l| l.rank()))
-                .bind(q.component.as_deref())
-                .bind(q.before_id)
-                .bind(q.limit.unwrap_or(100).clamp(1, 10_000))
-                .bind(q.after_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db("reading the system log"))?;
+            async fn logs(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+                type Db = <$row as sqlx::Row>::Database;
+                let mut q = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT id, time, level, component, message, context FROM system_log WHERE TRUE",
+                );
+                if let Some(level) = query.min_level {
+                    q.push(" AND level_rank >= ").push_bind(level.rank());
+                }
+                if let Some(component) = &query.component {
+                    q.push(" AND component = ").push_bind(component.clone());
+                }
+                if let Some(before) = query.before_id {
+                    q.push(" AND id < ").push_bind(before);
+                }
+                if let Some(after) = query.after_id {
+                    q.push(" AND id > ").push_bind(after);
+                }
+                if let Some(since) = query.since {
+                    q.push(" AND time >= ").push_bind(to_ms(since));
+                }
+                if let Some(until) = query.until {
+                    q.push(" AND time < ").push_bind(to_ms(until));
+                }
+                q.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit.unwrap_or(100).clamp(1, 10_000));
+                let rows = q.build().fetch_all(&self.pool).await.map_err(db("reading the system log"))?;
                 rows.iter().map(Self::log_from_row).collect()
             }
 

@@ -202,6 +202,7 @@ on_both_backends!(
     stats_retention_nodes_users,
     two_stores_see_each_others_writes,
     connection_slots_are_shared,
+    runs_and_logs_page_by_cursor_and_time,
 );
 
 const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -1329,4 +1330,127 @@ async fn an_embedded_database_serves_one_node() {
     second
         .claim_single_node()
         .expect("the lock goes with the process (or store) that held it");
+}
+
+async fn runs_and_logs_page_by_cursor_and_time(h: &Harness) {
+    let s = add_site(&h.store, "s", "file:///a").await;
+    let t = add_site(&h.store, "t", "file:///b").await;
+    let a = add_job(&h.store, "a", &s, &t).await;
+    let b = add_job(&h.store, "b", &s, &t).await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let job = if i % 5 == 0 { &b } else { &a };
+        let run = h
+            .store
+            .create_run(&NewRun {
+                job_id: job.id,
+                trigger: Trigger::Manual,
+                scheduled_for: None,
+                status: if i % 2 == 0 {
+                    RunStatus::Skipped
+                } else {
+                    RunStatus::Queued
+                },
+                dry_run: false,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        ids.push((run.id, job.id, run.status));
+    }
+    // Page through job a's runs by cursor: every run once, newest first, none skipped.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = h
+            .store
+            .runs(&RunQuery {
+                job_id: Some(a.id),
+                before_id: before,
+                limit: Some(7),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| r.id);
+        seen.extend(page.into_iter().map(|r| r.id));
+    }
+    let mut want: Vec<i64> = ids.iter().filter(|(_, j, _)| *j == a.id).map(|(id, ..)| *id).collect();
+    want.reverse();
+    assert_eq!(seen, want);
+    // Filters combine: job a, skipped.
+    let skipped = h
+        .store
+        .runs(&RunQuery {
+            job_id: Some(a.id),
+            status: Some(RunStatus::Skipped),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r.job_id == a.id && r.status == RunStatus::Skipped)
+    );
+    assert_eq!(
+        skipped.len(),
+        ids.iter()
+            .filter(|(_, j, st)| *j == a.id && *st == RunStatus::Skipped)
+            .count()
+    );
+    // A time range: everything was created just now.
+    let now = Utc::now();
+    let in_range = |since: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>| RunQuery {
+        since: Some(since),
+        until: Some(until),
+        limit: Some(1000),
+        ..Default::default()
+    };
+    let recent = h
+        .store
+        .runs(&in_range(
+            now - ChronoDuration::hours(1),
+            now + ChronoDuration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 25);
+    let old = h
+        .store
+        .runs(&in_range(now - ChronoDuration::days(2), now - ChronoDuration::days(1)))
+        .await
+        .unwrap();
+    assert!(old.is_empty());
+
+    // The log by component and time.
+    for (i, component) in ["engine", "audit", "engine"].iter().enumerate() {
+        h.store
+            .append_log(&LogEntry {
+                id: 0,
+                time: now - ChronoDuration::minutes(10 - i as i64),
+                level: LogLevel::Info,
+                component: component.to_string(),
+                message: format!("entry {i}"),
+                context: serde_json::json!({}),
+            })
+            .await
+            .unwrap();
+    }
+    let engine = h
+        .store
+        .logs(&LogQuery {
+            component: Some("engine".into()),
+            since: Some(now - ChronoDuration::minutes(9) - ChronoDuration::seconds(30)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["entry 2"]
+    );
 }
