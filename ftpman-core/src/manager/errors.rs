@@ -109,6 +109,7 @@ impl ManagerError {
             ManagerError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             ManagerError::Io { .. } => ErrorKind::TransferFailed,
             ManagerError::Conflict(_) => ErrorKind::Conflict,
+            ManagerError::Unauthorized(_) => ErrorKind::Unauthorized,
             ManagerError::Cancelled { .. } => ErrorKind::Cancelled,
             ManagerError::Internal(_) => ErrorKind::Internal,
         }

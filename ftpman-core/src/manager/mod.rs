@@ -2,6 +2,7 @@
 //! encryption key, and offers the operations the CLI, the web API and Python share, so that
 //! no business rule lives in a frontend: sites, jobs, runs, logs, settings, users, transfers.
 
+pub mod access;
 mod errors;
 mod files;
 mod jobs;
@@ -69,6 +70,9 @@ pub enum ManagerError {
     /// The operation clashes with the state of what it acts on (a run that already ended).
     #[error("{0}")]
     Conflict(String),
+    /// No valid sign-in, session or token.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A run was cancelled (by a user, from any process) before it ended.
     #[error("run {} was cancelled", .run.id)]
     Cancelled {

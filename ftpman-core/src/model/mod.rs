@@ -7,7 +7,8 @@ mod site;
 
 pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule};
 pub use record::{
-    DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Setting, User, UserRole, check_setting_key,
+    ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, User, UserRole,
+    check_setting_key,
 };
 pub use run::{NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunStatus, Trigger};
 pub use site::{Protocol, Site, SiteUrl};

@@ -152,6 +152,46 @@ string_enum!(UserRole, "role", {
     Viewer => "viewer",
 });
 
+impl UserRole {
+    /// Whether this role may do everything `other` may.
+    pub fn covers(&self, other: UserRole) -> bool {
+        let rank = |r: &UserRole| match r {
+            UserRole::Viewer => 0,
+            UserRole::Operator => 1,
+            UserRole::Admin => 2,
+        };
+        rank(self) >= rank(&other)
+    }
+}
+
+/// An API token (`Authorization: Bearer`), scoped to a role no higher than its user's. Only a
+/// hash of its secret is stored; the secret is shown once, when it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Store id.
+    pub id: i64,
+    /// The user it acts for.
+    pub username: String,
+    /// What it is for, in the user's words.
+    pub name: String,
+    /// What it may do.
+    pub role: UserRole,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Who is asking: a signed-in user (web session) or an API token's user, with the role that
+/// applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub username: String,
+    /// The role in force (a token's, which may be lower than its user's).
+    pub role: UserRole,
+}
+
 /// A web user. The password is stored only as an argon2id hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

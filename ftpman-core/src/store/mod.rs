@@ -319,8 +319,38 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, username: &str) -> StoreResult<User>;
     /// Every user, by name.
     async fn users(&self) -> StoreResult<Vec<User>>;
-    /// Removes a user.
+    /// Removes a user (their tokens and sessions go with them).
     async fn delete_user(&self, username: &str) -> StoreResult<()>;
+
+    /// Saves a new API token of `user_id`, by the hash of its secret.
+    async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        role: UserRole,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ApiToken>;
+    /// Every API token (never a secret: those are not stored).
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
+    /// Removes a token; `false` when there was none with that id.
+    async fn delete_token(&self, id: i64) -> StoreResult<bool>;
+    /// The token whose secret hashes to `token_hash` (noting its use at `now`).
+    async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<ApiToken>>;
+    /// Saves a web session of `user_id`, by the hash of its secret, ending at `expires_at`
+    /// whatever its use.
+    async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The user of the session whose secret hashes to `token_hash`, if it has not expired and
+    /// was used within `idle`; its use at `now` is noted.
+    async fn use_session(&self, token_hash: &str, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<User>>;
+    /// Ends a session; `false` when there was none.
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store a database URL names, applies migrations and checks the encryption key.

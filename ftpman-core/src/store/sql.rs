@@ -369,6 +369,18 @@ macro_rules! impl_sql_store {
                 })
             }
 
+            fn token_from_row(r: &$row) -> StoreResult<ApiToken> {
+                let e = || db("reading an API token");
+                Ok(ApiToken {
+                    id: r.try_get("id").map_err(e())?,
+                    username: r.try_get("username").map_err(e())?,
+                    name: r.try_get("name").map_err(e())?,
+                    role: parse_stored("token role", &r.try_get::<String, _>("role").map_err(e())?)?,
+                    created_at: from_ms(r.try_get("created_at").map_err(e())?),
+                    last_used_at: r.try_get::<Option<i64>, _>("last_used_at").map_err(e())?.map(from_ms),
+                })
+            }
+
             fn user_from_row(r: &$row) -> StoreResult<User> {
                 let e = || db("reading a user");
                 Ok(User {
@@ -1436,6 +1448,106 @@ macro_rules! impl_sql_store {
                     return Err(StoreError::NotFound { kind: "user", name: username.to_string() });
                 }
                 Ok(())
+            }
+
+            async fn create_token(&self, user_id: i64, name: &str, role: UserRole, token_hash: &str, now: DateTime<Utc>) -> StoreResult<ApiToken> {
+                let id: i64 = sqlx::query(
+                    "INSERT INTO api_tokens (user_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(user_id)
+                .bind(name)
+                .bind(role.as_str())
+                .bind(token_hash)
+                .bind(to_ms(now))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db("saving an API token"))?
+                .try_get("id")
+                .map_err(db("saving an API token"))?;
+                self.tokens().await?.into_iter().find(|t| t.id == id).ok_or_else(|| StoreError::NotFound {
+                    kind: "token",
+                    name: id.to_string(),
+                })
+            }
+
+            async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+                let rows = sqlx::query(
+                    "SELECT t.id, u.username, t.name, t.role, t.created_at, t.last_used_at FROM api_tokens t \
+                     JOIN users u ON u.id = t.user_id ORDER BY t.id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db("listing API tokens"))?;
+                rows.iter().map(Self::token_from_row).collect()
+            }
+
+            async fn delete_token(&self, id: i64) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("revoking an API token"))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<ApiToken>> {
+                let row = sqlx::query(
+                    "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1 RETURNING id",
+                )
+                .bind(token_hash)
+                .bind(to_ms(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("checking an API token"))?;
+                let Some(row) = row else { return Ok(None) };
+                let id: i64 = row.try_get("id").map_err(db("checking an API token"))?;
+                Ok(self.tokens().await?.into_iter().find(|t| t.id == id))
+            }
+
+            async fn create_session(&self, user_id: i64, token_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(to_ms(now))
+                .bind(to_ms(expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(db("starting a web session"))?;
+                // Sessions long expired are swept as new ones start.
+                sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+                    .bind(to_ms(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("sweeping web sessions"))?;
+                Ok(())
+            }
+
+            async fn use_session(&self, token_hash: &str, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<User>> {
+                let idle_ms = idle.as_millis().min(i64::MAX as u128) as i64;
+                let row = sqlx::query(
+                    "UPDATE web_sessions SET last_seen_at = $2 WHERE token_hash = $1 AND expires_at > $2 \
+                     AND last_seen_at + $3 > $2 RETURNING user_id",
+                )
+                .bind(token_hash)
+                .bind(to_ms(now))
+                .bind(idle_ms)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("checking a web session"))?;
+                let Some(row) = row else { return Ok(None) };
+                let user_id: i64 = row.try_get("user_id").map_err(db("checking a web session"))?;
+                Ok(self.users().await?.into_iter().find(|u| u.id == user_id))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db("ending a web session"))?;
+                Ok(done.rows_affected() > 0)
             }
         }
     };

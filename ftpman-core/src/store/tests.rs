@@ -203,6 +203,7 @@ on_both_backends!(
     two_stores_see_each_others_writes,
     connection_slots_are_shared,
     runs_and_logs_page_by_cursor_and_time,
+    tokens_and_sessions,
 );
 
 const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -1453,4 +1454,76 @@ async fn runs_and_logs_page_by_cursor_and_time(h: &Harness) {
         engine.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
         ["entry 2"]
     );
+}
+
+async fn tokens_and_sessions(h: &Harness) {
+    let user = h
+        .store
+        .create_user(&User {
+            id: 0,
+            username: "ada".into(),
+            password_hash: "$argon2id$stub".into(),
+            role: UserRole::Operator,
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let token = h
+        .store
+        .create_token(user.id, "ci", UserRole::Viewer, "hash-1", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (token.username.as_str(), token.role, token.last_used_at),
+        ("ada", UserRole::Viewer, None)
+    );
+    let used = h.store.use_token("hash-1", now).await.unwrap().unwrap();
+    assert_eq!(
+        used.last_used_at.map(|t| t.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    assert!(h.store.use_token("hash-2", now).await.unwrap().is_none());
+    assert!(h.store.delete_token(token.id).await.unwrap());
+    assert!(h.store.use_token("hash-1", now).await.unwrap().is_none());
+
+    let idle = std::time::Duration::from_secs(60);
+    h.store
+        .create_session(user.id, "s-1", now, now + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let seen = h
+        .store
+        .use_session("s-1", now + ChronoDuration::seconds(30), idle)
+        .await
+        .unwrap();
+    assert_eq!(seen.map(|u| u.username), Some("ada".into()));
+    // Used at +30 s: still alive at +80 s, not at +200 s (idle), nor past its end.
+    assert!(
+        h.store
+            .use_session("s-1", now + ChronoDuration::seconds(80), idle)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        h.store
+            .use_session("s-1", now + ChronoDuration::seconds(200), idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.store
+        .create_session(user.id, "s-2", now, now + ChronoDuration::seconds(10))
+        .await
+        .unwrap();
+    assert!(
+        h.store
+            .use_session("s-2", now + ChronoDuration::seconds(11), idle)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(h.store.delete_session("s-1").await.unwrap());
+    assert!(!h.store.delete_session("s-1").await.unwrap());
 }
