@@ -170,3 +170,40 @@ async fn each_error_kind_from_its_real_cause() {
     let (kind, e) = kind_of(m.job("nightly").await);
     assert_eq!(kind, ErrorKind::Internal, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_from_json_take_the_flags_names_and_their_checks() {
+    let (m, _db) = manager().await;
+    let folder = scratch("json-options");
+    let site: SiteOptions = serde_json::from_value(
+        serde_json::json!({"url": format!("file://{}", folder.path.display()), "max_connections": 2}),
+    )
+    .unwrap();
+    m.add_site("files", &site).await.unwrap();
+    // A name that is not a flag is refused, not ignored.
+    assert!(serde_json::from_value::<JobOptions>(serde_json::json!({"form": "files:/"})).is_err());
+    let job: JobOptions = serde_json::from_value(serde_json::json!({
+        "from": "files:/out", "to": "files:/in", "schedule": "0 25 * * *", "on_conflict": "rename"
+    }))
+    .unwrap();
+    let e = m.add_job("nightly", &job).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (ErrorKind::InvalidInput, Some("schedule")),
+        "{e}"
+    );
+    // A server site without a password is refused before anything is saved.
+    let ftp: SiteOptions = serde_json::from_value(serde_json::json!({"url": "ftp://bob@127.0.0.1:21/"})).unwrap();
+    let e = m.add_site("partner", &ftp).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (ErrorKind::InvalidInput, Some("password")),
+        "{e}"
+    );
+    let with: SiteOptions =
+        serde_json::from_value(serde_json::json!({"url": "ftp://bob@127.0.0.1:21/", "password": "s3cret-pw"})).unwrap();
+    assert!(
+        !format!("{with:?}").contains("s3cret-pw"),
+        "a secret never shows in a Debug"
+    );
+}

@@ -9,13 +9,10 @@ use ftpman_core::scheduler::service::{Service, ServiceConfig};
 use std::process::ExitCode;
 
 pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
-    let lease = ftpman_core::validate::parse_duration("lease", &args.lease)
-        .map_err(|e| crate::Failure::usage(e.to_string()))?;
-    if lease < std::time::Duration::from_secs(3) {
-        return Err(crate::Failure::usage("lease: must be at least 3s"));
-    }
-    let grace = ftpman_core::validate::parse_duration("grace", &args.grace)
-        .map_err(|e| crate::Failure::usage(e.to_string()))?;
+    let usage = |e: ftpman_core::ValidationError| crate::Failure::usage(e.to_string());
+    let lease = ftpman_core::validate::parse_duration("lease", &args.lease).map_err(usage)?;
+    let grace = ftpman_core::validate::parse_duration("grace", &args.grace).map_err(usage)?;
+    let service_config = ServiceConfig::for_node(lease, grace, args.max_runs).map_err(usage)?;
     let mut config = ftpman_core::engine::EngineConfig {
         lease,
         ..ftpman_core::engine::EngineConfig::default()
@@ -44,15 +41,7 @@ pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
         let _ = rx.wait_for(|stop| *stop).await;
         return Ok(ExitCode::SUCCESS);
     }
-    let service = Service::new(
-        m.engine().clone(),
-        ServiceConfig {
-            max_concurrent_runs: args.max_runs.max(1),
-            heartbeat: (lease / 3).min(std::time::Duration::from_secs(10)),
-            grace,
-            ..ServiceConfig::default()
-        },
-    );
+    let service = Service::new(m.engine().clone(), service_config);
     service
         .run_until(rx)
         .await

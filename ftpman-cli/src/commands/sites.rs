@@ -12,16 +12,12 @@ use std::process::ExitCode;
 /// Site options from flags, with secrets read from env / stdin / a prompt.
 fn options(name: &str, flags: &SiteFlags, adding: bool) -> Result<ftpman_core::manager::SiteOptions, Failure> {
     // The URL is checked before any secret is read: a password inside it is refused outright.
-    let protocol = match &flags.url {
-        Some(url) => Some(
-            ftpman_core::model::SiteUrl::parse(url)
-                .map_err(|e| Failure::usage(e.to_string()))?
-                .protocol,
-        ),
-        None => None,
+    let needs_password = match &flags.url {
+        Some(url) if adding => {
+            Manager::site_needs_password(url, flags.key_file.is_some()).map_err(|e| Failure::usage(e.to_string()))?
+        }
+        _ => false,
     };
-    let needs_password =
-        adding && flags.key_file.is_none() && protocol.is_some_and(|p| p != ftpman_core::model::Protocol::Local);
     let password = secrets::read(SecretSource {
         env: flags.password_env.as_deref(),
         stdin: flags.password_stdin,

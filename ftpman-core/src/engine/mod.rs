@@ -346,6 +346,16 @@ impl Engine {
             .await?)
     }
 
+    /// A connection to `site` from its pool: within the site's `max_connections` on this node
+    /// and, on PostgreSQL, across the cluster, as the connections of jobs are. It goes back to
+    /// the pool when dropped.
+    pub async fn connection(
+        &self,
+        site: &Site,
+    ) -> crate::transport::TransportResult<crate::transport::pool::PooledTransport> {
+        self.pool(site).get().await
+    }
+
     fn pool(&self, site: &Site) -> Arc<SitePool> {
         let mut pools = match self.inner.pools.lock() {
             Ok(p) => p,

@@ -68,7 +68,7 @@ impl Manager {
     ) -> ManagerResult<TransferReport> {
         let (site_name, dir) = split_remote(target)?;
         let site = self.site(&site_name).await?;
-        let mut remote = ProtocolConnector.connect(&site).await?;
+        let mut remote = self.engine().connection(&site).await?;
         remote.mkdir_all(&dir).await?;
         let mut report = TransferReport { files: Vec::new() };
         for file in files {
@@ -90,14 +90,14 @@ impl Manager {
             let n = copy_atomic(
                 local.as_mut(),
                 &format!("/{name}"),
-                remote.as_mut(),
+                &mut *remote,
                 &path::child(&dir, &name),
                 &mut |b| progress(&shown, b),
             )
             .await?;
             report.files.push((name, n));
         }
-        let _ = remote.close().await;
+        drop(remote);
         self.audit(
             format!("uploaded {} file(s) to {target}", report.files.len()),
             serde_json::json!({"site": site_name, "files": report.files.len()}),
@@ -123,7 +123,7 @@ impl Manager {
             path: dest.display().to_string(),
             source,
         })?;
-        let mut remote = ProtocolConnector.connect(&site).await?;
+        let mut remote = self.engine().connection(&site).await?;
         let entry = remote.stat(&remote_path).await?;
         let files = if entry.kind == EntryKind::Dir {
             remote
@@ -140,7 +140,7 @@ impl Manager {
         for f in files {
             let shown = f.name.clone();
             let n = copy_atomic(
-                remote.as_mut(),
+                &mut *remote,
                 &f.path,
                 local.as_mut(),
                 &format!("/{}", f.name),
@@ -149,7 +149,6 @@ impl Manager {
             .await?;
             report.files.push((f.name, n));
         }
-        let _ = remote.close().await;
         Ok(report)
     }
 }

@@ -10,7 +10,9 @@ use chrono::Utc;
 use std::str::FromStr;
 
 /// What `job add` and `job edit` take, as typed; `None` leaves a field as it is (or default).
-#[derive(Debug, Default, Clone)]
+/// Field names are the CLI's flags; the web API and Python take the same, validated the same.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JobOptions {
     /// `SITE:PATH` files come from (required to add).
     pub from: Option<String>,
@@ -36,7 +38,7 @@ pub struct JobOptions {
     pub manual: bool,
     /// `keep`, `delete` or `move:DIR`.
     pub after: Option<String>,
-    /// `overwrite`, `skip`, `rename` or `fail`.
+    /// `replace-own` (the default), `overwrite`, `skip`, `rename` or `fail`.
     pub on_conflict: Option<String>,
     /// Atomic delivery (default on).
     pub atomic: Option<bool>,

@@ -4,11 +4,13 @@ use super::{Manager, ManagerError, ManagerResult, nearest};
 use crate::model::{Protocol, Site, SiteUrl};
 use crate::secrets::Secret;
 use crate::transport::site_test::{SiteTestFailure, SiteTestReport, test_site};
-use crate::transport::{Connector, Entry, ProtocolConnector, fetch_host_key};
+use crate::transport::{Entry, ProtocolConnector, fetch_host_key};
 use crate::validate::{ValidationError, check_host_key, normalize_cert_fingerprint, parse_duration};
 
 /// What `site add` and `site edit` take; `None` leaves a field as it is (or at its default).
-#[derive(Debug, Default, Clone)]
+/// Field names are the CLI's flags; the web API and Python take the same, validated the same.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SiteOptions {
     /// `sftp://user@host:port/root` and friends (required to add).
     pub url: Option<String>,
@@ -103,6 +105,12 @@ impl Manager {
         }
     }
 
+    /// Whether a new site at `url` needs a password: every server, unless it logs in with a
+    /// private key (a local folder needs none). Frontends ask for one when this says so.
+    pub fn site_needs_password(url: &str, has_private_key: bool) -> ManagerResult<bool> {
+        Ok(!has_private_key && SiteUrl::parse(url)?.protocol != Protocol::Local)
+    }
+
     /// Adds a site. For SFTP without `host_key`, the server's key is fetched: it is pinned with
     /// `accept_new_host_key`, else the error carries it so a frontend can ask the user.
     pub async fn add_site(&self, name: &str, opts: &SiteOptions) -> ManagerResult<Site> {
@@ -110,6 +118,13 @@ impl Manager {
             .url
             .as_deref()
             .ok_or_else(|| ValidationError::new("url", "a site needs a URL, e.g. sftp://user@host:22/path"))?;
+        if Self::site_needs_password(url, opts.private_key.is_some())? && opts.password.is_none() {
+            return Err(ValidationError::new(
+                "password",
+                "this site needs a password (or a private key); secrets never go in the URL",
+            )
+            .into());
+        }
         let mut site = Site::new(name, &SiteUrl::parse(url)?)?;
         Self::apply(&mut site, opts)?;
         if self.store.site(name).await.is_ok() {
@@ -168,12 +183,14 @@ impl Manager {
         Ok(test_site(&site, &ProtocolConnector).await)
     }
 
-    /// Lists a folder of a site.
+    /// Lists a folder of a site, on a connection from the site's pool (within its cap).
     pub async fn list(&self, name: &str, path: &str) -> ManagerResult<Vec<Entry>> {
         let site = self.site(name).await?;
-        let mut conn = ProtocolConnector.connect(&site).await?;
+        let mut conn = self.engine().connection(&site).await?;
         let entries = conn.list(path).await;
-        let _ = conn.close().await;
+        if entries.as_ref().is_err_and(|e| e.is_transient()) {
+            conn.mark_broken();
+        }
         Ok(entries?)
     }
 }

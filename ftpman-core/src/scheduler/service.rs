@@ -12,6 +12,7 @@ use super::{CompiledSchedule, Scheduler};
 use crate::engine::{Engine, StopReason};
 use crate::model::{Job, NewRun, RunStatus, Schedule, Trigger};
 use crate::store::StoreError;
+use crate::validate::ValidationError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -31,6 +32,28 @@ pub struct ServiceConfig {
     pub grace: Duration,
     /// How often the node's heartbeat is written.
     pub heartbeat: Duration,
+}
+
+impl ServiceConfig {
+    /// The configuration of a `serve` node from what its user sets: `lease` (how long its
+    /// claims hold unrenewed, at least 3 s), `grace` and how many runs at once. Its heartbeat
+    /// (which also renews its connection slots and finds dead nodes' runs) beats three times a
+    /// lease, and at least every 10 s.
+    pub fn for_node(
+        lease: Duration,
+        grace: Duration,
+        max_concurrent_runs: usize,
+    ) -> Result<ServiceConfig, ValidationError> {
+        if lease < Duration::from_secs(3) {
+            return Err(ValidationError::new("lease", "must be at least 3s"));
+        }
+        Ok(ServiceConfig {
+            max_concurrent_runs: max_concurrent_runs.max(1),
+            heartbeat: (lease / 3).min(Duration::from_secs(10)),
+            grace,
+            ..ServiceConfig::default()
+        })
+    }
 }
 
 impl Default for ServiceConfig {

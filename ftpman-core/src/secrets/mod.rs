@@ -31,6 +31,14 @@ impl Secret {
     }
 }
 
+/// A secret arrives in a request body (a site's password from the web API or Python) as a
+/// plain string; it is never serialised back out.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
