@@ -473,7 +473,7 @@ async fn cancelled_run_leaves_no_final_file_and_keeps_the_source() {
         tokio::spawn(async move {
             let mut moved = 0;
             while let Ok(ev) = events.recv().await {
-                if let RunEvent::Progress { run_id, bytes } = ev {
+                if let RunEvent::Progress { run_id, bytes, .. } = ev {
                     moved += bytes;
                     if moved > 10 << 20 {
                         return e.stop(run_id, StopReason::Cancelled);

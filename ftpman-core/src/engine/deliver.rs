@@ -273,6 +273,50 @@ async fn resolve_conflict(
     }
 }
 
+/// How often a file's progress is told at most: the bytes moved in between are summed, so a
+/// fast transfer sends a few events a second, not one per chunk.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// A file's progress events, rate-limited to one per [`PROGRESS_EVERY`].
+struct ProgressEvents {
+    run_id: i64,
+    path: String,
+    events: broadcast::Sender<RunEvent>,
+    last: Instant,
+    unsent: u64,
+}
+
+impl ProgressEvents {
+    fn new(ctx: &RunContext, cand: &Candidate) -> ProgressEvents {
+        ProgressEvents {
+            run_id: ctx.run_id,
+            path: cand.entry.path.clone(),
+            events: ctx.events.clone(),
+            last: Instant::now(),
+            unsent: 0,
+        }
+    }
+
+    fn moved(&mut self, n: u64) {
+        self.unsent += n;
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.unsent > 0 {
+            let _ = self.events.send(RunEvent::Progress {
+                run_id: self.run_id,
+                path: self.path.clone(),
+                bytes: self.unsent,
+            });
+            self.unsent = 0;
+            self.last = Instant::now();
+        }
+    }
+}
+
 /// One attempt at moving the file through `temp` (the final path itself when not atomic).
 /// Returns the final path.
 #[allow(clippy::too_many_arguments)]
@@ -330,14 +374,14 @@ async fn attempt(
         }
         let compare_checksums = tgt.cheap_checksum() && src.cheap_checksum();
         wrote.store(true, Ordering::Relaxed);
+        let mut events = ProgressEvents::new(ctx, cand);
         let copied = {
-            let run_id = ctx.run_id;
-            let events = ctx.events.clone();
             let bytes = &ctx.bytes;
+            let events = &mut events;
             let mut progress = move |n: u64| {
                 bytes.fetch_add(n, Ordering::Relaxed);
                 file_bytes.fetch_add(n, Ordering::Relaxed);
-                let _ = events.send(RunEvent::Progress { run_id, bytes: n });
+                events.moved(n);
             };
             let copying = copy_file(
                 &mut *src,
@@ -358,6 +402,7 @@ async fn attempt(
                 }),
             }
         };
+        events.flush();
         let copied = match copied {
             Ok(c) => c,
             Err(e) => {

@@ -482,6 +482,7 @@ impl Engine {
         );
         let _ = self.inner.events.send(RunEvent::Finished {
             run: Box::new(finished.clone()),
+            job: job.as_ref().map(|j| j.name.clone()).unwrap_or_default(),
         });
         if let Some(job) = job {
             self.notify(&job, &finished, first_errors).await;

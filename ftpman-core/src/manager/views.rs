@@ -2,7 +2,7 @@
 //! objects. Stable field names, times in RFC 3339 (UTC), sizes in bytes, and never a secret:
 //! only whether one is set.
 
-use crate::model::{Job, LogEntry, Node, Run, RunFile, Schedule, Setting, Site, User};
+use crate::model::{ApiToken, Job, LogEntry, Node, Run, RunFile, Schedule, Setting, Site, User};
 use crate::transport::{Entry, EntryKind};
 use crate::validate::{format_duration, format_rate};
 use chrono::{DateTime, Utc};
@@ -308,6 +308,31 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             role: u.role.as_str().into(),
             created_at: time(u.created_at),
+        }
+    }
+}
+
+/// An API token; never its secret (it is not kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenView {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> Self {
+        TokenView {
+            id: t.id,
+            username: t.username.clone(),
+            name: t.name.clone(),
+            role: t.role.as_str().into(),
+            created_at: time(t.created_at),
+            last_used_at: opt_time(t.last_used_at),
         }
     }
 }
