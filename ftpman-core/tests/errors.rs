@@ -45,98 +45,131 @@ fn kind_of<T: std::fmt::Debug>(r: Result<T, ManagerError>) -> (ErrorKind, Manage
     (e.kind(), e)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_error_kind_from_its_real_cause() {
+/// A manager with a local site `files` and a job `nightly` from `files:/out` to `files:/in`.
+async fn with_a_job() -> (Manager, tempfile::TempDir, harness::Scratch) {
     let (m, db) = manager().await;
     let folder = scratch("kinds");
+    std::fs::create_dir_all(folder.path.join("out")).unwrap();
     m.add_site("files", &local(&folder.path)).await.unwrap();
+    m.add_job("nightly", &job("0 2 * * *")).await.unwrap();
+    (m, db, folder)
+}
 
-    // not found
-    let (kind, e) = kind_of(m.job("nightly").await);
-    assert_eq!(kind, ErrorKind::NotFound, "{e}");
-
-    // invalid input, naming the field
-    let job = |schedule: &str| JobOptions {
+fn job(schedule: &str) -> JobOptions {
+    JobOptions {
         from: Some("files:/out".into()),
         to: Some("files:/in".into()),
         schedule: Some(schedule.into()),
         ..JobOptions::default()
+    }
+}
+
+macro_rules! kind_test {
+    ($name:ident, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $body.await;
+        }
     };
+}
+
+kind_test!(not_found, async {
+    let (m, _db, _f) = with_a_job().await;
+    let (kind, e) = kind_of(m.job("nightly-export").await);
+    assert_eq!(kind, ErrorKind::NotFound, "{e}");
+});
+
+kind_test!(invalid_input_names_the_field, async {
+    let (m, _db, _f) = with_a_job().await;
     let (kind, e) = kind_of(m.add_job("bad", &job("61 * * * *")).await);
     assert_eq!((kind, e.field()), (ErrorKind::InvalidInput, Some("schedule")), "{e}");
+});
 
-    // already exists
-    let (kind, e) = kind_of(m.add_site("files", &local(&folder.path)).await);
+kind_test!(already_exists, async {
+    let (m, _db, f) = with_a_job().await;
+    let (kind, e) = kind_of(m.add_site("files", &local(&f.path)).await);
     assert_eq!(kind, ErrorKind::AlreadyExists, "{e}");
+});
 
-    // in use
-    m.add_job("nightly", &job("0 2 * * *")).await.unwrap();
+kind_test!(in_use, async {
+    let (m, _db, _f) = with_a_job().await;
     let (kind, e) = kind_of(m.remove_site("files").await);
     assert_eq!(kind, ErrorKind::InUse, "{e}");
+});
 
-    // conflict: a run that already ended cannot be cancelled
-    std::fs::create_dir_all(folder.path.join("out")).unwrap();
+kind_test!(conflict, async {
+    // A run that already ended cannot be cancelled.
+    let (m, _db, _f) = with_a_job().await;
     let run = m.run_job("nightly", false, Trigger::Manual).await.unwrap();
     let (kind, e) = kind_of(m.cancel_run(run.id).await);
     assert_eq!(kind, ErrorKind::Conflict, "{e}");
+});
 
-    // cancelled: a run stopped by a user
-    std::fs::write(folder.path.join("out/big.bin"), vec![1u8; 4 << 20]).unwrap();
-    m.edit_job(
-        "nightly",
-        &JobOptions {
-            bwlimit: Some("1M".into()),
-            ..JobOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+kind_test!(cancelled, async {
+    let (m, _db, f) = with_a_job().await;
+    std::fs::write(f.path.join("out/big.bin"), vec![1u8; 4 << 20]).unwrap();
+    let slow = JobOptions {
+        bwlimit: Some("1M".into()),
+        ..JobOptions::default()
+    };
+    m.edit_job("nightly", &slow).await.unwrap();
     let handle = m.start_run("nightly", false, Trigger::Manual).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     handle.cancel().await.unwrap();
     let (kind, e) = kind_of(handle.wait().await);
     assert_eq!(kind, ErrorKind::Cancelled, "{e}");
-    assert!(!folder.path.join("in/big.bin").exists());
+    assert!(!f.path.join("in/big.bin").exists());
+});
 
-    // connection failed: nothing listens there
+kind_test!(connection_failed, async {
+    // Nothing listens there.
+    let (m, _db, _f) = with_a_job().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    m.add_site(
-        "gone",
-        &SiteOptions {
-            url: Some(format!("ftp://u@127.0.0.1:{closed}/")),
-            password: Some(Secret::new("pw".to_string())),
-            ..SiteOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let gone = SiteOptions {
+        url: Some(format!("ftp://u@127.0.0.1:{closed}/")),
+        password: Some(Secret::new("pw".to_string())),
+        ..SiteOptions::default()
+    };
+    m.add_site("gone", &gone).await.unwrap();
     let (kind, e) = kind_of(m.list("gone", "/").await);
     assert_eq!(kind, ErrorKind::ConnectionFailed, "{e}");
+});
 
-    // host key unknown: an SFTP site added without a pin, not accepted
+kind_test!(host_key_unknown, async {
+    // An SFTP site added without a pin, the offered key not accepted.
+    let (m, _db, _f) = with_a_job().await;
     let (kind, e) = kind_of(m.add_site("partner", &sftp(&servers().password, None)).await);
     assert_eq!(kind, ErrorKind::HostKeyUnknown, "{e}");
+});
 
-    // host key changed: the pin is another key's
+kind_test!(host_key_changed, async {
+    // The pin is another key's.
+    let (m, _db, _f) = with_a_job().await;
     let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     m.add_site("changed", &sftp(&servers().password, Some(wrong)))
         .await
         .unwrap();
     let (kind, e) = kind_of(m.list("changed", "/").await);
     assert_eq!(kind, ErrorKind::HostKeyChanged, "{e}");
+});
 
-    // authentication failed: a wrong password at the real sshd
+kind_test!(authentication_failed, async {
+    // A wrong password at the real sshd.
+    let (m, _db, _f) = with_a_job().await;
     m.add_site("wrongpw", &sftp("not-the-password", Some(&servers().host_key)))
         .await
         .unwrap();
     let (kind, e) = kind_of(m.list("wrongpw", "/").await);
     assert_eq!(kind, ErrorKind::AuthenticationFailed, "{e}");
+});
 
-    // transfer failed: the server refuses the write (a folder the test user may not write)
+kind_test!(transfer_failed, async {
+    // The server refuses the write: a folder the test user may not write.
+    let (m, _db, f) = with_a_job().await;
     let locked = tempfile::tempdir().unwrap();
     std::fs::set_permissions(locked.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut partner = sftp(&servers().password, Some(&servers().host_key));
@@ -147,21 +180,25 @@ async fn each_error_kind_from_its_real_cause() {
         locked.path().display()
     ));
     m.add_site("partner", &partner).await.unwrap();
-    let file = folder.path.join("upload.csv");
+    let file = f.path.join("upload.csv");
     std::fs::write(&file, "x").unwrap();
     let (kind, e) = kind_of(m.upload("partner:/", &[file], &mut |_, _| {}).await);
     assert_eq!(kind, ErrorKind::TransferFailed, "{e}");
+});
 
-    // unauthorized: the database opened with another key
+kind_test!(unauthorized, async {
+    // The database opened with another key.
+    let (_m, db, _f) = with_a_job().await;
     let url = format!("sqlite://{}", db.path().join("ftpman.db").display());
-    let (kind, e) = kind_of(
-        Manager::open_with_key(&url, Some(KeySource::Key(Box::new([4u8; 32]))))
-            .await
-            .map(|_| ()),
-    );
+    let other_key = Some(KeySource::Key(Box::new([4u8; 32])));
+    let (kind, e) = kind_of(Manager::open_with_key(&url, other_key).await.map(|_| ()));
     assert_eq!(kind, ErrorKind::Unauthorized, "{e}");
+});
 
-    // internal: a stored value this version cannot read
+kind_test!(internal, async {
+    // A stored value this version cannot read.
+    let (m, db, _f) = with_a_job().await;
+    let url = format!("sqlite://{}", db.path().join("ftpman.db").display());
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
     sqlx::query("UPDATE jobs SET conflict = 'sideways' WHERE name = 'nightly'")
         .execute(&raw)
@@ -169,7 +206,7 @@ async fn each_error_kind_from_its_real_cause() {
         .unwrap();
     let (kind, e) = kind_of(m.job("nightly").await);
     assert_eq!(kind, ErrorKind::Internal, "{e}");
-}
+});
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_from_json_take_the_flags_names_and_their_checks() {
