@@ -34,21 +34,29 @@ impl User {
         }
     }
 
-    fn run_with(&mut self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
+    /// `ftpman ARGS` on this installation's database, with `env` set.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpman"));
         cmd.args(["--db", &self.db])
             .args(args)
             .current_dir(self.dir.path())
             .env("ENCRYPTION_KEY", KEY)
             .env_remove("DATABASE_URL")
-            .env_remove("ENCRYPTION_PASSWORD")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("ENCRYPTION_PASSWORD");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("run ftpman");
+        cmd
+    }
+
+    fn run_with(&mut self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
+        let mut child = self
+            .command(args, env)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ftpman");
         if let Some(input) = stdin {
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
@@ -471,19 +479,12 @@ fn the_password_prompt_does_not_need_a_flag_on_a_terminal() {
 impl User {
     /// Starts ftpman in the background with `env`, its output discarded.
     fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpman"));
-        cmd.args(["--db", &self.db])
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("ENCRYPTION_KEY", KEY)
-            .env_remove("DATABASE_URL")
+        self.command(args, env)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.spawn().expect("start ftpman")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ftpman")
     }
 
     /// The runs, newest first, as `runs --json` prints them.

@@ -588,37 +588,62 @@ async fn an_old_file_listed_by_day_and_by_second_is_delivered_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
-    let _fault_server = FAULT_SERVER.lock().await;
-    let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("in-place-src");
-    let dst_dir = scratch("in-place-dst");
+/// A local source with a 64 MiB `big.bin` and the fault-injection FTP server as the target,
+/// and `job` (as `tune` sets it) between them, moving at 16 MiB/s: time to strike midway.
+async fn fault_setup(
+    name: &str,
+    tune: impl FnOnce(&mut Job),
+) -> (
+    Arc<dyn ftpman_core::Store>,
+    tempfile::TempDir,
+    harness::Scratch,
+    harness::Scratch,
+    Job,
+) {
+    let (store, db) = sqlite_store().await;
+    let src_dir = scratch(&format!("{name}-src"));
+    let dst_dir = scratch(&format!("{name}-dst"));
     noise_file(&src_dir.path.join("big.bin"), 64 << 20, 5);
     let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
     let mut target = harness::fault_site(Kind::Ftp, &dst_dir.path);
     target.connect_timeout = Duration::from_secs(5);
     let dst = save_site(store.as_ref(), "dst", target).await;
-    let mut job = Job::new("in-place", src.id, "/", dst.id, "/");
-    job.atomic = false;
-    job.retries = 0;
+    let mut job = Job::new(name, src.id, "/", dst.id, "/");
     job.bwlimit = Some(16 << 20);
+    tune(&mut job);
     let job = store.create_job(&job).await.unwrap();
+    (store, db, src_dir, dst_dir, job)
+}
+
+/// Waits until `file` holds more than 8 MiB (up to 10 s), then kills the fault server's
+/// sessions: to the client, the server died mid-transfer.
+async fn kill_fault_server_midway(file: &std::path::Path) {
+    for _ in 0..200 {
+        if file.metadata().map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(file.exists(), "the transfer never got going");
+    harness::kill_sessions("vsftpd-fault.pid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
+    let _fault_server = FAULT_SERVER.lock().await;
+    let (store, _db, src_dir, dst_dir, job) = fault_setup("in-place", |job| {
+        job.atomic = false;
+        job.retries = 0;
+    })
+    .await;
     let e = engine(store.clone());
     let running = {
         let e = e.clone();
         let job = job.clone();
         tokio::spawn(async move { e.run_job(&job, Trigger::Manual, false).await })
     };
-    // Midway, the server's session dies.
     let partial = dst_dir.path.join("big.bin");
-    for _ in 0..100 {
-        if partial.metadata().map(|m| m.len() > 8 << 20).unwrap_or(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    harness::kill_sessions("vsftpd-fault.pid");
+    kill_fault_server_midway(&partial).await;
     let run = running.await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
     let files = store.run_files(run.id).await.unwrap();
@@ -640,19 +665,11 @@ async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_after_the_source_changed_is_refused() {
     let _fault_server = FAULT_SERVER.lock().await;
-    let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("resume-src");
-    let dst_dir = scratch("resume-dst");
-    noise_file(&src_dir.path.join("big.bin"), 64 << 20, 5);
-    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
-    let mut target = harness::fault_site(Kind::Ftp, &dst_dir.path);
-    target.connect_timeout = Duration::from_secs(5);
-    let dst = save_site(store.as_ref(), "dst", target).await;
-    let mut job = Job::new("resume", src.id, "/", dst.id, "/");
-    job.retries = 1;
-    job.retry_backoff = Duration::from_millis(100);
-    job.bwlimit = Some(16 << 20);
-    let job = store.create_job(&job).await.unwrap();
+    let (store, _db, src_dir, dst_dir, job) = fault_setup("resume", |job| {
+        job.retries = 1;
+        job.retry_backoff = Duration::from_millis(100);
+    })
+    .await;
     // The first time the engine looks at the source again (to resume), it has been rewritten
     // in place: same size, a new time.
     let path = src_dir.path.join("big.bin");
@@ -675,21 +692,7 @@ async fn a_resume_after_the_source_changed_is_refused() {
         let (e, job) = (e.clone(), job.clone());
         tokio::spawn(async move { e.run_job(&job, Trigger::Manual, false).await })
     };
-    let temp = dst_dir.path.join(".big.bin.1.ftpman-part");
-    for _ in 0..200 {
-        if temp.metadata().map(|m| m.len() > 8 << 20).unwrap_or(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !temp.exists() {
-        let run = running.await.unwrap().unwrap();
-        panic!(
-            "the transfer never got going: {:?}",
-            store.run_files(run.id).await.unwrap()
-        );
-    }
-    harness::kill_sessions("vsftpd-fault.pid");
+    kill_fault_server_midway(&dst_dir.path.join(".big.bin.1.ftpman-part")).await;
     let run = running.await.unwrap().unwrap();
     let files = store.run_files(run.id).await.unwrap();
     assert!(

@@ -40,21 +40,24 @@ async fn site_names(m: &Manager) -> Result<HashMap<i64, String>, crate::Failure>
     Ok(m.sites().await?.into_iter().map(|s| (s.id, s.name)).collect())
 }
 
+/// A run's counts for people: "2 transferred, 0 skipped, 1 failed, 3.1 MiB".
+pub fn counts(run: &ftpman_core::model::Run) -> String {
+    format!(
+        "{} transferred, {} skipped, {} failed, {}",
+        run.counts.transferred,
+        run.counts.skipped,
+        run.counts.failed,
+        output::bytes(run.counts.bytes.max(0) as u64)
+    )
+}
+
 /// The summary line of a finished run.
 pub fn summary(run: &ftpman_core::model::Run) -> String {
     let secs = match (run.started_at, run.finished_at) {
         (Some(s), Some(f)) => (f - s).num_milliseconds() as f64 / 1000.0,
         _ => 0.0,
     };
-    let mut line = format!(
-        "run {} {}: {} transferred, {} skipped, {} failed, {} in {secs:.1}s",
-        run.id,
-        run.status,
-        run.counts.transferred,
-        run.counts.skipped,
-        run.counts.failed,
-        output::bytes(run.counts.bytes.max(0) as u64)
-    );
+    let mut line = format!("run {} {}: {} in {secs:.1}s", run.id, run.status, counts(run));
     if let Some(e) = &run.error {
         line.push_str(&format!(" — {}", e.lines().next().unwrap_or("")));
     }

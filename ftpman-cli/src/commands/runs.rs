@@ -83,13 +83,10 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
 /// One line about a run in progress: "run 4 of job nightly running: 2 transferred, 0 failed, 3.1 MiB".
 fn progress_line(run: &ftpman_core::model::Run, job: &str) -> String {
     format!(
-        "run {} of job {job} {}: {} transferred, {} skipped, {} failed, {}",
+        "run {} of job {job} {}: {}",
         run.id,
         run.status,
-        run.counts.transferred,
-        run.counts.skipped,
-        run.counts.failed,
-        output::bytes(run.counts.bytes.max(0) as u64)
+        super::jobs::counts(run)
     )
 }
 
