@@ -509,17 +509,18 @@ impl User {
         }
     }
 
+    /// Local sites `src` and `dst` on these folders.
+    fn local_sites(&mut self, src: &std::path::Path, dst: &std::path::Path) {
+        for (name, folder) in [("src", src), ("dst", dst)] {
+            let url = format!("file://{}", folder.display());
+            self.ok(&["site", "add", name, "--url", &url], &[]);
+        }
+    }
+
     /// Two local sites and a job `slow` that takes about six seconds for its one file.
     fn slow_job(&mut self, src: &std::path::Path, dst: &std::path::Path) {
         std::fs::write(src.join("big.bin"), vec![7u8; 6 << 20]).unwrap();
-        self.ok(
-            &["site", "add", "src", "--url", &format!("file://{}", src.display())],
-            &[],
-        );
-        self.ok(
-            &["site", "add", "dst", "--url", &format!("file://{}", dst.display())],
-            &[],
-        );
+        self.local_sites(src, dst);
         self.ok(
             &[
                 "job",
@@ -551,26 +552,7 @@ fn a_changed_file_is_delivered_again() {
     let dst = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("a.csv"), "1,2,3\n").unwrap();
     let mut u = User::new(None);
-    u.ok(
-        &[
-            "site",
-            "add",
-            "src",
-            "--url",
-            &format!("file://{}", src.path().display()),
-        ],
-        &[],
-    );
-    u.ok(
-        &[
-            "site",
-            "add",
-            "dst",
-            "--url",
-            &format!("file://{}", dst.path().display()),
-        ],
-        &[],
-    );
+    u.local_sites(src.path(), dst.path());
     u.ok(&["job", "add", "daily", "--from", "src:/", "--to", "dst:/in"], &[]);
     let shown: serde_json::Value =
         serde_json::from_str(&u.ok(&["job", "show", "daily", "--json"], &[]).stdout).unwrap();
@@ -782,26 +764,7 @@ fn json_output_comes_from_the_shared_views() {
     let dst = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("a.csv"), "1,2\n").unwrap();
     let mut u = User::new(None);
-    u.ok(
-        &[
-            "site",
-            "add",
-            "src",
-            "--url",
-            &format!("file://{}", src.path().display()),
-        ],
-        &[],
-    );
-    u.ok(
-        &[
-            "site",
-            "add",
-            "dst",
-            "--url",
-            &format!("file://{}", dst.path().display()),
-        ],
-        &[],
-    );
+    u.local_sites(src.path(), dst.path());
     u.ok(
         &[
             "job",
