@@ -727,8 +727,16 @@ fn watch_from_another_process(db: Option<String>) {
         .stdout
         .lines()
         .filter(|l| l.contains(" running: "))
-        .filter_map(|l| l.rsplit(", ").next())
+        .filter_map(|l| l.split("; ").next()?.rsplit(", ").next())
         .collect();
+    // The file being moved, with its bytes so far, as the process moving it last wrote them.
+    assert!(
+        o.stdout
+            .lines()
+            .any(|l| l.contains("; moving /big.bin (") && l.contains(" of 6.0 MiB)")),
+        "{}",
+        o.stdout
+    );
     let mut distinct = bytes.clone();
     distinct.dedup();
     assert!(distinct.len() >= 3, "bytes grow as the run goes: {}", o.stdout);

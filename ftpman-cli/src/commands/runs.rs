@@ -82,12 +82,21 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
 
 /// One line about a run in progress: "run 4 of job nightly running: 2 transferred, 0 failed, 3.1 MiB".
 fn progress_line(run: &ftpman_core::model::Run, job: &str) -> String {
-    format!(
+    let mut line = format!(
         "run {} of job {job} {}: {}",
         run.id,
         run.status,
         super::jobs::counts(run)
-    )
+    );
+    for f in run.active_files.iter().take(3) {
+        line.push_str(&format!(
+            "; moving {} ({} of {})",
+            ftpman_core::validate::printable(&f.path),
+            output::bytes(f.bytes),
+            output::bytes(f.size)
+        ));
+    }
+    line
 }
 
 pub async fn cancel(m: &Manager, id: i64, as_json: bool) -> CmdResult {

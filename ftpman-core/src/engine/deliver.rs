@@ -50,6 +50,26 @@ pub(crate) struct RunContext {
     pub earlier_runs: Vec<i64>,
     /// Final paths (case folded) this run delivers to: see [`claim_target`].
     pub targets: Mutex<HashMap<String, TargetClaim>>,
+    /// The files moving now: their size and bytes so far, by source path.
+    pub active: Mutex<HashMap<String, (u64, Arc<AtomicU64>)>>,
+}
+
+impl RunContext {
+    /// The files moving now (at most `max`, by path), for the run's progress row.
+    pub(crate) fn active_files(&self, max: usize) -> Vec<crate::model::ActiveFile> {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files: Vec<crate::model::ActiveFile> = active
+            .iter()
+            .map(|(path, (size, bytes))| crate::model::ActiveFile {
+                path: path.clone(),
+                size: *size,
+                bytes: bytes.load(Ordering::Relaxed),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files.truncate(max);
+        files
+    }
 }
 
 /// Files that may be finishing (verified, made durable, renamed) per transfer slot: enough for
@@ -589,7 +609,7 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
         status: RunFileStatus::Transferring,
         error: None,
     };
-    let file_bytes = AtomicU64::new(0);
+    let file_bytes = Arc::new(AtomicU64::new(0));
     let wrote = AtomicBool::new(false);
     let mut cancel = ctx.cancel.clone();
     // Deliveries to one name take turns; the turn is taken before a transfer place, so a file
@@ -603,6 +623,9 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
             };
             slot.take().await;
             let started = Instant::now();
+            if let Ok(mut active) = ctx.active.lock() {
+                active.insert(cand.entry.path.clone(), (cand.entry.size, file_bytes.clone()));
+            }
             let _ = ctx.events.send(RunEvent::FileStarted {
                 run_id: ctx.run_id,
                 path: cand.entry.path.clone(),
@@ -617,6 +640,9 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
         }
     };
     drop(slot);
+    if let Ok(mut active) = ctx.active.lock() {
+        active.remove(&cand.entry.path);
+    }
     let finish = |record: &mut RunFile, status: RunFileStatus, error: Option<String>, path: String| {
         record.status = status;
         record.error = error;

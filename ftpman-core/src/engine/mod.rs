@@ -492,12 +492,12 @@ impl Engine {
 
     /// Saves a run's progress (every second while it runs, so any process can follow it), and
     /// stops the run if someone, anywhere, asked to cancel it.
-    async fn save_progress(&self, run_id: i64, counts: &RunCounts) {
+    async fn save_progress(&self, run_id: i64, counts: &RunCounts, ctx: &RunContext) {
         // (A failed write does not end the deliveries; a lost hold is the renewal's to act on.)
         if let Ok(true) = self
             .inner
             .store
-            .update_run_counts(run_id, &self.inner.config.node_id, counts)
+            .update_run_counts(run_id, &self.inner.config.node_id, counts, &ctx.active_files(100))
             .await
         {
             self.stop(run_id, StopReason::Cancelled);
@@ -567,6 +567,7 @@ impl Engine {
             node_id: self.inner.config.node_id.clone(),
             earlier_runs: self.unfinished_before(run).await,
             targets: Default::default(),
+            active: Default::default(),
         });
         let slots = Arc::new(Semaphore::new(job.parallel.max(1) as usize));
         let finishing = Arc::new(Semaphore::new(
@@ -607,7 +608,7 @@ impl Engine {
                                 already_delivered: plan.already_delivered,
                             });
                             // Deliveries run meanwhile: a failed write here must not end them.
-                            self.save_progress(run.id, &counts).await;
+                            self.save_progress(run.id, &counts, &ctx).await;
                         }
                         Err(e) => listing_error = Some(e.to_string()),
                     }
@@ -660,7 +661,7 @@ impl Engine {
                 },
                 _ = flush.tick() => {
                     counts.bytes = ctx.bytes.load(Ordering::Relaxed) as i64;
-                    self.save_progress(run.id, &counts).await;
+                    self.save_progress(run.id, &counts, &ctx).await;
                 }
             }
             let stopped = stop.borrow().is_some();

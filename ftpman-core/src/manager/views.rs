@@ -198,6 +198,8 @@ pub struct RunView {
     pub node: Option<String>,
     pub dry_run: bool,
     pub cancel_requested: bool,
+    /// While it runs: the files moving now, with their bytes so far.
+    pub active_files: Vec<crate::model::ActiveFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<RunFileView>>,
 }
@@ -228,6 +230,7 @@ impl RunView {
             node: r.node_id.clone(),
             dry_run: r.dry_run,
             cancel_requested: r.cancel_requested,
+            active_files: r.active_files.clone(),
             files: None,
         }
     }

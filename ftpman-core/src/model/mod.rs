@@ -10,7 +10,7 @@ pub use record::{
     ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, User, UserRole,
     check_setting_key,
 };
-pub use run::{NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunStatus, Trigger};
+pub use run::{ActiveFile, NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunStatus, Trigger};
 pub use site::{Protocol, Site, SiteUrl};
 
 /// Implements `as_str`, `Display` and `FromStr` for a field-less enum from one table of names, so

@@ -106,6 +106,20 @@ pub struct Run {
     pub dry_run: bool,
     /// Someone asked to cancel it (from any process or node); the node running it stops it.
     pub cancel_requested: bool,
+    /// While it runs: the files being moved now, with their bytes so far (as of the last
+    /// progress write, at most a second old).
+    pub active_files: Vec<ActiveFile>,
+}
+
+/// A file a running run is moving.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActiveFile {
+    /// Its path at the source.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Bytes moved so far.
+    pub bytes: u64,
 }
 
 /// A run to be created.

@@ -202,9 +202,16 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
     /// Whether the job has a run in `running` state.
     async fn job_running(&self, job_id: i64) -> StoreResult<bool>;
-    /// Stores the counts (progress) of a run `node_id` holds; [`StoreError::NotHeld`] when it
-    /// holds it no longer. Returns whether a cancel was requested.
-    async fn update_run_counts(&self, run_id: i64, node_id: &str, counts: &RunCounts) -> StoreResult<bool>;
+    /// Stores the counts (progress) of a run `node_id` holds, and the files it is moving now;
+    /// [`StoreError::NotHeld`] when it holds it no longer. Returns whether a cancel was
+    /// requested.
+    async fn update_run_counts(
+        &self,
+        run_id: i64,
+        node_id: &str,
+        counts: &RunCounts,
+        active: &[ActiveFile],
+    ) -> StoreResult<bool>;
     /// Asks for a run to be cancelled, from any process or node: a queued run is cancelled at
     /// once, a running one flagged for its node to stop. Returns the run as it is now (a
     /// finished run is left as it was).

@@ -21,7 +21,7 @@ macro_rules! job_cols {
 macro_rules! run_cols {
     () => {
         "id, job_id, run_trigger, scheduled_for, created_at, started_at, finished_at, status, found, transferred, \
-         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested"
+         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested, active_files"
     };
 }
 
@@ -310,6 +310,10 @@ macro_rules! impl_sql_store {
                     lease_expires_at: opt_time("lease_expires_at")?,
                     dry_run: r.try_get("dry_run").map_err(e())?,
                     cancel_requested: r.try_get("cancel_requested").map_err(e())?,
+                    active_files: match r.try_get::<Option<String>, _>("active_files").map_err(e())? {
+                        Some(text) => serde_json::from_str(&text).map_err(|err| corrupt("run's active files", err))?,
+                        None => Vec::new(),
+                    },
                 })
             }
 
@@ -890,7 +894,7 @@ macro_rules! impl_sql_store {
 
             async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>> {
                 let rows = sqlx::query(
-                    "UPDATE runs SET status = 'interrupted', finished_at = $1, lease_expires_at = NULL, \
+                    "UPDATE runs SET status = 'interrupted', finished_at = $1, lease_expires_at = NULL, active_files = NULL, \
                      error = COALESCE(error, 'interrupted: node ' || COALESCE(node_id, '?') || ' stopped renewing its lease') \
                      WHERE status = 'running' AND lease_expires_at < $1 RETURNING id",
                 )
@@ -912,9 +916,10 @@ macro_rules! impl_sql_store {
                 Ok(n > 0)
             }
 
-            async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts) -> StoreResult<bool> {
+            async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts, active: &[ActiveFile]) -> StoreResult<bool> {
+                let active = serde_json::to_string(active).map_err(|err| corrupt("run's active files", err))?;
                 let row = sqlx::query(
-                    "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6 \
+                    "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6, active_files = $8 \
                      WHERE id = $1 AND node_id = $7 AND status = 'running' RETURNING cancel_requested",
                 )
                     .bind(run_id)
@@ -924,6 +929,7 @@ macro_rules! impl_sql_store {
                     .bind(c.failed)
                     .bind(c.bytes)
                     .bind(node_id)
+                    .bind(active)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db(format!("saving progress of run {run_id}")))?;
@@ -946,7 +952,7 @@ macro_rules! impl_sql_store {
                 // (queued, skipped) by anyone.
                 let done = sqlx::query(
                     "UPDATE runs SET status = $2, found = $3, transferred = $4, skipped = $5, failed = $6, bytes = $7, \
-                     error = $8, finished_at = $9, lease_expires_at = NULL WHERE id = $1 \
+                     error = $8, finished_at = $9, lease_expires_at = NULL, active_files = NULL WHERE id = $1 \
                      AND ((status = 'running' AND node_id = $10) OR ($10 IS NULL AND status <> 'running'))",
                 )
                 .bind(run_id)

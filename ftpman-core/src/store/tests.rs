@@ -551,11 +551,22 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         failed: 1,
         bytes: 1234,
     };
-    h.store.update_run_counts(c1.id, "node-a", &counts).await.unwrap();
-    assert_eq!(h.store.run(c1.id).await.unwrap().counts, counts);
+    let moving = vec![ActiveFile {
+        path: "/out/big.bin".into(),
+        size: 1 << 30,
+        bytes: 1 << 20,
+    }];
+    h.store
+        .update_run_counts(c1.id, "node-a", &counts, &moving)
+        .await
+        .unwrap();
+    let progress = h.store.run(c1.id).await.unwrap();
+    assert_eq!((progress.counts, progress.active_files), (counts, moving));
     // Only the node that holds a run writes its progress and its end.
     assert!(matches!(
-        h.store.update_run_counts(c1.id, "node-b", &RunCounts::default()).await,
+        h.store
+            .update_run_counts(c1.id, "node-b", &RunCounts::default(), &[])
+            .await,
         Err(StoreError::NotHeld { .. })
     ));
     assert!(matches!(
@@ -594,6 +605,7 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         (done.status, done.lease_expires_at, done.error.as_deref()),
         (RunStatus::Partial, None, Some("b.csv: permission denied"))
     );
+    assert!(done.active_files.is_empty(), "a finished run moves nothing");
     // With j1 no longer running, its second run can be started by hand on a node...
     let started = h
         .store
