@@ -208,6 +208,9 @@ pub enum SiteCommand {
         name: String,
         #[arg(default_value = "/")]
         path: String,
+        /// Exact sizes in bytes (the default is human units).
+        #[arg(short = 'l', long)]
+        bytes: bool,
     },
 }
 
@@ -310,6 +313,10 @@ pub enum JobCommand {
     /// Disable a job.
     #[command(after_help = "Example: ftpman job disable nightly")]
     Disable { name: String },
+    /// Clear a job's ledger (all of it, or the source paths given), so those files are sent
+    /// again by its next run.
+    #[command(after_help = "Example: ftpman job forget nightly /out/2026-11-30.csv")]
+    Forget { name: String, paths: Vec<String> },
     /// Run a job now; exit 0 only if the run succeeded.
     #[command(after_help = "Example: ftpman job run nightly --dry-run")]
     Run {

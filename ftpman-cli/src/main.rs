@@ -77,7 +77,7 @@ async fn main() -> ExitCode {
     match commands::run(cli, switch).await {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("ftpman: {}", f.message);
+            eprintln!("ftpman: {}", crate::output::safe(&f.message));
             ExitCode::from(if f.usage { 2 } else { 1 })
         }
     }

@@ -2,6 +2,10 @@
 
 /// Prints rows as an aligned table with a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    // Names and messages may come from a server: none of their control characters reaches the
+    // terminal.
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| safe(c)).collect()).collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -33,6 +37,21 @@ pub fn json(value: &impl serde::Serialize) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("ftpman: could not write JSON: {e}"),
     }
+}
+
+/// `s` with control characters and bidirectional overrides shown as escapes (`\u{1b}`), so
+/// that text a server sent (a file name, an error) cannot move the cursor, recolour or reorder
+/// what the terminal shows.
+pub fn safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Bytes for people: `1.2 MiB`.

@@ -54,7 +54,7 @@ impl RunProgress {
                         "{}/{} {}",
                         self.files_done,
                         self.files_total,
-                        ftpman_core::validate::printable(path)
+                        crate::output::safe(path)
                     ));
                 }
             }
@@ -66,16 +66,16 @@ impl RunProgress {
                 path, status, error, ..
             } => {
                 self.files_done += 1;
-                let path = ftpman_core::validate::printable(path);
+                let path = crate::output::safe(path);
                 match &self.progress {
                     Some(p) => {
                         p.set_message(format!("{}/{}", self.files_done, self.files_total));
                         if let Some(e) = error {
-                            p.println(format!("{status}: {path}: {e}"));
+                            p.println(format!("{status}: {path}: {}", crate::output::safe(e)));
                         }
                     }
                     None => match error {
-                        Some(e) => eprintln!("{:<14} {path}: {e}", status.as_str()),
+                        Some(e) => eprintln!("{:<14} {path}: {}", status.as_str(), crate::output::safe(e)),
                         None => eprintln!("{:<14} {path}", status.as_str()),
                     },
                 }

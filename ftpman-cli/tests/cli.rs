@@ -838,3 +838,47 @@ fn json_output_comes_from_the_shared_views() {
     // No --json output anywhere above held the secret.
     assert!(u.printed.iter().all(|p| !p.contains("hunter2-secret")));
 }
+
+#[test]
+fn site_ls_for_people_and_job_forget() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("big.bin"), vec![0u8; 3 << 20]).unwrap();
+    // A name that would recolour the terminal and reorder its text.
+    let hostile = "evil\u{1b}[31mred\u{202e}.csv";
+    std::fs::write(src.path().join(hostile), "x").unwrap();
+    let mut u = User::new(None);
+    u.local_sites(src.path(), dst.path());
+    let o = u.ok(&["site", "ls", "src"], &[]);
+    assert!(o.stdout.contains("3.0 MiB"), "{}", o.stdout);
+    assert!(o.stdout.contains(r"evil\u{1b}[31mred\u{202e}.csv"), "{}", o.stdout);
+    assert!(
+        !o.stdout.contains('\u{1b}') && !o.stdout.contains('\u{202e}'),
+        "no escape reaches the terminal"
+    );
+    let o = u.ok(&["site", "ls", "src", "--bytes"], &[]);
+    assert!(o.stdout.contains(&(3u64 << 20).to_string()), "{}", o.stdout);
+
+    u.ok(&["job", "add", "daily", "--from", "src:/", "--to", "dst:/"], &[]);
+    u.ok(&["job", "run", "daily"], &[]);
+    assert_eq!(u.runs()[0]["transferred"], 2);
+    let o = u.ok(&["job", "forget", "daily", "/big.bin"], &[]);
+    assert!(o.stdout.contains("1 ledger entries cleared"), "{}", o.stdout);
+    u.ok(&["job", "run", "daily"], &[]);
+    let run = u.runs()[0].clone();
+    assert_eq!(
+        (run["transferred"].as_i64(), run["skipped"].as_i64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    let o = u.ok(&["job", "forget", "daily"], &[]);
+    assert!(o.stdout.contains("2 ledger entries cleared"), "{}", o.stdout);
+    u.ok(&["job", "run", "daily"], &[]);
+    assert_eq!(
+        u.runs()[0]["transferred"],
+        2,
+        "everything is sent again (over this job's own copies)"
+    );
+    let o = u.run(&["job", "forget", "daily", "../outside"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+}

@@ -59,7 +59,7 @@ pub fn summary(run: &ftpman_core::model::Run) -> String {
     };
     let mut line = format!("run {} {}: {} in {secs:.1}s", run.id, run.status, counts(run));
     if let Some(e) = &run.error {
-        line.push_str(&format!(" — {}", e.lines().next().unwrap_or("")));
+        line.push_str(&format!(" — {}", output::safe(e.lines().next().unwrap_or(""))));
     }
     line
 }
@@ -119,6 +119,10 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         JobCommand::Enable { name } => {
             m.set_job_enabled(&name, true).await?;
             println!("job '{name}' enabled");
+        }
+        JobCommand::Forget { name, paths } => {
+            let n = m.forget(&name, &paths).await?;
+            println!("job '{name}': {n} ledger entries cleared; those files are sent again by its next run");
         }
         JobCommand::Disable { name } => {
             m.set_job_enabled(&name, false).await?;

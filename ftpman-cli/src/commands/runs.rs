@@ -91,7 +91,7 @@ fn progress_line(run: &ftpman_core::model::Run, job: &str) -> String {
     for f in run.active_files.iter().take(3) {
         line.push_str(&format!(
             "; moving {} ({} of {})",
-            ftpman_core::validate::printable(&f.path),
+            crate::output::safe(&f.path),
             output::bytes(f.bytes),
             output::bytes(f.size)
         ));
@@ -143,9 +143,9 @@ pub async fn watch(m: &Manager, id: i64, as_json: bool) -> CmdResult {
     while let Some(update) = watch.next().await? {
         let job = names.get(&update.run.job_id).cloned().unwrap_or_default();
         for f in &update.files {
-            let path = ftpman_core::validate::printable(&f.source_path);
+            let path = crate::output::safe(&f.source_path);
             match &f.error {
-                Some(e) if !as_json => println!("{:<14} {path}: {e}", f.status.as_str()),
+                Some(e) if !as_json => println!("{:<14} {path}: {}", f.status.as_str(), output::safe(e)),
                 _ if !as_json => println!("{:<14} {path}", f.status.as_str()),
                 _ => {}
             }

@@ -136,7 +136,7 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
             }
             Err(f) => return Err(Failure::from(format!("site '{name}' test failed: {f}"))),
         },
-        SiteCommand::Ls { name, path } => {
+        SiteCommand::Ls { name, path, bytes } => {
             let entries = m.list(&name, &path).await?;
             if as_json {
                 output::json(&entries.iter().map(EntryView::from).collect::<Vec<_>>());
@@ -151,7 +151,11 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
                         };
                         vec![
                             kind.to_string(),
-                            e.size.to_string(),
+                            match (e.kind, bytes) {
+                                (ftpman_core::transport::EntryKind::Dir, _) => String::new(),
+                                (_, true) => e.size.to_string(),
+                                (_, false) => output::bytes(e.size),
+                            },
                             output::when(e.mtime),
                             e.name.clone(),
                         ]

@@ -255,6 +255,28 @@ impl Manager {
     }
 
     /// The next `count` fires of a job.
+    /// Clears a job's ledger, all of it or the source paths given (relative to the source
+    /// site's root, as `run show` lists them): those files are sent again by its next run.
+    /// Returns how many entries went.
+    pub async fn forget(&self, name: &str, paths: &[String]) -> ManagerResult<u64> {
+        let job = self.job(name).await?;
+        let forgotten = if paths.is_empty() {
+            self.store.forget_ledger(job.id).await?
+        } else {
+            let paths = paths
+                .iter()
+                .map(|p| crate::transport::path::normalize(p).map_err(|reason| ValidationError::new("path", reason)))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.store.forget_ledger_paths(job.id, &paths).await?
+        };
+        self.audit(
+            format!("job '{name}': {forgotten} ledger entries cleared"),
+            serde_json::json!({"job": name, "paths": paths}),
+        )
+        .await;
+        Ok(forgotten)
+    }
+
     pub async fn next_fires(&self, name: &str, count: usize) -> ManagerResult<Vec<chrono::DateTime<Utc>>> {
         let job = self.job(name).await?;
         Ok(crate::scheduler::next_fires(&job, Utc::now(), count)?)

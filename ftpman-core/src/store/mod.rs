@@ -268,8 +268,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>>;
     /// Notes that the after-delivery action of a file `run_id` delivered has been applied.
     async fn after_applied(&self, job_id: i64, source_path: &str, run_id: i64) -> StoreResult<()>;
-    /// Clears a job's ledger, so every file is sent again; returns how many entries went.
+    /// Forgets what a job delivered, so every file is sent again (where each copy went is
+    /// kept: `replace-own` may replace this job's own copies); returns how many entries.
     async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64>;
+    /// Forgets the deliveries of `source_paths` only, likewise; returns how many there were.
+    async fn forget_ledger_paths(&self, job_id: i64, source_paths: &[String]) -> StoreResult<u64>;
 
     /// A setting by key.
     async fn setting(&self, key: &str) -> StoreResult<Option<Setting>>;

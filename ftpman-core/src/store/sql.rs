@@ -42,6 +42,14 @@ macro_rules! ledger_upsert_sql {
     };
 }
 
+/// What forgetting a delivery leaves of its ledger entry: where the copy went (so that
+/// `replace-own` still knows it for this job's), and no size or time any listed file matches.
+macro_rules! forget_sql {
+    () => {
+        "size = -1, mtime = NULL, after_pending = FALSE"
+    };
+}
+
 macro_rules! ledger_cols {
     () => {
         "job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, after_pending"
@@ -73,7 +81,9 @@ macro_rules! claim_sql {
     };
 }
 
-pub(crate) use {claim_sql, hold_sql, job_cols, ledger_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols};
+pub(crate) use {
+    claim_sql, forget_sql, hold_sql, job_cols, ledger_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols,
+};
 
 use super::{StoreError, from_ms};
 use crate::model::*;
@@ -1159,8 +1169,24 @@ macro_rules! impl_sql_store {
                 rows.iter().map(Self::ledger_from_row).collect()
             }
 
+            async fn forget_ledger_paths(&self, job_id: i64, source_paths: &[String]) -> StoreResult<u64> {
+                type Db = <$row as sqlx::Row>::Database;
+                let mut forgotten = 0;
+                for chunk in source_paths.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<Db>::new(concat!("UPDATE ledger SET ", forget_sql!(), " WHERE job_id = "));
+                    q.push_bind(job_id).push(" AND source_path IN (");
+                    let mut paths = q.separated(", ");
+                    for p in chunk {
+                        paths.push_bind(p.as_str());
+                    }
+                    q.push(")");
+                    forgotten += q.build().execute(&self.pool).await.map_err(db("clearing ledger entries"))?.rows_affected();
+                }
+                Ok(forgotten)
+            }
+
             async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64> {
-                let done = sqlx::query("DELETE FROM ledger WHERE job_id = $1")
+                let done = sqlx::query(concat!("UPDATE ledger SET ", forget_sql!(), " WHERE job_id = $1"))
                     .bind(job_id)
                     .execute(&self.pool)
                     .await

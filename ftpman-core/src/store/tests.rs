@@ -828,7 +828,10 @@ async fn run_files_and_ledger(h: &Harness) {
         }]
     );
     assert_eq!(h.store.forget_ledger(job.id).await.unwrap(), 1);
-    assert!(h.store.ledger(job.id, 10).await.unwrap().is_empty());
+    // Forgotten: it matches no file any more, but where its copy went is kept.
+    let forgotten = h.store.ledger(job.id, 10).await.unwrap().remove(0);
+    assert!(!forgotten.matches(200, Some(1_700_000_500), 1));
+    assert_eq!(forgotten.target_path.as_deref(), Some("/in/2026/ä b.csv"));
     // Deleting the job removes its runs with it.
     h.store.delete_job("j").await.unwrap();
     assert!(matches!(
