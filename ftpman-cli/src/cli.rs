@@ -161,11 +161,20 @@ pub struct SiteFlags {
     #[arg(long)]
     pub max_connections: Option<u32>,
     /// Active FTP instead of passive.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "passive")]
     pub active: bool,
-    /// Do not verify the TLS certificate (logged as a warning at each connection).
+    /// Passive FTP (the default; undoes --active).
     #[arg(long)]
+    pub passive: bool,
+    /// Do not verify the TLS certificate (logged as a warning at each connection).
+    #[arg(long, conflicts_with = "verify_tls")]
     pub insecure_skip_verify: bool,
+    /// Verify the TLS certificate (the default; undoes --insecure-skip-verify).
+    #[arg(long)]
+    pub verify_tls: bool,
+    /// Make a local folder that does not exist yet.
+    #[arg(long)]
+    pub create: bool,
     /// Connect and operation timeout, e.g. 30s.
     #[arg(long)]
     pub timeout: Option<String>,
@@ -229,8 +238,11 @@ pub struct JobFlags {
     #[arg(long)]
     pub exclude: Vec<String>,
     /// Walk sub-folders.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_recursive")]
     pub recursive: bool,
+    /// Only the folder itself (the default; undoes --recursive).
+    #[arg(long)]
+    pub no_recursive: bool,
     /// A file must be unchanged this long (5m).
     #[arg(long)]
     pub min_age: Option<String>,
@@ -260,14 +272,20 @@ pub struct JobFlags {
     #[arg(long)]
     pub on_conflict: Option<String>,
     /// Write under the final name directly (no temporary name).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "atomic")]
     pub no_atomic: bool,
+    /// Write under a temporary name and rename when verified (the default; undoes --no-atomic).
+    #[arg(long)]
+    pub atomic: bool,
     /// Files at once.
     #[arg(long)]
     pub parallel: Option<u32>,
     /// Retries per file.
     #[arg(long)]
     pub retries: Option<u32>,
+    /// Delay before a file's first retry, doubling for each next one (5s).
+    #[arg(long)]
+    pub retry_backoff: Option<String>,
     /// Bandwidth limit in bytes per second (10M).
     #[arg(long)]
     pub bwlimit: Option<String>,

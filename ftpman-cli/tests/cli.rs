@@ -882,3 +882,84 @@ fn site_ls_for_people_and_job_forget() {
     let o = u.run(&["job", "forget", "daily", "../outside"]);
     assert_eq!(o.code, 2, "{}", o.stderr);
 }
+
+#[test]
+fn a_missing_folder_is_named_and_flags_switch_back() {
+    let base = tempfile::tempdir().unwrap();
+    let missing = base.path().join("archive");
+    let mut u = User::new(None);
+    let url = format!("file://{}", missing.display());
+    let o = u.run(&["site", "add", "archive", "--url", &url]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("does not exist") && o.stderr.contains("--create"),
+        "{}",
+        o.stderr
+    );
+    u.ok(&["site", "add", "archive", "--url", &url, "--create"], &[]);
+    assert!(missing.is_dir());
+
+    // What one flag switched on, its opposite switches off again.
+    let ftps = "ftps://bob@127.0.0.1:990/in";
+    u.ok(
+        &[
+            "site",
+            "add",
+            "partner",
+            "--url",
+            ftps,
+            "--password-env",
+            "PW",
+            "--insecure-skip-verify",
+            "--active",
+        ],
+        &[("PW", "a-password")],
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&u.ok(&["--json", "site", "show", "partner"], &[]).stdout).unwrap();
+    assert_eq!(
+        (shown["insecure_skip_verify"].as_bool(), shown["passive"].as_bool()),
+        (Some(true), Some(false))
+    );
+    u.ok(&["site", "edit", "partner", "--verify-tls", "--passive"], &[]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&u.ok(&["--json", "site", "show", "partner"], &[]).stdout).unwrap();
+    assert_eq!(
+        (shown["insecure_skip_verify"].as_bool(), shown["passive"].as_bool()),
+        (Some(false), Some(true))
+    );
+
+    u.ok(
+        &[
+            "job",
+            "add",
+            "sweep",
+            "--from",
+            "archive:/",
+            "--to",
+            "partner:/",
+            "--recursive",
+            "--no-atomic",
+            "--retry-backoff",
+            "30s",
+        ],
+        &[],
+    );
+    let job: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "job", "show", "sweep"], &[]).stdout).unwrap();
+    assert_eq!(
+        (
+            job["recursive"].as_bool(),
+            job["atomic"].as_bool(),
+            job["retry_backoff"].as_str()
+        ),
+        (Some(true), Some(false), Some("30s"))
+    );
+    u.ok(&["job", "edit", "sweep", "--no-recursive", "--atomic"], &[]);
+    let job: serde_json::Value = serde_json::from_str(&u.ok(&["--json", "job", "show", "sweep"], &[]).stdout).unwrap();
+    assert_eq!(
+        (job["recursive"].as_bool(), job["atomic"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let o = u.run(&["job", "edit", "sweep", "--recursive", "--no-recursive"]);
+    assert_eq!(o.code, 2, "both at once is refused: {}", o.stderr);
+}

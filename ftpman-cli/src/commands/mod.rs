@@ -87,3 +87,12 @@ pub(crate) async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// A setting switched on by one flag and off by its opposite; `None` when neither was given.
+pub(crate) fn on_off(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}

@@ -47,10 +47,11 @@ fn options(name: &str, flags: &SiteFlags, adding: bool) -> Result<ftpman_core::m
         host_key: flags.host_key.clone(),
         accept_new_host_key: flags.accept_new_host_key,
         cert_fingerprint: flags.cert_fingerprint.clone(),
-        insecure_skip_verify: flags.insecure_skip_verify.then_some(true),
-        active: flags.active.then_some(true),
+        insecure_skip_verify: crate::commands::on_off(flags.insecure_skip_verify, flags.verify_tls),
+        active: crate::commands::on_off(flags.active, flags.passive),
         max_connections: flags.max_connections,
         timeout: flags.timeout.clone(),
+        create: flags.create,
     })
 }
 

@@ -46,6 +46,8 @@ pub struct JobOptions {
     pub parallel: Option<u32>,
     /// Retries per file.
     pub retries: Option<u32>,
+    /// Delay before a file's first retry, doubling for each next one (`5s`).
+    pub retry_backoff: Option<String>,
     /// `10M` bytes per second; `none` clears it.
     pub bwlimit: Option<String>,
     /// Per-file timeout, `1h`.
@@ -178,6 +180,9 @@ impl Manager {
         }
         if let Some(v) = o.parallel {
             job.parallel = v;
+        }
+        if let Some(v) = &o.retry_backoff {
+            job.retry_backoff = parse_duration("retry_backoff", v)?;
         }
         if let Some(v) = o.retries {
             job.retries = v;

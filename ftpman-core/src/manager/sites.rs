@@ -34,6 +34,8 @@ pub struct SiteOptions {
     pub max_connections: Option<u32>,
     /// Connect and operation timeout (`30s`).
     pub timeout: Option<String>,
+    /// A local folder that does not exist yet is made (else adding it is refused).
+    pub create: bool,
 }
 
 impl Manager {
@@ -88,6 +90,35 @@ impl Manager {
         Ok(())
     }
 
+    /// A local site's folder must exist (or be made, with `create`): a typo in the path is
+    /// caught when the site is added, not at the first run.
+    fn local_folder(site: &Site, create: bool) -> ManagerResult<()> {
+        if site.protocol != Protocol::Local {
+            return Ok(());
+        }
+        let root = std::path::Path::new(&site.root);
+        if root.is_dir() {
+            return Ok(());
+        }
+        if root.exists() {
+            return Err(ValidationError::new("url", format!("{} is not a folder", site.root)).into());
+        }
+        if !create {
+            return Err(ValidationError::new(
+                "url",
+                format!(
+                    "the folder {} does not exist; make it first, or add the site with --create",
+                    site.root
+                ),
+            )
+            .into());
+        }
+        std::fs::create_dir_all(root).map_err(|source| ManagerError::Io {
+            path: site.root.clone(),
+            source,
+        })
+    }
+
     /// Pins the SFTP host key the server offers, when asked to; otherwise says what it offers.
     async fn pin_host_key(site: &mut Site, accept_new: bool) -> ManagerResult<()> {
         if site.protocol != Protocol::Sftp || site.host_key.is_some() {
@@ -134,6 +165,7 @@ impl Manager {
             }
             .into());
         }
+        Self::local_folder(&site, opts.create)?;
         Self::pin_host_key(&mut site, opts.accept_new_host_key).await?;
         let saved = self.store.create_site(&site).await?;
         self.audit(
