@@ -206,7 +206,7 @@ fn flow(db: Option<String>) {
         "config changes are in the log: {logs}"
     );
     assert!(
-        logs.contains("engine") && logs.contains("run finished"),
+        logs.contains("engine") && logs.contains("run 1 of job nightly succeeded: 2 files"),
         "engine events are in the log: {logs}"
     );
 
@@ -962,4 +962,80 @@ fn a_missing_folder_is_named_and_flags_switch_back() {
     );
     let o = u.run(&["job", "edit", "sweep", "--recursive", "--no-recursive"]);
     assert_eq!(o.code, 2, "both at once is refused: {}", o.stderr);
+}
+
+#[test]
+fn an_unreachable_target_fails_the_run_once_and_a_dry_run_never_touches_it() {
+    let src = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let dst = base.path().join("archive");
+    for name in ["a.csv", "b.csv", "c.csv", "d.csv"] {
+        std::fs::write(src.path().join(name), name).unwrap();
+    }
+    let mut u = User::new(None);
+    u.ok(
+        &[
+            "site",
+            "add",
+            "src",
+            "--url",
+            &format!("file://{}", src.path().display()),
+        ],
+        &[],
+    );
+    u.ok(
+        &[
+            "site",
+            "add",
+            "archive",
+            "--url",
+            &format!("file://{}", dst.display()),
+            "--create",
+        ],
+        &[],
+    );
+    u.ok(&["job", "add", "daily", "--from", "src:/", "--to", "archive:/"], &[]);
+    std::fs::remove_dir(&dst).unwrap(); // the archive's disk is not mounted today
+
+    // A dry run says what would move, and neither fails on the target nor touches it.
+    let o = u.ok(&["job", "run", "daily", "--dry-run"], &[]);
+    assert!(o.stdout.contains("succeeded"), "{}", o.stdout);
+    let run = u.runs()[0].clone();
+    assert_eq!(
+        (run["dry_run"].as_bool(), run["failed"].as_i64()),
+        (Some(true), Some(0)),
+        "{run}"
+    );
+    let files = u.files_of(&run["id"].to_string());
+    assert_eq!(files.len(), 4);
+    assert!(files.iter().all(|f| f["status"] == "would-transfer"), "{files:?}");
+    assert!(!dst.exists(), "the dry run made nothing");
+
+    // The real run fails once, as a run, naming the site: not once per file.
+    let o = u.run(&["job", "run", "daily"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stdout.contains("the target site 'archive' is unreachable"),
+        "{}",
+        o.stdout
+    );
+    let run = u.runs()[0].clone();
+    assert_eq!(
+        (run["status"].as_str(), run["failed"].as_i64()),
+        (Some("failed"), Some(0)),
+        "{run}"
+    );
+    assert!(u.files_of(&run["id"].to_string()).is_empty());
+
+    // With the disk back, the run delivers, and the log says so in words.
+    std::fs::create_dir(&dst).unwrap();
+    u.ok(&["job", "run", "daily"], &[]);
+    let o = u.ok(&["logs"], &[]);
+    assert!(
+        o.stdout.contains("of job daily succeeded: 4 files, 20 B in "),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("of job daily failed: 0 files"), "{}", o.stdout);
+    assert!(o.stdout.contains("(dry run: nothing moved)"), "{}", o.stdout);
 }

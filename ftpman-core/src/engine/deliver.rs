@@ -139,6 +139,8 @@ struct AttemptError {
     transient: bool,
     /// A skip decided by the conflict policy, not a failure.
     skipped: bool,
+    /// A connection's or server's error (not a decision of the policy).
+    from_transport: bool,
 }
 
 impl From<TransportError> for AttemptError {
@@ -147,6 +149,7 @@ impl From<TransportError> for AttemptError {
             transient: e.is_transient(),
             message: e.to_string(),
             skipped: false,
+            from_transport: true,
         }
     }
 }
@@ -157,6 +160,7 @@ impl AttemptError {
             message: message.into(),
             transient: false,
             skipped: false,
+            from_transport: false,
         }
     }
 
@@ -172,6 +176,7 @@ impl AttemptError {
             message,
             transient: false,
             skipped: policy == ConflictPolicy::Skip,
+            from_transport: false,
         }
     }
 }
@@ -353,6 +358,9 @@ async fn attempt(
     let size = cand.entry.size;
     // A retry waits for a place again, as a first attempt did.
     slot.take().await;
+    if ctx.dry_run {
+        return dry_run_target(ctx, cand, final_path).await;
+    }
     let mut tgt = ctx.dst.get().await?;
     let result = async {
         let (mut final_path, mut overwrite) =
@@ -450,6 +458,7 @@ async fn attempt(
                 message: format!("verification failed: the source has {size} bytes, the target {at_target}"),
                 transient: true,
                 skipped: false,
+                from_transport: false,
             });
         }
         if let Some(src) = src.as_mut()
@@ -462,6 +471,7 @@ async fn attempt(
                 message: format!("verification failed: {} checksums differ", ours.algorithm),
                 transient: true,
                 skipped: false,
+                from_transport: false,
             });
         }
         ctx.hold.check("renaming it into place").map_err(|e| AttemptError::permanent(e.to_string()))?;
@@ -508,6 +518,21 @@ async fn attempt(
         }
     }
     result
+}
+
+/// Where a dry run says a file would go: the name the conflict policy picks (or that it would
+/// be skipped, or refused, and why). A dry run never writes to the target, and never fails on
+/// it: a target it cannot ask (not reachable, a folder not made yet) is told as the name
+/// planned.
+async fn dry_run_target(ctx: &RunContext, cand: &Candidate, final_path: &str) -> Result<String, AttemptError> {
+    let Ok(mut tgt) = ctx.dst.get().await else {
+        return Ok(final_path.to_string());
+    };
+    match resolve_conflict(&ctx.job, cand, &mut tgt, final_path).await {
+        Ok((path, _)) => Ok(path),
+        Err(e) if e.from_transport => Ok(final_path.to_string()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Applies the after-delivery action to the source file, once this node is known to still hold

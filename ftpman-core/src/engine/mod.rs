@@ -471,18 +471,35 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
         let finished = store.run(run.id).await?;
+        let job_name = job.as_ref().map(|j| j.name.clone()).unwrap_or_default();
+        let secs = match (finished.started_at, finished.finished_at) {
+            (Some(s), Some(f)) => (f - s).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
         tracing::info!(
             target: "ftpman::engine",
             run = run.id,
+            job = %job_name,
             status = %status,
             transferred = counts.transferred,
+            skipped = counts.skipped,
             failed = counts.failed,
             bytes = counts.bytes,
-            "run finished"
+            "run {} of job {job_name} {status}: {} files, {} in {secs:.1} s{}{}",
+            run.id,
+            counts.transferred,
+            crate::validate::format_bytes(counts.bytes.max(0) as u64),
+            match (counts.skipped, counts.failed) {
+                (0, 0) => String::new(),
+                (s, 0) => format!(", {s} skipped"),
+                (0, f) => format!(", {f} failed"),
+                (s, f) => format!(", {s} skipped, {f} failed"),
+            },
+            if run.dry_run { " (dry run: nothing moved)" } else { "" }
         );
         let _ = self.inner.events.send(RunEvent::Finished {
             run: Box::new(finished.clone()),
-            job: job.as_ref().map(|j| j.name.clone()).unwrap_or_default(),
+            job: job_name,
         });
         if let Some(job) = job {
             self.notify(&job, &finished, first_errors).await;
@@ -543,7 +560,25 @@ impl Engine {
         // The first connection says whether the source is there at all; it goes back to the
         // pool for the listing.
         if let Err(e) = src.get().await {
-            return Ok(RunOutcome::failed(format!("connecting to the source: {e}"), &job));
+            return Ok(RunOutcome::failed(
+                format!(
+                    "the source site '{}' is unreachable; nothing was moved: {e}",
+                    src_site.name
+                ),
+                &job,
+            ));
+        }
+        // So is the target, once for the run, not once a file (a dry run does not need it).
+        if !run.dry_run
+            && let Err(e) = dst.get().await
+        {
+            return Ok(RunOutcome::failed(
+                format!(
+                    "the target site '{}' is unreachable; nothing was moved: {e}",
+                    dst_site.name
+                ),
+                &job,
+            ));
         }
         let tz = match &job.schedule {
             Schedule::Cron { tz, .. } => *tz,
