@@ -1039,3 +1039,49 @@ fn an_unreachable_target_fails_the_run_once_and_a_dry_run_never_touches_it() {
     assert!(o.stdout.contains("of job daily failed: 0 files"), "{}", o.stdout);
     assert!(o.stdout.contains("(dry run: nothing moved)"), "{}", o.stdout);
 }
+
+#[test]
+fn no_database_or_a_wrong_key_is_said_in_one_line() {
+    let mut u = User::new(None);
+    let o = u.run(&["runs"]);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("no ftpman database at") && o.stderr.contains("ftpman site add"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        !u.dir.path().join("ftpman.db").exists(),
+        "reading leaves no empty database behind"
+    );
+    let mut elsewhere = User::new(Some("sqlite:///nonexistent-ftpman-folder/ftpman.db".into()));
+    let o = elsewhere.run(&["site", "add", "a", "--url", "file:///tmp"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr
+            .contains("the folder /nonexistent-ftpman-folder for the database does not exist"),
+        "{}",
+        o.stderr
+    );
+    // A database made with one key, opened with another.
+    let src = tempfile::tempdir().unwrap();
+    u.ok(
+        &[
+            "site",
+            "add",
+            "src",
+            "--url",
+            &format!("file://{}", src.path().display()),
+        ],
+        &[],
+    );
+    let o = u.run_with(
+        &["runs"],
+        &[("ENCRYPTION_KEY", "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=")],
+        None,
+    );
+    assert_eq!(o.code, 1);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("does not match this database"), "{}", o.stderr);
+}

@@ -20,6 +20,19 @@ pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
         clap_complete::generate(shell, &mut cmd, "ftpman", &mut std::io::stdout());
         return Ok(ExitCode::SUCCESS);
     }
+    if !creates_a_database(&cli.command)
+        && let Some(path) = cli
+            .db
+            .strip_prefix("sqlite://")
+            .map(|p| p.split('?').next().unwrap_or(p))
+        && !path.is_empty()
+        && path != ":memory:"
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(Failure::from(format!(
+            "no ftpman database at {path} yet: add a site (ftpman site add NAME --url URL) to start one here, or point --db (DATABASE_URL) at yours"
+        )));
+    }
     let m = Manager::open(&cli.db).await?;
     // From here on, ftpman's own events (engine, scheduler, transports) go into the system log.
     let (log, writer) = ftpman_core::syslog::SystemLog::start(m.store().clone());
@@ -29,6 +42,19 @@ pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
     drop(log);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), writer).await;
     result
+}
+
+/// Whether a command may start a new embedded database (one that only reads says there is
+/// none instead of leaving an empty one behind).
+fn creates_a_database(command: &Command) -> bool {
+    use crate::cli::{SettingsCommand, SiteCommand, UserCommand};
+    matches!(
+        command,
+        Command::Serve(_)
+            | Command::Site(SiteCommand::Add { .. })
+            | Command::User(UserCommand::Add { .. })
+            | Command::Settings(SettingsCommand::Set { .. })
+    )
 }
 
 async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {

@@ -30,6 +30,20 @@ impl SqliteStore {
         let path = options.get_filename();
         let in_memory = path == Path::new(":memory:") || path.as_os_str().is_empty();
         let path = (!in_memory).then(|| path.to_path_buf());
+        if let Some(folder) = path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .filter(|f| !f.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(StoreError::Invalid(crate::validate::ValidationError::new(
+                "db",
+                format!(
+                    "the folder {} for the database does not exist: make it, or point --db (DATABASE_URL) elsewhere",
+                    folder.display()
+                ),
+            )));
+        }
         let key = match key {
             Some(k) => k,
             None => KeySource::from_env(path.as_ref().map(|p| key_file_for(p)).as_deref())?,
