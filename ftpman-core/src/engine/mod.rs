@@ -763,10 +763,13 @@ impl Engine {
             ..Default::default()
         };
         match self.inner.store.runs(&query).await {
+            // Interrupted (a process killed) or failed (a server gone before a partial file
+            // could be removed); a partial or cancelled run cleaned up after itself.
             Ok(runs) => runs
                 .iter()
                 .filter(|r| r.id != run.id && !r.dry_run && r.status != RunStatus::Skipped)
                 .take_while(|r| r.status != RunStatus::Succeeded)
+                .filter(|r| matches!(r.status, RunStatus::Interrupted | RunStatus::Failed))
                 .take(3)
                 .map(|r| r.id)
                 .collect(),

@@ -26,15 +26,19 @@ impl RunHandle {
     }
 
     /// The run's next live event; `None` once the run has finished (its `Finished` event is
-    /// the last one given).
+    /// the last one given, unless a consumer too slow to keep up missed it: then `None` once
+    /// the run has ended).
     pub async fn next_event(&mut self) -> Option<RunEvent> {
         // A run that never started (skipped) has no events.
-        self.done.as_ref()?;
+        let done = self.done.as_ref()?;
         loop {
-            match self.events.recv().await {
-                Ok(e) if e.run_id() == self.run.id => return Some(e),
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
+            match tokio::time::timeout(Duration::from_millis(500), self.events.recv()).await {
+                Ok(Ok(e)) if e.run_id() == self.run.id => return Some(e),
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                // Nothing for a while: the run may have ended with its last events missed.
+                Err(_) if done.is_finished() && self.events.is_empty() => return None,
+                Err(_) => continue,
             }
         }
     }
