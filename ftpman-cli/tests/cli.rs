@@ -1085,3 +1085,48 @@ fn no_database_or_a_wrong_key_is_said_in_one_line() {
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("does not match this database"), "{}", o.stderr);
 }
+
+#[test]
+fn job_show_says_what_when_and_how_in_words() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let mut u = User::new(None);
+    u.local_sites(src.path(), dst.path());
+    u.ok(
+        &[
+            "job",
+            "add",
+            "nightly",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/in",
+            "--include",
+            "*.csv",
+            "--min-age",
+            "5m",
+            "--schedule",
+            "0 2 * * *",
+            "--tz",
+            "Europe/Berlin",
+        ],
+        &[],
+    );
+    let o = u.ok(&["job", "show", "nightly"], &[]);
+    let out = o.stdout;
+    assert!(out.contains("schedule     at 02:00 every day, Europe/Berlin"), "{out}");
+    // The next fires in the job's own zone: 02:00 there.
+    let fires = out.lines().find(|l| l.trim_start().starts_with("next fires")).unwrap();
+    assert_eq!(fires.matches("02:00 CE").count(), 5, "{fires}");
+    assert!(out.contains("last run     never run"), "{out}");
+    assert!(out.contains("only *.csv") && out.contains("unchanged for 5m"), "{out}");
+    assert!(
+        out.contains("replace-own (replace what this job delivered there"),
+        "{out}"
+    );
+    u.ok(&["job", "run", "nightly"], &[]);
+    let out = u.ok(&["job", "show", "nightly"], &[]).stdout;
+    assert!(out.contains("last run     1 succeeded"), "{out}");
+    // Not raw JSON fragments.
+    assert!(!out.contains("\":") && !out.contains("null"), "{out}");
+}

@@ -41,6 +41,99 @@ async fn site_names(m: &Manager) -> Result<HashMap<i64, String>, crate::Failure>
     Ok(m.sites().await?.into_iter().map(|s| (s.id, s.name)).collect())
 }
 
+/// `job show` for people: what the job does, when, and how, in an aligned list.
+fn show(
+    job: &ftpman_core::model::Job,
+    view: &ftpman_core::manager::views::JobView,
+    fires: &[chrono::DateTime<chrono::Utc>],
+    last: Option<&ftpman_core::model::Run>,
+) {
+    let tz = job.zone();
+    let row = |k: &str, v: String| println!("  {k:<12} {}", output::safe(&v));
+    println!(
+        "job {} ({})",
+        view.name,
+        if view.enabled { "enabled" } else { "disabled" }
+    );
+    row("from", view.from.clone());
+    row("to", view.to.clone());
+    let mut files = vec![
+        if view.recursive {
+            "with sub-folders"
+        } else {
+            "this folder only"
+        }
+        .to_string(),
+    ];
+    if !view.include.is_empty() {
+        files.push(format!("only {}", view.include.join(", ")));
+    }
+    if !view.exclude.is_empty() {
+        files.push(format!("never {}", view.exclude.join(", ")));
+    }
+    if view.min_age != "0s" {
+        files.push(format!("unchanged for {}", view.min_age));
+    }
+    if let Some(max) = &view.max_age {
+        files.push(format!("not older than {max}"));
+    }
+    row("files", files.join("; "));
+    row("schedule", view.schedule.text.clone());
+    if !fires.is_empty() {
+        let when: Vec<String> = fires
+            .iter()
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+            .collect();
+        row("next fires", when.join(", "));
+    }
+    row(
+        "last run",
+        match last {
+            Some(r) => format!(
+                "{} {} {}: {}",
+                r.id,
+                r.status,
+                output::when(r.started_at.or(Some(r.created_at))),
+                counts(r)
+            ),
+            None => "never run".into(),
+        },
+    );
+    let conflict = match view.on_conflict.as_str() {
+        "replace-own" => "replace what this job delivered there, fail on anything else",
+        "overwrite" => "replace whatever is there",
+        "skip" => "leave what is there, skip the file",
+        "rename" => "deliver as name_1.ext, name_2.ext, ...",
+        _ => "fail the file",
+    };
+    row("on conflict", format!("{} ({conflict})", view.on_conflict));
+    row("after", view.after.clone());
+    row(
+        "delivery",
+        format!(
+            "{}, {} at once, {} retries (first after {}), at most {} a file{}",
+            if view.atomic {
+                "under a temporary name, renamed when verified"
+            } else {
+                "in place"
+            },
+            view.parallel,
+            view.retries,
+            view.retry_backoff,
+            view.file_timeout,
+            view.bwlimit.as_ref().map(|b| format!(", {b}/s")).unwrap_or_default()
+        ),
+    );
+    row(
+        "notify",
+        if view.email.is_empty() {
+            view.notify.clone()
+        } else {
+            format!("{} ({})", view.notify, view.email.join(", "))
+        },
+    );
+}
+
 /// A run's counts for people: "2 transferred, 0 skipped, 1 failed, 3.1 MiB".
 pub fn counts(run: &ftpman_core::model::Run) -> String {
     format!(
@@ -100,17 +193,13 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         JobCommand::Show { name } => {
             let job = m.job(&name).await?;
             let mut view = m.job_views(std::slice::from_ref(&job)).await?.remove(0);
-            view.next_fires = Some(m.next_fires(&name, 5).await?.iter().map(|t| t.to_rfc3339()).collect());
-            let v = serde_json::to_value(&view).unwrap_or_default();
+            let fires = m.next_fires(&name, 5).await?;
+            view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
             if as_json {
                 output::json(&view);
-            } else if let Some(obj) = v.as_object() {
-                for (k, val) in obj {
-                    println!(
-                        "{k:<14} {}",
-                        val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string())
-                    );
-                }
+            } else {
+                let last = m.runs(Some(&name), 1).await?.into_iter().next();
+                show(&job, &view, &fires, last.as_ref());
             }
         }
         JobCommand::Remove { name } => {

@@ -11,7 +11,7 @@ mod recorder;
 
 pub use events::RunEvent;
 
-use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunStatus, Schedule, Site, Trigger};
+use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunStatus, Site, Trigger};
 use crate::notifier::{Notification, Notifier};
 use crate::scheduler::{Clock, SystemClock};
 use crate::store::{Store, StoreError};
@@ -580,10 +580,7 @@ impl Engine {
                 &job,
             ));
         }
-        let tz = match &job.schedule {
-            Schedule::Cron { tz, .. } => *tz,
-            _ => chrono_tz::UTC,
-        };
+        let tz = job.zone();
         let ctx = Arc::new(RunContext {
             store: store.clone(),
             job: job.clone(),

@@ -130,7 +130,7 @@ impl JobView {
                 cron,
                 tz,
                 at,
-                text: j.schedule.to_string(),
+                text: j.schedule.describe(),
             },
             after: j.after.to_string(),
             on_conflict: j.conflict.as_str().into(),

@@ -211,6 +211,15 @@ impl Job {
         }
     }
 
+    /// The job's time zone: its cron schedule's, else UTC. Path templates are filled, and its
+    /// fires shown, in it.
+    pub fn zone(&self) -> Tz {
+        match &self.schedule {
+            Schedule::Cron { tz, .. } => *tz,
+            _ => chrono_tz::UTC,
+        }
+    }
+
     /// Checks every field; the store calls this before each save.
     pub fn validate(&self) -> Valid<()> {
         check_name("name", &self.name)?;

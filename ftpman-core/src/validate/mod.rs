@@ -1,6 +1,7 @@
 //! Validation of everything a user types: each check returns a [`ValidationError`] that names the
 //! field, says what is wrong and what would be right.
 
+mod describe;
 mod duration;
 mod rate;
 mod schedule;
