@@ -60,6 +60,15 @@ pub enum Command {
         /// Keep printing new entries.
         #[arg(long)]
         follow: bool,
+        /// Only entries about this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// Only this component: engine, scheduler, transport, audit, notify.
+        #[arg(long)]
+        component: Option<String>,
+        /// Only entries since this long ago (2h) or this time (2026-12-01T02:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Upload local files into a site's folder.
     #[command(after_help = "Example: ftpman upload partner:/inbound report.csv data.zip")]

@@ -1130,3 +1130,35 @@ fn job_show_says_what_when_and_how_in_words() {
     // Not raw JSON fragments.
     assert!(!out.contains("\":") && !out.contains("null"), "{out}");
 }
+
+#[test]
+fn logs_say_what_they_are_about_and_filter_by_job_component_and_time() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.csv"), "1").unwrap();
+    let mut u = User::new(None);
+    u.local_sites(src.path(), dst.path());
+    u.ok(&["job", "add", "alpha", "--from", "src:/", "--to", "dst:/a"], &[]);
+    u.ok(&["job", "add", "beta", "--from", "src:/", "--to", "dst:/b"], &[]);
+    u.ok(&["job", "run", "alpha"], &[]);
+    u.ok(&["job", "run", "beta"], &[]);
+    let alpha = u.ok(&["logs", "--job", "alpha"], &[]).stdout;
+    assert!(alpha.contains("run 1 of job alpha succeeded: 1 files"), "{alpha}");
+    assert!(alpha.contains("job 'alpha' added"), "{alpha}");
+    assert!(!alpha.contains("beta"), "{alpha}");
+    let engine = u.ok(&["logs", "--component", "engine"], &[]).stdout;
+    assert!(engine.lines().all(|l| l.contains(" engine ")), "{engine}");
+    assert_eq!(engine.lines().count(), 2, "{engine}");
+    assert!(u.ok(&["logs", "--since", "1h"], &[]).stdout.contains("of job beta"));
+    assert!(
+        u.ok(&["logs", "--since", "2999-01-01T00:00:00Z"], &[])
+            .stdout
+            .trim()
+            .is_empty()
+    );
+    let o = u.run(&["logs", "--since", "yesterday-ish"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("since"), "{}", o.stderr);
+    let o = u.run(&["logs", "--job", "gamma"]);
+    assert_eq!(o.code, 1, "an unknown job is named: {}", o.stderr);
+}

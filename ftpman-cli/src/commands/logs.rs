@@ -22,14 +22,42 @@ fn print(e: &LogEntry, as_json: bool) {
     }
 }
 
-pub async fn logs(m: &Manager, level: Option<Level>, limit: i64, follow: bool, as_json: bool) -> CmdResult {
-    let level = level.map(|l| match l {
-        Level::Debug => LogLevel::Debug,
-        Level::Info => LogLevel::Info,
-        Level::Warn => LogLevel::Warn,
-        Level::Error => LogLevel::Error,
-    });
-    let mut entries = m.logs(level, limit).await?;
+/// What `ftpman logs` was asked for.
+pub struct Asked {
+    pub level: Option<Level>,
+    pub limit: i64,
+    pub follow: bool,
+    pub job: Option<String>,
+    pub component: Option<String>,
+    pub since: Option<String>,
+}
+
+pub async fn logs(m: &Manager, asked: Asked, as_json: bool) -> CmdResult {
+    let since = match &asked.since {
+        None => None,
+        Some(s) => Some(
+            ftpman_core::validate::parse_since("since", s, chrono::Utc::now())
+                .map_err(|e| crate::Failure::usage(e.to_string()))?,
+        ),
+    };
+    if let Some(job) = &asked.job {
+        m.job(job).await?;
+    }
+    let filter = ftpman_core::manager::LogFilter {
+        level: asked.level.map(|l| match l {
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        }),
+        component: asked.component,
+        job: asked.job,
+        since,
+        limit: Some(asked.limit),
+        ..Default::default()
+    };
+    let follow = asked.follow;
+    let mut entries = m.logs_page(&filter).await?.items;
     entries.reverse();
     if as_json && !follow {
         output::json(&entries.iter().map(LogView::from).collect::<Vec<_>>());
@@ -47,7 +75,7 @@ pub async fn logs(m: &Manager, level: Option<Level>, limit: i64, follow: bool, a
             _ = tokio::signal::ctrl_c() => break,
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
         }
-        for e in m.logs_after(level, last).await? {
+        for e in m.logs_after(&filter, last).await? {
             last = e.id;
             print(&e, as_json);
         }

@@ -89,6 +89,8 @@ pub struct LogFilter {
     pub level: Option<LogLevel>,
     /// Only this component (`engine`, `audit`, `notify`, ...).
     pub component: Option<String>,
+    /// Only entries about this job.
+    pub job: Option<String>,
     /// Only entries at or after this instant.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Only entries before this instant.
@@ -290,6 +292,7 @@ impl Manager {
             .logs(&LogQuery {
                 min_level: filter.level,
                 component: filter.component.clone(),
+                job: filter.job.clone(),
                 before_id: filter.before,
                 since: filter.since,
                 until: filter.until,
@@ -326,12 +329,15 @@ impl Manager {
             .await?)
     }
 
-    /// System log entries newer than `after_id`, oldest first (for following the log).
-    pub async fn logs_after(&self, level: Option<LogLevel>, after_id: i64) -> ManagerResult<Vec<LogEntry>> {
+    /// System log entries newer than `after_id` that pass `filter`, oldest first (for
+    /// following the log).
+    pub async fn logs_after(&self, filter: &LogFilter, after_id: i64) -> ManagerResult<Vec<LogEntry>> {
         let mut entries = self
             .store
             .logs(&LogQuery {
-                min_level: level,
+                min_level: filter.level,
+                component: filter.component.clone(),
+                job: filter.job.clone(),
                 after_id: Some(after_id),
                 limit: Some(1_000),
                 ..LogQuery::default()

@@ -120,6 +120,8 @@ pub struct LogQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only entries before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Only entries about this job (its name in their context).
+    pub job: Option<String>,
     /// Page size (default 100).
     pub limit: Option<i64>,
 }

@@ -1281,6 +1281,11 @@ macro_rules! impl_sql_store {
                 if let Some(until) = query.until {
                     q.push(" AND time < ").push_bind(to_ms(until));
                 }
+                if let Some(job) = &query.job {
+                    // The context is compact JSON text alike on both databases: `"job":"NAME"`.
+                    let escaped = job.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    q.push(" AND context LIKE ").push_bind(format!("%\"job\":\"{escaped}\"%")).push(" ESCAPE '\\'");
+                }
                 q.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit.unwrap_or(100).clamp(1, 10_000));
                 let rows = q.build().fetch_all(&self.pool).await.map_err(db("reading the system log"))?;
                 rows.iter().map(Self::log_from_row).collect()

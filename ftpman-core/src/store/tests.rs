@@ -1469,6 +1469,29 @@ async fn runs_and_logs_page_by_cursor_and_time(h: &Harness) {
         engine.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
         ["entry 2"]
     );
+    // By job, the name matched exactly (an underscore is no wildcard).
+    for (job, message) in [("night_ly", "mine"), ("nightxly", "not mine")] {
+        h.store
+            .append_log(&LogEntry {
+                id: 0,
+                time: now,
+                level: LogLevel::Info,
+                component: "engine".into(),
+                message: message.into(),
+                context: serde_json::json!({"job": job, "run": 1}),
+            })
+            .await
+            .unwrap();
+    }
+    let mine = h
+        .store
+        .logs(&LogQuery {
+            job: Some("night_ly".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["mine"]);
 }
 
 async fn tokens_and_sessions(h: &Harness) {

@@ -9,7 +9,7 @@ mod template;
 
 pub use duration::{format_duration, parse_duration};
 pub use rate::{format_bytes, format_rate, parse_rate};
-pub use schedule::{parse_cron, parse_time_zone, parse_timestamp};
+pub use schedule::{parse_cron, parse_since, parse_time_zone, parse_timestamp};
 pub use template::{PathTemplate, TemplateContext};
 
 /// A value a user gave that ftpman refuses, with the field it was given for.

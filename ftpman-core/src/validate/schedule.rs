@@ -88,3 +88,20 @@ pub fn parse_timestamp(field: &str, input: &str, tz: Tz) -> Valid<DateTime<Utc>>
             )
         })
 }
+
+/// A point in the past, as people give one: a duration back from `now` (`2h`, `7d`) or a
+/// timestamp (RFC 3339, or `YYYY-MM-DD HH:MM` in UTC).
+pub fn parse_since(field: &str, input: &str, now: DateTime<Utc>) -> Valid<DateTime<Utc>> {
+    if let Ok(ago) = super::parse_duration(field, input) {
+        return Ok(now - chrono::Duration::from_std(ago).unwrap_or(chrono::Duration::zero()));
+    }
+    parse_timestamp(field, input, chrono_tz::UTC).map_err(|_| {
+        ValidationError::new(
+            field,
+            format!(
+                "'{}' is neither a duration (2h, 7d) nor a time (2026-12-01T02:00:00Z)",
+                printable(input)
+            ),
+        )
+    })
+}
