@@ -1162,3 +1162,54 @@ fn logs_say_what_they_are_about_and_filter_by_job_component_and_time() {
     let o = u.run(&["logs", "--job", "gamma"]);
     assert_eq!(o.code, 1, "an unknown job is named: {}", o.stderr);
 }
+
+#[test]
+fn a_dry_run_lists_what_would_move_and_is_marked_as_one() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.csv"), vec![b'a'; 2048]).unwrap();
+    std::fs::write(src.path().join("b.csv"), "bb").unwrap();
+    std::fs::write(src.path().join("old.csv"), "delivered before").unwrap();
+    let mut u = User::new(None);
+    u.local_sites(src.path(), dst.path());
+    u.ok(
+        &[
+            "job",
+            "add",
+            "daily",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/in",
+            "--on-conflict",
+            "skip",
+            "--include",
+            "old.csv",
+        ],
+        &[],
+    );
+    u.ok(&["job", "run", "daily"], &[]);
+    u.ok(&["job", "edit", "daily", "--include", "*.csv"], &[]);
+    // b.csv is in the way at the target: under skip it would be skipped, saying why.
+    std::fs::write(dst.path().join("in/b.csv"), "someone else's").unwrap();
+    let out = u.ok(&["job", "run", "daily", "--dry-run"], &[]).stdout;
+    assert!(
+        out.lines().any(|l| l.starts_with("would move")
+            && l.contains("2.0 KiB")
+            && l.contains("/a.csv")
+            && l.contains("-> /in/a.csv")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("would skip") && l.contains("/b.csv") && l.contains("exists")),
+        "{out}"
+    );
+    assert!(
+        out.contains("would move 1 file(s), 2.0 KiB; 1 already delivered"),
+        "{out}"
+    );
+    assert!(!dst.path().join("in/a.csv").exists(), "nothing moved");
+    let runs = u.ok(&["runs"], &[]).stdout;
+    assert!(runs.contains("succeeded (dry run)"), "{runs}");
+}

@@ -134,6 +134,41 @@ fn show(
     );
 }
 
+/// What a dry run found: each file that would move (size, where to), each that would not and
+/// why, and the total.
+fn dry_run_listing(files: &[ftpman_core::model::RunFile], run: &ftpman_core::model::Run) {
+    use ftpman_core::model::RunFileStatus;
+    let mut rows = Vec::new();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for f in files {
+        let (what, note) = match f.status {
+            RunFileStatus::WouldTransfer => {
+                count += 1;
+                bytes += f.size.max(0) as u64;
+                ("would move", format!("-> {}", f.target_path))
+            }
+            RunFileStatus::Skipped => ("would skip", f.error.clone().unwrap_or_default()),
+            _ => ("would fail", f.error.clone().unwrap_or_default()),
+        };
+        rows.push(vec![
+            what.to_string(),
+            output::bytes(f.size.max(0) as u64),
+            f.source_path.clone(),
+            note,
+        ]);
+    }
+    if !rows.is_empty() {
+        rows.sort_by(|a, b| a[2].cmp(&b[2]));
+        table(&["DRY RUN", "SIZE", "SOURCE", "TARGET OR WHY"], &rows);
+    }
+    let delivered = run.counts.skipped - files.iter().filter(|f| f.status == RunFileStatus::Skipped).count() as i64;
+    println!(
+        "would move {count} file(s), {}; {} already delivered (in the ledger); nothing was moved",
+        output::bytes(bytes),
+        delivered.max(0)
+    );
+}
+
 /// A run's counts for people: "2 transferred, 0 skipped, 1 failed, 3.1 MiB".
 pub fn counts(run: &ftpman_core::model::Run) -> String {
     format!(
@@ -251,6 +286,9 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
                 let files = m.run(run.id).await?.1;
                 output::json(&RunView::new(&run, &job.name).with_files(&files));
             } else {
+                if run.dry_run {
+                    dry_run_listing(&m.run(run.id).await?.1, &run);
+                }
                 println!("{}", summary(&run));
             }
             if run.status != RunStatus::Succeeded {

@@ -24,7 +24,11 @@ pub async fn list(m: &Manager, job: Option<&str>, limit: i64, as_json: bool) -> 
                 vec![
                     r.id.to_string(),
                     name(r.job_id),
-                    r.status.to_string(),
+                    if r.dry_run {
+                        format!("{} (dry run)", r.status)
+                    } else {
+                        r.status.to_string()
+                    },
                     r.trigger.to_string(),
                     output::when(r.started_at.or(Some(r.created_at))),
                     format!("{}/{}/{}", r.counts.transferred, r.counts.skipped, r.counts.failed),
