@@ -50,26 +50,7 @@ pub enum Command {
     Run(RunCommand),
     /// The system log.
     #[command(after_help = "Example: ftpman logs --level warn --follow")]
-    Logs {
-        /// Only entries at least this severe.
-        #[arg(long, value_enum)]
-        level: Option<Level>,
-        /// How many.
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
-        /// Keep printing new entries.
-        #[arg(long)]
-        follow: bool,
-        /// Only entries about this job.
-        #[arg(long)]
-        job: Option<String>,
-        /// Only this component: engine, scheduler, transport, audit, notify.
-        #[arg(long)]
-        component: Option<String>,
-        /// Only entries since this long ago (2h) or this time (2026-12-01T02:00:00Z).
-        #[arg(long)]
-        since: Option<String>,
-    },
+    Logs(LogsArgs),
     /// Upload local files into a site's folder.
     #[command(after_help = "Example: ftpman upload partner:/inbound report.csv data.zip")]
     Upload {
@@ -428,4 +409,27 @@ pub enum UserCommand {
     /// Remove a user.
     #[command(after_help = "Example: ftpman user remove alice")]
     Remove { name: String },
+}
+
+/// What `ftpman logs` shows.
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Only entries at least this severe.
+    #[arg(long, value_enum)]
+    pub level: Option<Level>,
+    /// How many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Keep printing new entries.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only entries about this job.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this component: engine, scheduler, transport, audit, notify.
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Only entries since this long ago (2h) or this time (2026-12-01T02:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
 }

@@ -22,17 +22,7 @@ fn print(e: &LogEntry, as_json: bool) {
     }
 }
 
-/// What `ftpman logs` was asked for.
-pub struct Asked {
-    pub level: Option<Level>,
-    pub limit: i64,
-    pub follow: bool,
-    pub job: Option<String>,
-    pub component: Option<String>,
-    pub since: Option<String>,
-}
-
-pub async fn logs(m: &Manager, asked: Asked, as_json: bool) -> CmdResult {
+pub async fn logs(m: &Manager, asked: crate::cli::LogsArgs, as_json: bool) -> CmdResult {
     let since = match &asked.since {
         None => None,
         Some(s) => Some(

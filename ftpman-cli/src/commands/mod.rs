@@ -66,28 +66,7 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
         Command::Run(crate::cli::RunCommand::Show { id }) => runs::show(&m, id, json).await,
         Command::Run(crate::cli::RunCommand::Cancel { id }) => runs::cancel(&m, id, json).await,
         Command::Run(crate::cli::RunCommand::Watch { id }) => runs::watch(&m, id, json).await,
-        Command::Logs {
-            level,
-            limit,
-            follow,
-            job,
-            component,
-            since,
-        } => {
-            logs::logs(
-                &m,
-                logs::Asked {
-                    level,
-                    limit,
-                    follow,
-                    job,
-                    component,
-                    since,
-                },
-                json,
-            )
-            .await
-        }
+        Command::Logs(args) => logs::logs(&m, args, json).await,
         Command::Upload { target, files } => files::upload(&m, &target, &files).await,
         Command::Download { source, dest } => files::download(&m, &source, &dest).await,
         Command::Settings(c) => settings::run(&m, c, json).await,
