@@ -7,13 +7,15 @@ use super::events::RunEvent;
 use super::hold::Hold;
 use super::plan::Candidate;
 use super::recorder::Recorder;
+use super::target::{
+    TargetClaim, claim_target, dry_run_target, may_replace, resolve_conflict, same_file, target_path, temp_path,
+};
 use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFileStatus};
 use crate::store::Store;
 use crate::transport::copy::copy_file;
 use crate::transport::layer::RateLimiter;
-use crate::transport::pool::{PooledTransport, SitePool};
-use crate::transport::{Entry, EntryKind, TransportError, path};
-use crate::validate::{PathTemplate, TemplateContext};
+use crate::transport::pool::SitePool;
+use crate::transport::{EntryKind, TransportError, path};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::{HashMap, HashSet};
@@ -126,21 +128,14 @@ pub(crate) struct FileOutcome {
     pub counted: bool,
 }
 
-/// The first file of a run bound for a final path (as given, and its source), and the turn
-/// every file bound for that path (or one differing only by case) takes.
-pub(crate) struct TargetClaim {
-    first: (String, String),
-    turn: Arc<tokio::sync::Mutex<()>>,
-}
-
 /// Why one attempt failed, and whether another may succeed.
-struct AttemptError {
-    message: String,
-    transient: bool,
+pub(super) struct AttemptError {
+    pub(super) message: String,
+    pub(super) transient: bool,
     /// A skip decided by the conflict policy, not a failure.
-    skipped: bool,
+    pub(super) skipped: bool,
     /// A connection's or server's error (not a decision of the policy).
-    from_transport: bool,
+    pub(super) from_transport: bool,
 }
 
 impl From<TransportError> for AttemptError {
@@ -155,7 +150,7 @@ impl From<TransportError> for AttemptError {
 }
 
 impl AttemptError {
-    fn permanent(message: impl Into<String>) -> Self {
+    pub(super) fn permanent(message: impl Into<String>) -> Self {
         AttemptError {
             message: message.into(),
             transient: false,
@@ -165,7 +160,7 @@ impl AttemptError {
     }
 
     /// The final name exists at the target: a skip under `skip`, else a failure.
-    fn name_taken(policy: ConflictPolicy, final_path: &str) -> Self {
+    pub(super) fn name_taken(policy: ConflictPolicy, final_path: &str) -> Self {
         let message = match policy {
             ConflictPolicy::ReplaceOwn => format!(
                 "{final_path} exists at the target and this job did not deliver it (on-conflict replace-own replaces only this job's own files; overwrite would replace it)"
@@ -178,123 +173,6 @@ impl AttemptError {
             skipped: policy == ConflictPolicy::Skip,
             from_transport: false,
         }
-    }
-}
-
-/// The final path of a candidate at the target: the job's target template rendered, with the
-/// candidate's sub-folders kept below it.
-pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &DateTime<Tz>) -> String {
-    let template = PathTemplate::parse("target_path", &job.target_path)
-        .unwrap_or_else(|_| PathTemplate::parse("target_path", "/").expect("'/' is a valid template"));
-    let file_name = path::file_name(&cand.rel);
-    let rel_dir = match cand.rel.rfind('/') {
-        Some(i) => &cand.rel[..i],
-        None => "",
-    };
-    let ctx = TemplateContext {
-        time: *started,
-        job: &job.name,
-        file_name,
-        run_id,
-    };
-    let rendered = template.render(&ctx);
-    let joined = if template.names_file() {
-        format!("{}/{rel_dir}/{}", path::parent(&rendered), path::file_name(&rendered))
-    } else {
-        format!("{rendered}/{}", cand.rel)
-    };
-    path::normalize(&joined).unwrap_or(joined)
-}
-
-/// The longest part of a file's name kept in its temporary name, so that the temporary name
-/// fits wherever the final one does (255 bytes on most file systems).
-const TEMP_STEM: usize = 200;
-
-/// The temporary name of a delivery to `final_path` by run `run_id`: beside the final name,
-/// hidden, and the run's own, so no two runs (a node that lost its lease, and the node that
-/// took over) ever write one temporary file, and a retry builds only on its own run's earlier
-/// attempt. Within a run, deliveries to one final path take turns ([`claim_target`]), so they
-/// never write it at once either.
-fn temp_path(final_path: &str, run_id: i64) -> String {
-    let name = path::file_name(final_path);
-    let mut end = name.len().min(TEMP_STEM);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    path::child(
-        &path::parent(final_path),
-        &format!(".{}.{run_id}.ftpman-part", &name[..end]),
-    )
-}
-
-/// `a.csv` -> `a_1.csv`, `a_2.csv`, ...
-fn numbered(final_path: &str, n: u32) -> String {
-    let name = path::file_name(final_path);
-    let numbered = match name.rfind('.') {
-        Some(i) if i > 0 => format!("{}_{n}{}", &name[..i], &name[i..]),
-        _ => format!("{name}_{n}"),
-    };
-    path::child(&path::parent(final_path), &numbered)
-}
-
-/// Whether the file at `final_path` is the one this job delivered for `cand` earlier (its
-/// ledger entry says it went there): what `replace-own` may replace.
-fn delivered_there(cand: &Candidate, final_path: &str) -> bool {
-    cand.delivered
-        .as_ref()
-        .and_then(|e| e.target_path.as_deref())
-        .is_some_and(|p| p == final_path)
-}
-
-/// Whether the conflict policy lets this delivery replace a file under `final_path`.
-fn may_replace(job: &Job, cand: &Candidate, final_path: &str) -> bool {
-    match job.conflict {
-        ConflictPolicy::Overwrite => true,
-        ConflictPolicy::ReplaceOwn => delivered_there(cand, final_path),
-        ConflictPolicy::Skip | ConflictPolicy::Rename | ConflictPolicy::Fail => false,
-    }
-}
-
-/// Whether `now` is still the file `listed` described: same size, and the same time as far
-/// as the coarser of the two says.
-fn same_file(listed: &Entry, now: &Entry) -> bool {
-    let granularity = i64::from(listed.mtime_granularity.max(now.mtime_granularity).max(1));
-    listed.size == now.size
-        && match (listed.mtime, now.mtime) {
-            (Some(a), Some(b)) => a.timestamp().div_euclid(granularity) == b.timestamp().div_euclid(granularity),
-            (None, None) => true,
-            _ => false,
-        }
-}
-
-/// Where the final file goes given what is already there; `Err` for skip and fail.
-async fn resolve_conflict(
-    job: &Job,
-    cand: &Candidate,
-    tgt: &mut PooledTransport,
-    final_path: &str,
-) -> Result<(String, bool), AttemptError> {
-    match tgt.stat(final_path).await {
-        Err(TransportError::NotFound { .. }) => Ok((final_path.to_string(), false)),
-        Err(e) => Err(e.into()),
-        Ok(existing) if existing.kind == EntryKind::Dir => {
-            Err(AttemptError::permanent(format!("the target {final_path} is a folder")))
-        }
-        Ok(_) if may_replace(job, cand, final_path) => Ok((final_path.to_string(), true)),
-        Ok(_) => match job.conflict {
-            ConflictPolicy::Rename => {
-                for n in 1..=10_000 {
-                    let candidate = numbered(final_path, n);
-                    match tgt.stat(&candidate).await {
-                        Err(TransportError::NotFound { .. }) => return Ok((candidate, false)),
-                        Err(e) => return Err(e.into()),
-                        Ok(_) => continue,
-                    }
-                }
-                Err(AttemptError::permanent(format!("no free name next to {final_path}")))
-            }
-            policy => Err(AttemptError::name_taken(policy, final_path)),
-        },
     }
 }
 
@@ -520,21 +398,6 @@ async fn attempt(
     result
 }
 
-/// Where a dry run says a file would go: the name the conflict policy picks (or that it would
-/// be skipped, or refused, and why). A dry run never writes to the target, and never fails on
-/// it: a target it cannot ask (not reachable, a folder not made yet) is told as the name
-/// planned.
-async fn dry_run_target(ctx: &RunContext, cand: &Candidate, final_path: &str) -> Result<String, AttemptError> {
-    let Ok(mut tgt) = ctx.dst.get().await else {
-        return Ok(final_path.to_string());
-    };
-    match resolve_conflict(&ctx.job, cand, &mut tgt, final_path).await {
-        Ok((path, _)) => Ok(path),
-        Err(e) if e.from_transport => Ok(final_path.to_string()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Applies the after-delivery action to the source file, once this node is known to still hold
 /// the run and the source is known to be the file that was delivered (same size and time as
 /// listed); a source that changed meanwhile is kept.
@@ -594,26 +457,6 @@ pub(crate) async fn finish_pending_after(ctx: Arc<RunContext>, cand: Candidate) 
         error,
         counted: true,
     }
-}
-
-/// Claims `final_path` for `cand` within the run. Two files whose target paths differ only by
-/// case take turns (on a server that ignores case they are one name; the second then meets
-/// the first as a file in the way); two with the very same target path are refused unless the
-/// policy is `rename` (which gives the second its own name), so that no file is delivered over
-/// another of the same run.
-fn claim_target(ctx: &RunContext, cand: &Candidate, final_path: &str) -> Result<Arc<tokio::sync::Mutex<()>>, String> {
-    let mut targets = ctx.targets.lock().unwrap_or_else(|p| p.into_inner());
-    let claim = targets.entry(final_path.to_lowercase()).or_insert_with(|| TargetClaim {
-        first: (final_path.to_string(), cand.entry.path.clone()),
-        turn: Arc::default(),
-    });
-    if claim.first.0 == final_path && claim.first.1 != cand.entry.path && ctx.job.conflict != ConflictPolicy::Rename {
-        return Err(format!(
-            "{} would also be delivered to {final_path}: two files of one run are never delivered to one name (does the target template lack {{name}}? on-conflict rename numbers them)",
-            claim.first.1
-        ));
-    }
-    Ok(claim.turn.clone())
 }
 
 /// Delivers one file with the job's retries; records its run file, ledger entry and events.
@@ -849,55 +692,5 @@ async fn delivered(
             }
             (RunFileStatus::Failed, Some(message))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    fn cand(rel: &str) -> Candidate {
-        Candidate {
-            entry: Entry {
-                name: path::file_name(rel).into(),
-                path: format!("/out/{rel}"),
-                kind: EntryKind::File,
-                size: 1,
-                mtime: None,
-                mtime_granularity: 1,
-            },
-            rel: rel.into(),
-            delivered: None,
-        }
-    }
-
-    #[test]
-    fn target_paths_keep_the_tree_and_fill_templates() {
-        let when = Tz::Europe__Berlin.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let mut job = Job::new("nightly", 1, "/out", 2, "/in/{yyyy}/{mm}");
-        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/in/2026/01/a.csv");
-        assert_eq!(target_path(&job, &cand("sub/a.csv"), 7, &when), "/in/2026/01/sub/a.csv");
-        job.target_path = "/in/{job}-{dd}-{name}".into();
-        assert_eq!(
-            target_path(&job, &cand("sub/a.csv"), 7, &when),
-            "/in/sub/nightly-02-a.csv"
-        );
-        job.target_path = "/".into();
-        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/a.csv");
-    }
-
-    #[test]
-    fn renamed_and_temporary_names() {
-        assert_eq!(numbered("/in/a.csv", 1), "/in/a_1.csv");
-        assert_eq!(numbered("/in/a.tar.gz", 2), "/in/a.tar_2.gz");
-        assert_eq!(numbered("/in/README", 3), "/in/README_3");
-        assert_eq!(numbered("/in/.env", 1), "/in/.env_1");
-        assert_eq!(temp_path("/in/a.csv", 42), "/in/.a.csv.42.ftpman-part");
-        // A long name is shortened on a character boundary, so the temporary name still fits.
-        let long = format!("/in/{}", "é".repeat(120));
-        let temp = temp_path(&long, 42);
-        assert!(path::file_name(&temp).len() <= 230, "{temp}");
-        assert!(temp.ends_with(".42.ftpman-part"));
     }
 }

@@ -8,6 +8,7 @@ pub mod events;
 mod hold;
 pub mod plan;
 mod recorder;
+mod target;
 
 pub use events::RunEvent;
 
