@@ -16,7 +16,7 @@ use crate::transport::copy::copy_file;
 use crate::transport::layer::RateLimiter;
 use crate::transport::pool::SitePool;
 use crate::transport::{EntryKind, TransportError, path};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use chrono_tz::Tz;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +45,8 @@ pub(crate) struct RunContext {
     pub target_dirs: Mutex<HashSet<String>>,
     /// This node's hold on the run: checked before every step with a lasting effect.
     pub hold: Arc<Hold>,
+    /// The engine's clock.
+    pub clock: Arc<dyn crate::scheduler::Clock>,
     /// This node.
     pub node_id: String,
     /// The job's runs since its last successful one (a few): the temporary files they may have
@@ -649,7 +651,7 @@ async fn delivered(
         source_path: cand.entry.path.clone(),
         size: cand.entry.size as i64,
         mtime: cand.entry.mtime.map(|m| m.timestamp()),
-        delivered_at: Utc::now(),
+        delivered_at: ctx.clock.now(),
         run_id: ctx.run_id,
         target_path: Some(final_path.clone()),
         mtime_granularity: cand.entry.mtime_granularity,

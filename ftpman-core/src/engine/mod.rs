@@ -376,6 +376,7 @@ impl Engine {
                                 self.inner.store.clone(),
                                 self.inner.config.node_id.clone(),
                                 self.inner.config.lease,
+                                self.inner.clock.clone(),
                             ),
                         )
                     } else {
@@ -597,6 +598,7 @@ impl Engine {
             recorder: recorder::Recorder::start(store.clone(), self.inner.config.node_id.clone()),
             target_dirs: Default::default(),
             hold,
+            clock: self.inner.clock.clone(),
             node_id: self.inner.config.node_id.clone(),
             earlier_runs: self.unfinished_before(run).await,
             targets: Default::default(),
@@ -838,7 +840,7 @@ impl Engine {
                 // A failing notifier never changes the run's outcome; it is kept in the system log.
                 let entry = crate::model::LogEntry {
                     id: 0,
-                    time: Utc::now(),
+                    time: self.inner.clock.now(),
                     level: crate::model::LogLevel::Error,
                     component: "notify".into(),
                     message: format!("could not notify about run {} of job '{}': {e}", run.id, job.name),

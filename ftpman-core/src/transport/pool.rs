@@ -38,17 +38,24 @@ pub struct ClusterSlots {
     store: Arc<dyn crate::store::Store>,
     node_id: String,
     lease: Duration,
+    clock: Arc<dyn crate::scheduler::Clock>,
     held: Arc<Mutex<std::collections::BTreeSet<u32>>>,
 }
 
 impl ClusterSlots {
     /// Slots in `store` for `node_id`, each holding for `lease` without renewal (a dead node's
-    /// slots come free after this).
-    pub fn new(store: Arc<dyn crate::store::Store>, node_id: String, lease: Duration) -> ClusterSlots {
+    /// slots come free after this), timed by `clock`.
+    pub fn new(
+        store: Arc<dyn crate::store::Store>,
+        node_id: String,
+        lease: Duration,
+        clock: Arc<dyn crate::scheduler::Clock>,
+    ) -> ClusterSlots {
         ClusterSlots {
             store,
             node_id,
             lease,
+            clock,
             held: Arc::default(),
         }
     }
@@ -72,7 +79,7 @@ impl ClusterSlots {
                     site.id,
                     site.max_connections,
                     &self.node_id,
-                    chrono::Utc::now(),
+                    self.clock.now(),
                     self.lease,
                 )
                 .await
