@@ -178,6 +178,29 @@ fn engine(store: Arc<dyn ftpman_core::Store>) -> Engine {
     Engine::new(store, Arc::new(ProtocolConnector), EngineConfig::default())
 }
 
+/// A hook that acts the first time `op` reaches `site` (at `path`, when given), and whether it
+/// has.
+fn first_time(
+    op: &'static str,
+    site: &'static str,
+    path: Option<&'static str>,
+    act: impl Fn(&str) -> TransportResult<()> + Send + Sync + 'static,
+) -> (Hook, Arc<std::sync::atomic::AtomicBool>) {
+    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = fired.clone();
+    let hook: Hook = Arc::new(move |o, s, p| {
+        if o == op
+            && s == site
+            && path.is_none_or(|want| want == p)
+            && !seen.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return act(p);
+        }
+        Ok(())
+    });
+    (hook, fired)
+}
+
 fn hooked(store: Arc<dyn ftpman_core::Store>, hook: Hook) -> Engine {
     Engine::new(store, Arc::new(Hooked(hook, None)), EngineConfig::default())
 }
@@ -422,23 +445,17 @@ async fn a_source_that_changed_is_kept_and_sent_again() {
     let job = store.create_job(&job).await.unwrap();
     // As the copy is renamed into place, the source is rewritten (same size, a new time).
     let path = src_dir.path.join("a.csv");
-    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hook: Hook = {
-        let once = once.clone();
-        Arc::new(move |op, site, _| {
-            if op == "rename" && site == "dst" && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                std::fs::write(&path, b"version 2").unwrap();
-                let later = std::time::SystemTime::now() + Duration::from_secs(3600);
-                std::fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .unwrap()
-                    .set_modified(later)
-                    .unwrap();
-            }
-            Ok(())
-        })
-    };
+    let (hook, _) = first_time("rename", "dst", None, move |_| {
+        std::fs::write(&path, b"version 2").unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        Ok(())
+    });
     let e = hooked(store.clone(), hook);
     let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     let files = store.run_files(run.id).await.unwrap();
@@ -477,16 +494,7 @@ async fn an_after_action_left_pending_is_applied_by_the_next_run() {
     job.after = AfterAction::Delete;
     let job = store.create_job(&job).await.unwrap();
     // The first delete at the source breaks, as a crash right after the record would leave it.
-    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hook: Hook = {
-        let once = once.clone();
-        Arc::new(move |op, site, path| {
-            if op == "delete" && site == "src" && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                return Err(injected(site, op, path));
-            }
-            Ok(())
-        })
-    };
+    let (hook, _) = first_time("delete", "src", None, |path| Err(injected("src", "delete", path)));
     let e = hooked(store.clone(), hook);
     let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(first.counts.failed, 1);
@@ -673,20 +681,10 @@ async fn a_resume_after_the_source_changed_is_refused() {
     // The first time the engine looks at the source again (to resume), it has been rewritten
     // in place: same size, a new time.
     let path = src_dir.path.join("big.bin");
-    let once = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hook: Hook = {
-        let once = once.clone();
-        Arc::new(move |op, site, at| {
-            if op == "stat"
-                && site == "src"
-                && at == "/big.bin"
-                && !once.swap(true, std::sync::atomic::Ordering::SeqCst)
-            {
-                noise_file(&path, 64 << 20, 6);
-            }
-            Ok(())
-        })
-    };
+    let (hook, once) = first_time("stat", "src", Some("/big.bin"), move |_| {
+        noise_file(&path, 64 << 20, 6);
+        Ok(())
+    });
     let e = hooked(store.clone(), hook);
     let running = {
         let (e, job) = (e.clone(), job.clone());

@@ -99,14 +99,7 @@ fn show(
             None => "never run".into(),
         },
     );
-    let conflict = match view.on_conflict.as_str() {
-        "replace-own" => "replace what this job delivered there, fail on anything else",
-        "overwrite" => "replace whatever is there",
-        "skip" => "leave what is there, skip the file",
-        "rename" => "deliver as name_1.ext, name_2.ext, ...",
-        _ => "fail the file",
-    };
-    row("on conflict", format!("{} ({conflict})", view.on_conflict));
+    row("on conflict", format!("{} ({})", job.conflict, job.conflict.meaning()));
     row("after", view.after.clone());
     row(
         "delivery",
@@ -182,10 +175,7 @@ pub fn counts(run: &ftpman_core::model::Run) -> String {
 
 /// The summary line of a finished run.
 pub fn summary(run: &ftpman_core::model::Run) -> String {
-    let secs = match (run.started_at, run.finished_at) {
-        (Some(s), Some(f)) => (f - s).num_milliseconds() as f64 / 1000.0,
-        _ => 0.0,
-    };
+    let secs = run.duration_secs().unwrap_or(0.0);
     let mut line = format!("run {} {}: {} in {secs:.1}s", run.id, run.status, counts(run));
     if let Some(e) = &run.error {
         line.push_str(&format!(" — {}", output::safe(e.lines().next().unwrap_or(""))));

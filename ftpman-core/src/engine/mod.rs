@@ -474,10 +474,7 @@ impl Engine {
         }
         let finished = store.run(run.id).await?;
         let job_name = job.as_ref().map(|j| j.name.clone()).unwrap_or_default();
-        let secs = match (finished.started_at, finished.finished_at) {
-            (Some(s), Some(f)) => (f - s).num_milliseconds() as f64 / 1000.0,
-            _ => 0.0,
-        };
+        let secs = finished.duration_secs().unwrap_or(0.0);
         tracing::info!(
             target: "ftpman::engine",
             run = run.id,

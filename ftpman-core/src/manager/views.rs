@@ -207,10 +207,7 @@ pub struct RunView {
 impl RunView {
     /// The view of `r`, a run of the job named `job`.
     pub fn new(r: &Run, job: &str) -> RunView {
-        let duration_s = match (r.started_at, r.finished_at) {
-            (Some(s), Some(f)) => Some((f - s).num_milliseconds() as f64 / 1000.0),
-            _ => None,
-        };
+        let duration_s = r.duration_secs();
         RunView {
             id: r.id,
             job: job.to_string(),

@@ -34,6 +34,19 @@ string_enum!(ConflictPolicy, "on_conflict", {
     Fail => "fail",
 });
 
+impl ConflictPolicy {
+    /// What the policy does when the target name is taken, in words.
+    pub fn meaning(&self) -> &'static str {
+        match self {
+            ConflictPolicy::ReplaceOwn => "replace what this job delivered there, fail on anything else",
+            ConflictPolicy::Overwrite => "replace whatever is there",
+            ConflictPolicy::Skip => "leave what is there, skip the file",
+            ConflictPolicy::Rename => "deliver as name_1.ext, name_2.ext, ...",
+            ConflictPolicy::Fail => "fail the file, leave what is there",
+        }
+    }
+}
+
 /// When to send a notification about a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyPolicy {

@@ -111,6 +111,16 @@ pub struct Run {
     pub active_files: Vec<ActiveFile>,
 }
 
+impl Run {
+    /// How long it ran, in seconds, once it has started and finished.
+    pub fn duration_secs(&self) -> Option<f64> {
+        match (self.started_at, self.finished_at) {
+            (Some(s), Some(f)) => Some((f - s).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        }
+    }
+}
+
 /// A file a running run is moving.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActiveFile {

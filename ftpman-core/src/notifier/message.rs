@@ -11,10 +11,7 @@ pub fn subject(note: &Notification) -> String {
 pub fn body_text(note: &Notification) -> String {
     let run = &note.run;
     let c = &run.counts;
-    let duration = match (run.started_at, run.finished_at) {
-        (Some(s), Some(f)) => format!("{:.1}s", (f - s).num_milliseconds() as f64 / 1000.0),
-        _ => "-".into(),
-    };
+    let duration = run.duration_secs().map_or_else(|| "-".into(), |s| format!("{s:.1}s"));
     let mut out = String::new();
     out.push_str(&format!("Job:         {}\n", note.job.name));
     out.push_str(&format!("Status:      {}\n", run.status));
