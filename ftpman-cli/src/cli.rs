@@ -113,6 +113,16 @@ pub struct ServeArgs {
     /// interrupted (the next run continues them).
     #[arg(long, default_value = "30s")]
     pub grace: String,
+    /// A reverse proxy whose X-Forwarded-For/Proto/Host headers are believed (an address or
+    /// a CIDR block; repeat for several).
+    #[arg(long, value_name = "ADDR")]
+    pub trusted_proxy: Vec<String>,
+    /// Serve every page and API route under this prefix (e.g. /ftpman behind a proxy).
+    #[arg(long, default_value = "/")]
+    pub base_path: String,
+    /// The largest file one upload may carry (e.g. 500M, 2G).
+    #[arg(long, default_value = "1G")]
+    pub upload_limit: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

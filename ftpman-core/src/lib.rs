@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod manager;
+pub mod metrics;
 pub mod model;
 pub mod notifier;
 pub mod scheduler;

@@ -14,7 +14,7 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(2 * 3600);
 pub const SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
 
 /// A fresh secret: `prefix` and 256 random bits, URL-safe.
-fn new_secret(prefix: &str) -> ManagerResult<String> {
+pub(crate) fn new_secret(prefix: &str) -> ManagerResult<String> {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ManagerError::Internal(format!("no randomness: {e}")))?;
@@ -108,6 +108,25 @@ impl Manager {
     /// they are. Every attempt is in the audit trail with `source` (the client's address); a
     /// wrong name or password is `Unauthorized`, the same for both.
     pub async fn login(&self, username: &str, password: &Secret, source: &str) -> ManagerResult<(Principal, Secret)> {
+        use super::limiter::{PER_ADDRESS, PER_USER};
+        let now = std::time::Instant::now();
+        let (user_key, addr_key) = (format!("user:{username}"), format!("addr:{source}"));
+        let context = serde_json::json!({"user": username, "source": source});
+        let blocked = self
+            .logins
+            .blocked(&user_key, PER_USER, now)
+            .or_else(|| self.logins.blocked(&addr_key, PER_ADDRESS, now));
+        if let Some(retry_after_secs) = blocked {
+            self.audit(
+                format!("sign-in as '{username}' from {source} refused: too many failed attempts"),
+                context,
+            )
+            .await;
+            return Err(ManagerError::RateLimited {
+                what: format!("sign-in as '{username}'"),
+                retry_after_secs,
+            });
+        }
         let user = self.store.user(username).await.ok();
         let ok = match &user {
             Some(u) => super::users::verify_password(password, &u.password_hash),
@@ -117,12 +136,14 @@ impl Manager {
                 false
             }
         };
-        let context = serde_json::json!({"user": username, "source": source});
         let (Some(user), true) = (user, ok) else {
+            self.logins.fail(&user_key, now);
+            self.logins.fail(&addr_key, now);
             self.audit(format!("failed sign-in as '{username}' from {source}"), context)
                 .await;
             return Err(ManagerError::Unauthorized("wrong user name or password".into()));
         };
+        self.logins.clear(&user_key);
         let secret = new_secret("")?;
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(SESSION_MAX).unwrap_or(chrono::Duration::hours(12));

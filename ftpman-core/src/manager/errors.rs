@@ -8,6 +8,7 @@ use crate::transport::TransportError;
 
 /// The kinds of failure every frontend distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// No such site, job, run, user, file or folder.
@@ -22,6 +23,12 @@ pub enum ErrorKind {
     Conflict,
     /// The key, password or token does not open it (a wrong encryption key).
     Unauthorized,
+    /// Signed in, but the role does not allow it (a viewer changing a job).
+    Forbidden,
+    /// Too many attempts (sign-ins) in a short time; try again later.
+    RateLimited,
+    /// More data than allowed (an upload over the size limit).
+    TooLarge,
     /// The server or database could not be reached, or the connection broke.
     ConnectionFailed,
     /// The server refused the login.
@@ -48,6 +55,9 @@ impl ErrorKind {
             ErrorKind::InUse => "in_use",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::TooLarge => "too_large",
             ErrorKind::ConnectionFailed => "connection_failed",
             ErrorKind::AuthenticationFailed => "authentication_failed",
             ErrorKind::HostKeyUnknown => "host_key_unknown",
@@ -110,6 +120,9 @@ impl ManagerError {
             ManagerError::Io { .. } => ErrorKind::TransferFailed,
             ManagerError::Conflict(_) => ErrorKind::Conflict,
             ManagerError::Unauthorized(_) => ErrorKind::Unauthorized,
+            ManagerError::Forbidden(_) => ErrorKind::Forbidden,
+            ManagerError::RateLimited { .. } => ErrorKind::RateLimited,
+            ManagerError::TooLarge { .. } => ErrorKind::TooLarge,
             ManagerError::Cancelled { .. } => ErrorKind::Cancelled,
             ManagerError::Internal(_) => ErrorKind::Internal,
         }

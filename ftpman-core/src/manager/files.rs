@@ -4,7 +4,7 @@
 use super::{Manager, ManagerError, ManagerResult};
 use crate::model::{Site, SiteUrl};
 use crate::transport::copy::copy_file;
-use crate::transport::{Connector, EntryKind, ProtocolConnector, Transport, path};
+use crate::transport::{Connector, Entry, EntryKind, ProtocolConnector, Transport, path};
 use std::path::{Path, PathBuf};
 
 /// What one upload or download moved.
@@ -150,5 +150,152 @@ impl Manager {
             report.files.push((f.name, n));
         }
         Ok(report)
+    }
+}
+
+/// Bytes copied between a client's stream and a site per read.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// A file being downloaded from a site by [`Manager::download_stream`]: its size and its bytes.
+pub struct DownloadStream {
+    /// The file as the site lists it.
+    pub entry: Entry,
+    /// Its bytes; ends early (short of `entry.size`) if the transfer broke.
+    pub reader: tokio::io::DuplexStream,
+}
+
+impl Manager {
+    /// Stores what `reader` yields as the file `name` in the folder `dir` of `site`, streamed
+    /// (never held whole in memory): written under a temporary name, renamed into place once
+    /// complete and its size checked. More than `limit` bytes is [`ManagerError::TooLarge`] and
+    /// leaves nothing behind; an existing file is replaced only with `overwrite`.
+    pub async fn upload_stream<R>(
+        &self,
+        site: &str,
+        dir: &str,
+        name: &str,
+        mut reader: R,
+        limit: u64,
+        overwrite: bool,
+    ) -> ManagerResult<u64>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if !path::is_safe_listed_name(name) {
+            return Err(crate::validate::ValidationError::new(
+                "file",
+                format!("{} is not a file name", crate::validate::printable(name)),
+            )
+            .into());
+        }
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let site_rec = self.site(site).await?;
+        let mut remote = self.engine().connection(&site_rec).await?;
+        let target = path::child(dir, name);
+        if !overwrite && remote.stat(&target).await.is_ok() {
+            return Err(crate::transport::TransportError::AlreadyExists {
+                site: site.to_string(),
+                path: target,
+            }
+            .into());
+        }
+        remote.mkdir_all(dir).await?;
+        let temp = path::child(dir, &format!(".{name}.ftpman-part"));
+        let mut total: u64 = 0;
+        let copied: ManagerResult<()> = async {
+            let mut writer = remote.write(&temp, 0).await?;
+            let mut buf = vec![0u8; STREAM_CHUNK];
+            loop {
+                let n = reader.read(&mut buf).await.map_err(|source| ManagerError::Io {
+                    path: format!("upload of {}", crate::validate::printable(name)),
+                    source,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+                if total > limit {
+                    return Err(ManagerError::TooLarge {
+                        what: format!("upload of {}", crate::validate::printable(name)),
+                        limit,
+                    });
+                }
+                writer
+                    .write_all(&buf[..n])
+                    .await
+                    .map_err(|e| crate::transport::TransportError::Protocol {
+                        site: site.to_string(),
+                        operation: "upload".into(),
+                        path: temp.clone(),
+                        reason: e.to_string(),
+                        transient: false,
+                    })?;
+            }
+            let finished = writer.finish().await?;
+            let stored = match finished.size {
+                Some(s) => s,
+                None => remote.stat(&temp).await?.size,
+            };
+            if stored != total {
+                return Err(crate::transport::TransportError::Protocol {
+                    site: site.to_string(),
+                    operation: "verify".into(),
+                    path: target.clone(),
+                    reason: format!("{total} bytes sent, {stored} arrived"),
+                    transient: false,
+                }
+                .into());
+            }
+            remote.rename(&temp, &target, overwrite).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = remote.delete(&temp).await;
+            return Err(e);
+        }
+        drop(remote);
+        self.audit(
+            format!("uploaded {target} ({total} bytes) to site '{site}'"),
+            serde_json::json!({"site": site, "path": target, "bytes": total}),
+        )
+        .await;
+        Ok(total)
+    }
+
+    /// Opens the file `path` of `site` for download: its listing entry at once, and a reader
+    /// fed by a task that holds the connection, so that the caller streams the bytes out as
+    /// they arrive. A folder is refused.
+    pub async fn download_stream(&self, site: &str, file: &str) -> ManagerResult<DownloadStream> {
+        use tokio::io::AsyncWriteExt;
+        let site_rec = self.site(site).await?;
+        let mut remote = self.engine().connection(&site_rec).await?;
+        let entry = remote.stat(file).await?;
+        if entry.kind == EntryKind::Dir {
+            return Err(crate::validate::ValidationError::new(
+                "path",
+                format!("{} is a folder, not a file", crate::validate::printable(file)),
+            )
+            .into());
+        }
+        let (mut tx, rx) = tokio::io::duplex(STREAM_CHUNK);
+        let path = entry.path.clone();
+        let size = entry.size;
+        tokio::spawn(async move {
+            let mut reader = match remote.read_sized(&path, 0, size).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(target: "ftpman::transfer", "download of {path} failed: {e}");
+                    return;
+                }
+            };
+            if let Err(e) = tokio::io::copy(&mut reader, &mut tx).await {
+                tracing::warn!(target: "ftpman::transfer", "download of {path} broke off: {e}");
+                return;
+            }
+            let _ = tx.shutdown().await;
+        });
+        Ok(DownloadStream { entry, reader: rx })
     }
 }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 /// What `job add` and `job edit` take, as typed; `None` leaves a field as it is (or default).
 /// Field names are the CLI's flags; the web API and Python take the same, validated the same.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobOptions {

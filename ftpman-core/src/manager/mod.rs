@@ -6,6 +6,7 @@ pub mod access;
 mod errors;
 mod files;
 mod jobs;
+pub mod limiter;
 mod runs;
 pub mod settings;
 mod sites;
@@ -13,7 +14,7 @@ pub mod users;
 pub mod views;
 
 pub use errors::ErrorKind;
-pub use files::TransferReport;
+pub use files::{DownloadStream, TransferReport};
 pub use jobs::JobOptions;
 pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunUpdate, RunWatch};
 pub use sites::SiteOptions;
@@ -73,6 +74,25 @@ pub enum ManagerError {
     /// No valid sign-in, session or token.
     #[error("{0}")]
     Unauthorized(String),
+    /// Signed in, but the role in force does not allow the operation.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts in a short time.
+    #[error("{what}: too many attempts; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// What was attempted (`sign-in as 'alice'`).
+        what: String,
+        /// Seconds until the next attempt is allowed.
+        retry_after_secs: u64,
+    },
+    /// More data than the limit allows.
+    #[error("{what}: larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large (`upload of report.csv`).
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A run was cancelled (by a user, from any process) before it ended.
     #[error("run {} was cancelled", .run.id)]
     Cancelled {
@@ -142,6 +162,7 @@ pub struct Manager {
     database: String,
     engine: Arc<OnceLock<Engine>>,
     engine_config: EngineConfig,
+    logins: Arc<limiter::LoginLimiter>,
 }
 
 /// The closest of `names` to `name`, if it is close enough to be a likely typo.
@@ -186,6 +207,7 @@ impl Manager {
             database: store::redact_url(database),
             engine: Arc::new(OnceLock::new()),
             engine_config: EngineConfig::default(),
+            logins: Arc::default(),
         }
     }
 

@@ -233,7 +233,7 @@ impl Manager {
 
     /// Follows a run from any process: see [`RunWatch`].
     pub async fn watch_run(&self, id: i64) -> ManagerResult<RunWatch> {
-        self.run(id).await?;
+        self.run_record(id).await?;
         Ok(RunWatch {
             manager: self.clone(),
             run_id: id,
@@ -305,16 +305,14 @@ impl Manager {
 
     /// One run with its files.
     pub async fn run(&self, id: i64) -> ManagerResult<(Run, Vec<RunFile>)> {
-        let run = self.store.run(id).await.map_err(|e| match ManagerError::from(e) {
-            ManagerError::NotFound { kind, name, .. } => ManagerError::NotFound {
-                kind,
-                name,
-                suggestion: None,
-            },
-            other => other,
-        })?;
+        let run = self.run_record(id).await?;
         let files = self.store.run_files(id).await?;
         Ok((run, files))
+    }
+
+    /// One run, without its files (page through those with [`Manager::run_files_page`]).
+    pub async fn run_record(&self, id: i64) -> ManagerResult<Run> {
+        Ok(self.store.run(id).await?)
     }
 
     /// System log entries, newest first, at least `level` severe.

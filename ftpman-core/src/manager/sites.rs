@@ -9,16 +9,20 @@ use crate::validate::{ValidationError, check_host_key, normalize_cert_fingerprin
 
 /// What `site add` and `site edit` take; `None` leaves a field as it is (or at its default).
 /// Field names are the CLI's flags; the web API and Python take the same, validated the same.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SiteOptions {
     /// `sftp://user@host:port/root` and friends (required to add).
     pub url: Option<String>,
     /// Login password.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub password: Option<Secret>,
     /// Private key text (SFTP).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub private_key: Option<Secret>,
     /// The private key's passphrase.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, write_only))]
     pub key_passphrase: Option<Secret>,
     /// Host key fingerprint to pin (SFTP), `SHA256:...`.
     pub host_key: Option<String>,

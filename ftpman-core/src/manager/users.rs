@@ -49,6 +49,21 @@ impl Manager {
         Ok(saved)
     }
 
+    /// On a database with no user yet, adds `admin` with a random password and returns the
+    /// password (to be shown once, on the console); `None` when any user exists.
+    pub async fn first_admin(&self) -> ManagerResult<Option<(String, Secret)>> {
+        if !self.store.users().await?.is_empty() {
+            return Ok(None);
+        }
+        let password = Secret::new(super::access::new_secret("")?);
+        match self.add_user("admin", UserRole::Admin, &password).await {
+            Ok(u) => Ok(Some((u.username, password))),
+            // Another node made it first.
+            Err(e) if e.kind() == super::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every user.
     pub async fn users(&self) -> ManagerResult<Vec<User>> {
         Ok(self.store.users().await?)
@@ -56,6 +71,13 @@ impl Manager {
 
     /// Removes a user.
     pub async fn remove_user(&self, name: &str) -> ManagerResult<()> {
+        let users = self.store.users().await?;
+        let admins = users.iter().filter(|u| u.role == UserRole::Admin).count();
+        if admins == 1 && users.iter().any(|u| u.username == name && u.role == UserRole::Admin) {
+            return Err(super::ManagerError::Conflict(format!(
+                "'{name}' is the last admin; add another admin first"
+            )));
+        }
         self.store.delete_user(name).await?;
         self.audit(format!("user '{name}' removed"), serde_json::json!({"user": name}))
             .await;

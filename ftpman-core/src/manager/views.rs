@@ -18,6 +18,7 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
 
 /// A site, without its secrets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SiteView {
     pub name: String,
@@ -65,6 +66,7 @@ impl From<&Site> for SiteView {
 
 /// When a job runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleView {
     /// `manual`, `cron` or `once`.
@@ -78,6 +80,7 @@ pub struct ScheduleView {
 
 /// A job, its sites by name (`from`/`to` as the CLI takes them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JobView {
     pub name: String,
@@ -151,6 +154,7 @@ impl JobView {
 
 /// A file of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunFileView {
     pub source: String,
@@ -178,6 +182,7 @@ impl From<&RunFile> for RunFileView {
 
 /// A run, with its job's name (and its files, where shown).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunView {
     pub id: i64,
@@ -241,6 +246,7 @@ impl RunView {
 
 /// A system log entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogView {
     pub id: i64,
@@ -266,6 +272,7 @@ impl From<&LogEntry> for LogView {
 
 /// An entry of a site's folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EntryView {
     pub name: String,
@@ -295,6 +302,7 @@ impl From<&Entry> for EntryView {
 
 /// A web user, without the password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserView {
     pub username: String,
@@ -314,6 +322,7 @@ impl From<&User> for UserView {
 
 /// An API token; never its secret (it is not kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenView {
     pub id: i64,
@@ -339,6 +348,7 @@ impl From<&ApiToken> for TokenView {
 
 /// A setting: a secret one's value is never shown, only that it is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SettingView {
     pub key: String,
@@ -359,6 +369,7 @@ impl From<&Setting> for SettingView {
 
 /// A node of the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NodeView {
     pub id: String,
@@ -378,6 +389,7 @@ impl From<&Node> for NodeView {
 
 /// What `ftpman status` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatusView {
     pub database: String,

@@ -123,6 +123,7 @@ impl Run {
 
 /// A file a running run is moving.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActiveFile {
     /// Its path at the source.
     pub path: String,

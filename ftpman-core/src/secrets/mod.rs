@@ -39,6 +39,14 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// A secret serialises as a mask, never as its value: a view or document that carries one by
+/// mistake shows that a value is there, not what it is.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")

@@ -1174,7 +1174,7 @@ macro_rules! impl_sql_store {
                 let mut forgotten = 0;
                 for chunk in source_paths.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<Db>::new(concat!("UPDATE ledger SET ", forget_sql!(), " WHERE job_id = "));
-                    q.push_bind(job_id).push(" AND source_path IN (");
+                    q.push_bind(job_id).push(" AND size >= 0 AND source_path IN (");
                     let mut paths = q.separated(", ");
                     for p in chunk {
                         paths.push_bind(p.as_str());
@@ -1186,7 +1186,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64> {
-                let done = sqlx::query(concat!("UPDATE ledger SET ", forget_sql!(), " WHERE job_id = $1"))
+                let done = sqlx::query(concat!("UPDATE ledger SET ", forget_sql!(), " WHERE job_id = $1 AND size >= 0"))
                     .bind(job_id)
                     .execute(&self.pool)
                     .await
