@@ -422,3 +422,136 @@ fn a_sites_connection_cap_holds_across_the_cluster() {
         }
     }
 }
+
+/// A port free on loopback now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `curl` on loopback: status line and headers, then the body.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if curl(&[&format!("http://127.0.0.1:{port}/healthz")]).starts_with("HTTP/1.1 200") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("serve on port {port} did not answer");
+}
+
+#[test]
+fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = Cluster::new("web");
+    let (src, dst) = (c.dir.path().join("src"), c.dir.path().join("dst"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&dst).unwrap();
+    harness::noise_file(&src.join("big.bin"), 6 << 20, 5);
+    for (name, dir) in [("src", &src), ("dst", &dst)] {
+        c.ftpman(&["site", "add", name, "--url", &format!("file://{}", dir.display())], &[]);
+    }
+    c.ftpman(
+        &["job", "add", "slow", "--from", "src:/", "--to", "dst:/", "--bwlimit", "1M"],
+        &[],
+    );
+    let mut add = Command::new(env!("CARGO_BIN_EXE_ftpman"))
+        .args(["--db", &c.url, "user", "add", "ada", "--role", "operator", "--password-stdin"])
+        .env("ENCRYPTION_KEY", KEY)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        add.stdin.take().unwrap().write_all(b"a long password for ada\n").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+
+    let ports = [free_port(), free_port()];
+    for (i, port) in ports.iter().enumerate() {
+        let id = format!("web{i}");
+        let log = std::fs::File::create(c.dir.path().join(format!("{id}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ftpman"))
+            .args(["--db", &c.url, "serve", "--bind", &format!("127.0.0.1:{port}"), "--node-id", &id])
+            .env("ENCRYPTION_KEY", KEY)
+            .current_dir(c.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ftpman serve");
+        c.nodes.push((id, child));
+    }
+    for port in ports {
+        wait_ready(port);
+    }
+    let url = |node: usize, path: &str| format!("http://127.0.0.1:{}{path}", ports[node]);
+
+    // Signed in on one node...
+    let login = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"username":"ada","password":"a long password for ada"}"#,
+        &url(0, "/api/v1/session"),
+    ]);
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let cookie = login
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: ftpman_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let body = login.split("\r\n\r\n").nth(1).unwrap();
+    let csrf = serde_json::from_str::<serde_json::Value>(body).unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookie_header = format!("cookie: ftpman_session={cookie}");
+    // ...is signed in on the other.
+    let whoami = curl(&["-H", &cookie_header, &url(1, "/api/v1/session")]);
+    assert!(whoami.starts_with("HTTP/1.1 200"), "{whoami}");
+    assert!(whoami.contains(r#""username":"ada""#), "{whoami}");
+
+    // A run started through one node's API is followed live through the other's events.
+    let started = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        &cookie_header,
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+        &url(0, "/api/v1/jobs/slow/run"),
+    ]);
+    assert!(started.starts_with("HTTP/1.1 202"), "{started}");
+    let run: serde_json::Value = serde_json::from_str(started.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let id = run["id"].as_i64().unwrap();
+    assert_eq!(run["node"], "web0");
+    let events = curl(&["-N", "-H", &cookie_header, &url(1, &format!("/api/v1/runs/{id}/events"))]);
+    assert!(events.starts_with("HTTP/1.1 200"), "{events}");
+    assert!(events.contains("event: end\ndata: succeeded"), "{events}");
+    let moving: Vec<u64> = events
+        .split("\n\n")
+        .filter(|b| b.contains("event: run"))
+        .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["run"]["active_files"][0]["bytes"].as_u64())
+        .collect();
+    assert!(
+        moving.len() >= 2 && moving.windows(2).any(|w| w[1] > w[0]),
+        "progress seen growing from the other node: {moving:?}"
+    );
+    assert_eq!(harness::sha256_file(&dst.join("big.bin")), harness::sha256_file(&src.join("big.bin")));
+    c.stop_all();
+}
