@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every ftpman test. Installs and starts what the tests need (PostgreSQL, OpenSSH sshd,
 # vsftpd), gives this run its own database and servers, checks formatting and lints, then runs
-# the whole test suite.
+# the whole test suite and schemathesis against the web API.
 # Usage: scripts/test.sh [extra cargo test args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
 source scripts/lib/test-servers.sh
+source scripts/lib/api-conformance.sh
 
 log "ensuring PostgreSQL"
 ensure_postgres
@@ -39,6 +40,10 @@ out=$(mktemp)
 trap 'rm -f "$out"; cleanup' EXIT
 status=0
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$out" || status=$?
+
+log "schemathesis against the API's OpenAPI document"
+cargo build --quiet -p ftpman-cli
+run_api_conformance target/debug/ftpman target/test-venv 25 || status=1
 # cargo prints one summary per test binary, the last often a crate's empty doc-test run: close
 # with the total over all of them, so the final line tells how many tests really ran.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }

@@ -77,6 +77,9 @@ pub enum Command {
     /// Web users.
     #[command(subcommand)]
     User(UserCommand),
+    /// API tokens for programs (`Authorization: Bearer ...`).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print a shell completion script.
     #[command(after_help = "Example: ftpman completions bash > /etc/bash_completion.d/ftpman")]
     Completions {
@@ -419,6 +422,28 @@ pub enum UserCommand {
     /// Remove a user.
     #[command(after_help = "Example: ftpman user remove alice")]
     Remove { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make an API token for a user; its secret is printed this once.
+    #[command(after_help = "Example: ftpman token create airflow --user alice --role operator")]
+    Create {
+        /// What the token is for.
+        name: String,
+        /// The user it acts for.
+        #[arg(long)]
+        user: String,
+        /// Its role, at most the user's.
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: Role,
+    },
+    /// List tokens (never their secrets).
+    #[command(after_help = "Example: ftpman token list")]
+    List,
+    /// Revoke a token: it is refused from now on.
+    #[command(after_help = "Example: ftpman token revoke 3")]
+    Revoke { id: i64 },
 }
 
 /// What `ftpman logs` shows.

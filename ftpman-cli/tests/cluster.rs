@@ -461,21 +461,47 @@ fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
     std::fs::create_dir_all(&dst).unwrap();
     harness::noise_file(&src.join("big.bin"), 6 << 20, 5);
     for (name, dir) in [("src", &src), ("dst", &dst)] {
-        c.ftpman(&["site", "add", name, "--url", &format!("file://{}", dir.display())], &[]);
+        c.ftpman(
+            &["site", "add", name, "--url", &format!("file://{}", dir.display())],
+            &[],
+        );
     }
     c.ftpman(
-        &["job", "add", "slow", "--from", "src:/", "--to", "dst:/", "--bwlimit", "1M"],
+        &[
+            "job",
+            "add",
+            "slow",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/",
+            "--bwlimit",
+            "1M",
+        ],
         &[],
     );
     let mut add = Command::new(env!("CARGO_BIN_EXE_ftpman"))
-        .args(["--db", &c.url, "user", "add", "ada", "--role", "operator", "--password-stdin"])
+        .args([
+            "--db",
+            &c.url,
+            "user",
+            "add",
+            "ada",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ])
         .env("ENCRYPTION_KEY", KEY)
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     {
         use std::io::Write;
-        add.stdin.take().unwrap().write_all(b"a long password for ada\n").unwrap();
+        add.stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long password for ada\n")
+            .unwrap();
     }
     assert!(add.wait().unwrap().success());
 
@@ -484,7 +510,15 @@ fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
         let id = format!("web{i}");
         let log = std::fs::File::create(c.dir.path().join(format!("{id}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ftpman"))
-            .args(["--db", &c.url, "serve", "--bind", &format!("127.0.0.1:{port}"), "--node-id", &id])
+            .args([
+                "--db",
+                &c.url,
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--node-id",
+                &id,
+            ])
             .env("ENCRYPTION_KEY", KEY)
             .current_dir(c.dir.path())
             .stdout(Stdio::null())
@@ -538,7 +572,12 @@ fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
     let run: serde_json::Value = serde_json::from_str(started.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     let id = run["id"].as_i64().unwrap();
     assert_eq!(run["node"], "web0");
-    let events = curl(&["-N", "-H", &cookie_header, &url(1, &format!("/api/v1/runs/{id}/events"))]);
+    let events = curl(&[
+        "-N",
+        "-H",
+        &cookie_header,
+        &url(1, &format!("/api/v1/runs/{id}/events")),
+    ]);
     assert!(events.starts_with("HTTP/1.1 200"), "{events}");
     assert!(events.contains("event: end\ndata: succeeded"), "{events}");
     let moving: Vec<u64> = events
@@ -552,6 +591,9 @@ fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
         moving.len() >= 2 && moving.windows(2).any(|w| w[1] > w[0]),
         "progress seen growing from the other node: {moving:?}"
     );
-    assert_eq!(harness::sha256_file(&dst.join("big.bin")), harness::sha256_file(&src.join("big.bin")));
+    assert_eq!(
+        harness::sha256_file(&dst.join("big.bin")),
+        harness::sha256_file(&src.join("big.bin"))
+    );
     c.stop_all();
 }

@@ -76,6 +76,7 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(c) => users::run(&m, c, json).await,
+        Command::Token(c) => users::tokens(&m, c, json).await,
         Command::Status => {
             let s = m.status().await?;
             if json {

@@ -26,17 +26,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(forget_job))
 }
 
-/// A new job: its name and the same options as `ftpman job add`. (The body is read as
-/// [`super::Named`], which refuses unknown fields.)
-#[derive(Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct NewJob {
-    /// The job's name.
-    pub name: String,
-    /// Its settings.
-    #[serde(flatten)]
-    pub options: JobOptions,
+/// A new job: its name and the same options as `ftpman job add` (read as [`super::Named`],
+/// which refuses unknown fields).
+pub struct NewJob;
+
+impl utoipa::PartialSchema for NewJob {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::named_schema::<JobOptions>("job")
+    }
 }
+
+impl utoipa::ToSchema for NewJob {}
 
 /// Which deliveries to forget.
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -89,3 +89,22 @@ impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for Named<T> {
         }
     }
 }
+
+/// The schema of a [`Named`] body: the options' object with a required `name` added (an
+/// `allOf` would clash with the options' `additionalProperties: false`).
+pub(crate) fn named_schema<T: utoipa::PartialSchema>(
+    what: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{Object, Schema, Type};
+    use utoipa::openapi::{RefOr, schema::ObjectBuilder};
+    let mut schema = T::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        let name: Object = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!("The {what}'s name (letters, digits, `-`, `_`, `.`).")))
+            .build();
+        object.properties.insert("name".into(), RefOr::T(Schema::Object(name)));
+        object.required.insert(0, "name".into());
+    }
+    schema
+}

@@ -16,6 +16,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
             Lists are pages: pass `limit` and the `next` of one page as `cursor` for the next."
     ),
     modifiers(&Security),
+    components(schemas(crate::api::runs::RunUpdateView)),
     security(("bearer" = []), ("session" = [])),
     tags(
         (name = "session", description = "Signing in and out"),

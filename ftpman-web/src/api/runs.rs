@@ -56,6 +56,16 @@ pub struct FilesQuery {
     pub cursor: Option<i64>,
 }
 
+/// One Server-Sent Event as it arrives: `event: run` with a [`RunUpdateView`] as JSON in
+/// `data`, or `event: end` with the run's final status, or `event: error` with a message.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunEventFrame {
+    /// `run`, `end` or `error`.
+    pub event: String,
+    /// A [`RunUpdateView`] as JSON (`run`), the final status (`end`), `{"message"}` (`error`).
+    pub data: String,
+}
+
 /// What one live event (`event: run`) carries: the run now, and its files recorded since the
 /// previous event.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -144,7 +154,7 @@ async fn cancel_run(State(s): State<AppState>, PathArg(id): PathArg<i64>) -> Api
 /// each change (about once a second while files move), and `event: end` once it has ended.
 #[utoipa::path(get, path = "/runs/{id}/events", tag = "runs", params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "A stream of `run` events, then `end`", content_type = "text/event-stream", body = RunUpdateView),
+        (status = 200, description = "A stream of `run` events, then `end`", content_type = "text/event-stream", body = RunEventFrame),
         (status = 404, body = ErrorBody),
     ))]
 async fn run_events(

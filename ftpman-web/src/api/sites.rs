@@ -20,17 +20,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_folder))
 }
 
-/// A new site: its name and the same options as `ftpman site add`. (The body is read as
-/// [`super::Named`], which refuses unknown fields.)
-#[derive(Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct NewSite {
-    /// The site's name (letters, digits, `-`, `_`, `.`).
-    pub name: String,
-    /// Its settings.
-    #[serde(flatten)]
-    pub options: SiteOptions,
+/// A new site: its name and the same options as `ftpman site add` (read as [`super::Named`],
+/// which refuses unknown fields).
+pub struct NewSite;
+
+impl utoipa::PartialSchema for NewSite {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::named_schema::<SiteOptions>("site")
+    }
 }
+
+impl utoipa::ToSchema for NewSite {}
 
 /// The outcome of a connection test.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]

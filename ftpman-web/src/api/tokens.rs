@@ -34,7 +34,6 @@ pub struct NewToken {
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token.
-    #[serde(flatten)]
     pub token: TokenView,
     /// Send as `Authorization: Bearer <secret>`. It is not kept: copy it now.
     pub secret: String,

@@ -206,7 +206,7 @@ async fn settings_users_tokens_logs_and_operations() {
     let made = a.json();
     let secret = made["secret"].as_str().expect("secret").to_string();
     assert!(secret.starts_with("ftpman_"));
-    let id = made["id"].as_i64().expect("id");
+    let id = made["token"]["id"].as_i64().expect("id");
     let a = srv
         .call(&Auth::Token(secret.clone()), Method::GET, "/api/v1/session", None)
         .await;
