@@ -10,6 +10,7 @@ pub mod limiter;
 mod runs;
 pub mod settings;
 mod sites;
+mod summary;
 pub mod users;
 pub mod views;
 
@@ -18,6 +19,7 @@ pub use files::{DownloadStream, TransferReport};
 pub use jobs::JobOptions;
 pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunUpdate, RunWatch};
 pub use sites::SiteOptions;
+pub use summary::{DayView, FireView, SUMMARY_DAYS, SummaryView};
 
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::model::{LogEntry, LogLevel};

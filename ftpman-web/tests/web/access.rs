@@ -87,6 +87,7 @@ async fn every_route_is_guarded_by_role() {
     // Nothing changed: the refused changes never reached a handler.
     assert_eq!(srv.manager.sites().await.expect("sites").len(), 0);
     assert_eq!(srv.manager.users().await.expect("users").len(), 2);
+    srv.assert_no_secrets(&[PASSWORD], &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

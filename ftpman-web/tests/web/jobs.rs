@@ -268,6 +268,34 @@ async fn jobs_run_now_and_are_followed_live_then_paged() {
         .await;
     assert_eq!((a.status, a.error().0.as_str()), (409, "conflict"), "{}", a.text);
 
+    // The dashboard's summary counts them.
+    let a = srv.call(&ops, Method::GET, "/api/v1/summary", None).await;
+    let sum = a.json();
+    assert_eq!(
+        (sum["sites"].clone(), sum["jobs"].clone(), sum["runs_today"].clone()),
+        (json!(2), json!(1), json!(2)),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        (sum["success_rate_7d"].clone(), sum["bytes_30d"].clone()),
+        (json!(1.0), json!(600_003)),
+        "{}",
+        a.text
+    );
+    let days = sum["days"].as_array().expect("days");
+    assert_eq!(days.len(), 30);
+    assert_eq!(days[29]["day"], json!(chrono::Utc::now().date_naive().to_string()));
+    assert_eq!(
+        (days[29]["succeeded"].clone(), days[28]["runs"].clone()),
+        (json!(2), json!(0))
+    );
+    assert_eq!(sum["next_fires"][0]["job"], json!("nightly"));
+    assert_eq!(
+        (sum["running"].clone(), sum["recent_failures"].clone()),
+        (json!([]), json!([]))
+    );
+
     // Forget: the files move again next time.
     let a = srv
         .call(
