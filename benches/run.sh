@@ -7,7 +7,8 @@
 #   WORKLOADS="1 2 3 5 6" PROTOCOLS="sftp ftp ftps" benches/run.sh ...   (a subset)
 #
 # Workloads: 1 one file up and down (with 4: peak RSS), 2 a tree of 2,000 files of 16 KiB down,
-# 3 site to site SFTP -> FTP, 5 the scheduler with 10,000 jobs, 6 the machine's limits.
+# 3 site to site SFTP -> FTP, 5 the scheduler with 10,000 jobs, 6 the machine's limits, 7 the web
+# API over 100,000 runs and 1,000,000 run files (SQLite and PostgreSQL).
 # Writes benches/results/*.md and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ source scripts/lib/test-servers.sh
 
 size_mib=${1:-1024}
 reps=${2:-3}
-workloads=${WORKLOADS:-"1 2 3 5 6"}
+workloads=${WORKLOADS:-"1 2 3 5 6 7"}
 protocols=${PROTOCOLS:-"sftp ftp ftps"}
 has() { [[ " $workloads " == *" $1 "* ]]; }
 
@@ -101,7 +102,7 @@ table() {
 }
 
 header() {
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, loopback; median of ${reps}."
+  echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, loopback; median of ${reps}."
   echo "Servers: $(/usr/sbin/sshd -V 2>&1 | head -n1 | cut -d, -f1), vsftpd $(dpkg-query -W -f '${Version}' vsftpd 2>/dev/null)."
   echo "Peers: $(curl -V | head -n1 | cut -d' ' -f1-2), $(ssh -V 2>&1 | cut -d, -f1), lftp $(lftp --version | head -n1 | awk '{print $4}'), $(rclone version | head -n1)."
 }
@@ -255,4 +256,28 @@ if has 6; then
     echo "| ChaCha20-Poly1305, one core, 8 KiB blocks (openssl) | $(cipher chacha20-poly1305) |"
   } > benches/results/w6-limits.md
   cat benches/results/w6-limits.md
+fi
+
+# --- Workload 7: the web API over a long history ------------------------------------------
+if has 7; then
+  log "workload 7: GET /api/v1/runs and /api/v1/summary over 100,000 runs and 1,000,000 run files"
+  ensure_postgres
+  api_db="ftpman_bench_api_$$"
+  pg_admin -c "DROP DATABASE IF EXISTS ${api_db}" >/dev/null 2>&1
+  pg_admin -c "CREATE DATABASE ${api_db}" >/dev/null
+  api_sqlite=$($bench_bin api "sqlite://$work/api.db" 100000 10 200)
+  api_pg=$($bench_bin api "postgres://postgres@127.0.0.1:5432/${api_db}" 100000 10 200)
+  pg_admin -c "DROP DATABASE IF EXISTS ${api_db} WITH (FORCE)" >/dev/null 2>&1 || true
+  field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+  { echo "# Workload 7: the web API, 100,000 runs and 1,000,000 run files in the store"; echo; header; echo
+    echo "| store | runs?limit=50 p50 ms | p95 ms | a page deep in the history p50 ms | summary p50 ms | summary p95 ms | a run's files (200) p50 ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for pair in "SQLite (embedded)|$api_sqlite" "PostgreSQL (loopback)|$api_pg"; do
+      name=${pair%%|*}; r=${pair#*|}
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field "$r" runs_p50_ms)" "$(field "$r" runs_p95_ms)" \
+        "$(field "$r" runs_deep_p50_ms)" "$(field "$r" summary_p50_ms)" "$(field "$r" summary_p95_ms)" "$(field "$r" files_p50_ms)"
+    done
+    echo; echo "200 requests each after 3 to warm up, one at a time, over loopback HTTP with a bearer token, in the same process as the server (\`ftpman-bench api\`). Target: under 50 ms at the median for the runs page and the summary."
+  } > benches/results/w7-api.md
+  cat benches/results/w7-api.md
 fi

@@ -5,10 +5,12 @@
 //! ftpman-bench tree KIND REMOTE_DIR LOCAL_DIR PARALLEL      a folder tree, through the engine
 //! ftpman-bench s2s FROM_KIND FROM_PATH TO_KIND TO_PATH       site to site, streamed
 //! ftpman-bench scheduler JOBS SECONDS CRON                   the scheduler under load
+//! ftpman-bench api DB_URL RUNS FILES_PER_RUN REQUESTS         the web API over a long history
 //! ```
 //! KIND is sftp, ftp, ftps or ftps-implicit; the servers are the ones `benches/run.sh` starts,
 //! described by `FTPMAN_TEST_*` variables. Prints one line of `key=value` pairs.
 
+mod api;
 mod scheduler;
 
 use ftpman_core::Secret;
@@ -235,6 +237,10 @@ async fn main() -> ExitCode {
             Err(_) => Err("PARALLEL must be a number".into()),
         },
         ["s2s", fk, from, tk, to] => site_to_site(fk, from, tk, to).await,
+        ["api", url, runs, files, requests] => match (runs.parse(), files.parse(), requests.parse()) {
+            (Ok(r), Ok(f), Ok(n)) => api::run(url, r, f, n).await,
+            _ => Err("RUNS, FILES_PER_RUN and REQUESTS must be numbers".into()),
+        },
         ["scheduler", jobs, seconds, cron] => match (jobs.parse(), seconds.parse()) {
             (Ok(j), Ok(s)) => scheduler::run(j, s, cron).await,
             _ => Err("JOBS and SECONDS must be numbers".into()),
