@@ -37,12 +37,18 @@ async fn seed(url: &str, runs: u64, files: u64) -> Result<(), String> {
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await.map_err(|e| e.to_string())?;
         for sql in [runs_sql, files_sql, "ANALYZE".to_string()] {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.map_err(|e| e.to_string())?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     } else {
         let pool = sqlx::SqlitePool::connect(url).await.map_err(|e| e.to_string())?;
         for sql in [runs_sql, files_sql, "ANALYZE".to_string()] {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.map_err(|e| e.to_string())?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
         }
     }
     Ok(())
@@ -57,7 +63,12 @@ async fn time_get(client: &reqwest::Client, url: &str, token: &str, requests: us
     let mut times = Vec::with_capacity(requests);
     for i in 0..requests + 3 {
         let started = Instant::now();
-        let resp = client.get(url).bearer_auth(token).send().await.map_err(|e| e.to_string())?;
+        let resp = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("{url}: {}", resp.status()));
         }
@@ -96,17 +107,28 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
             schedule: Some(format!("{} 2 * * *", j * 3)),
             ..JobOptions::default()
         };
-        m.add_job(&format!("job-{j:02}"), &opts).await.map_err(|e| e.to_string())?;
+        m.add_job(&format!("job-{j:02}"), &opts)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let seeded = Instant::now();
     seed(url, runs, files).await?;
     let seed_s = seeded.elapsed().as_secs_f64();
-    m.add_user("bench", UserRole::Admin, &ftpman_core::Secret::new("a long bench password".to_string()))
+    m.add_user(
+        "bench",
+        UserRole::Admin,
+        &ftpman_core::Secret::new("a long bench password".to_string()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let (_, token) = m
+        .create_token("bench", "bench", UserRole::Viewer)
         .await
         .map_err(|e| e.to_string())?;
-    let (_, token) = m.create_token("bench", "bench", UserRole::Viewer).await.map_err(|e| e.to_string())?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let state = ftpman_web::AppState::new(m.clone(), ftpman_web::WebConfig::default(), stopping.clone());
     let mut until = stopping;
@@ -116,9 +138,21 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
     let client = reqwest::Client::new();
     let base = format!("http://{addr}/api/v1");
     let runs_t = time_get(&client, &format!("{base}/runs?limit=50"), token.expose(), requests).await?;
-    let deep = time_get(&client, &format!("{base}/runs?limit=50&cursor={}", runs / 2), token.expose(), requests).await?;
+    let deep = time_get(
+        &client,
+        &format!("{base}/runs?limit=50&cursor={}", runs / 2),
+        token.expose(),
+        requests,
+    )
+    .await?;
     let summary_t = time_get(&client, &format!("{base}/summary"), token.expose(), requests).await?;
-    let files_t = time_get(&client, &format!("{base}/runs/{}/files?limit=200", runs / 2), token.expose(), requests).await?;
+    let files_t = time_get(
+        &client,
+        &format!("{base}/runs/{}/files?limit=200", runs / 2),
+        token.expose(),
+        requests,
+    )
+    .await?;
     let _ = stop.send(true);
     Ok(format!(
         "runs={runs} run_files={} seed_s={seed_s:.1} runs_p50_ms={:.1} runs_p95_ms={:.1} runs_deep_p50_ms={:.1} summary_p50_ms={:.1} summary_p95_ms={:.1} files_p50_ms={:.1}",

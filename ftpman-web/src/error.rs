@@ -133,17 +133,7 @@ impl From<ManagerError> for ApiError {
 pub fn offered_host_key(e: &ManagerError) -> Option<String> {
     match e {
         ManagerError::HostKeyUnknown { offered, .. } => Some(offered.clone()),
-        ManagerError::Transport(t) => offered_by_server(t),
-        _ => None,
-    }
-}
-
-/// The host key a server offered, where a transport error carries one.
-pub fn offered_by_server(e: &ftpman_core::transport::TransportError) -> Option<String> {
-    use ftpman_core::transport::TransportError;
-    match e {
-        TransportError::HostKeyNotPinned { offered, .. } => Some(offered.clone()),
-        TransportError::HostKeyMismatch { actual, .. } => Some(actual.clone()),
+        ManagerError::Transport(t) => t.offered_host_key().map(str::to_string),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod node;
 pub mod ops;
 pub mod policy;
 pub mod state;

@@ -3,6 +3,7 @@
 //! only whether one is set.
 
 use crate::model::{ApiToken, Job, LogEntry, Node, Run, RunFile, Schedule, Setting, Site, User};
+use crate::transport::site_test::{SiteTestFailure, SiteTestReport};
 use crate::transport::{Entry, EntryKind};
 use crate::validate::{format_duration, format_rate};
 use chrono::{DateTime, Utc};
@@ -300,6 +301,69 @@ impl From<&Entry> for EntryView {
     }
 }
 
+/// The outcome of a site's connection test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SiteTestView {
+    /// Whether ftpman connected, logged in and listed the root.
+    pub ok: bool,
+    /// Time to connect and log in, in milliseconds.
+    pub connect_ms: Option<u64>,
+    /// Time to list the root, in milliseconds.
+    pub list_ms: Option<u64>,
+    /// Entries in the root folder.
+    pub root_entries: Option<usize>,
+    /// What failed, for people.
+    pub message: Option<String>,
+    /// What to do about it.
+    pub advice: Option<String>,
+    /// The SSH host key the server offered, when none is pinned or it differs from the pin.
+    pub offered_host_key: Option<String>,
+}
+
+impl From<&Result<SiteTestReport, SiteTestFailure>> for SiteTestView {
+    fn from(r: &Result<SiteTestReport, SiteTestFailure>) -> Self {
+        match r {
+            Ok(r) => SiteTestView {
+                ok: true,
+                connect_ms: Some(r.connect_time.as_millis() as u64),
+                list_ms: Some(r.list_time.as_millis() as u64),
+                root_entries: Some(r.root_entries),
+                message: None,
+                advice: None,
+                offered_host_key: None,
+            },
+            Err(f) => SiteTestView {
+                ok: false,
+                connect_ms: None,
+                list_ms: None,
+                root_entries: None,
+                message: Some(f.error.to_string()),
+                advice: Some(f.problem.advice().to_string()),
+                offered_host_key: f.error.offered_host_key().map(str::to_string),
+            },
+        }
+    }
+}
+
+/// A setting ftpman knows, with what it is for and whether it is set (a secret's value never).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SettingInfoView {
+    /// The key (`smtp.host`).
+    pub key: String,
+    /// What it is for.
+    pub help: String,
+    /// Whether its value is secret (never shown).
+    pub secret: bool,
+    /// The value, if set and not secret.
+    pub value: Option<String>,
+    /// Whether it is set.
+    pub set: bool,
+}
+
 /// A web user, without the password hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -449,6 +513,24 @@ impl super::Manager {
                         .cloned()
                         .unwrap_or_else(|| format!("#{}", r.job_id)),
                 )
+            })
+            .collect())
+    }
+
+    /// Every setting ftpman knows, set or not.
+    pub async fn setting_infos(&self) -> super::ManagerResult<Vec<SettingInfoView>> {
+        let stored = self.store.settings().await?;
+        Ok(super::settings::SETTINGS
+            .iter()
+            .map(|k| {
+                let current = stored.iter().find(|v| v.key == k.key);
+                SettingInfoView {
+                    key: k.key.to_string(),
+                    help: k.help.to_string(),
+                    secret: k.secret,
+                    value: current.filter(|v| !v.secret).map(|v| v.value.expose().to_string()),
+                    set: current.is_some(),
+                }
             })
             .collect())
     }

@@ -185,6 +185,16 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// The SSH host key the server offered, where the error is about one (not pinned yet, or
+    /// different from the pin).
+    pub fn offered_host_key(&self) -> Option<&str> {
+        match self {
+            TransportError::HostKeyNotPinned { offered, .. } => Some(offered),
+            TransportError::HostKeyMismatch { actual, .. } => Some(actual),
+            _ => None,
+        }
+    }
+
     /// Whether a retry may succeed (timeouts, dropped connections, transient server replies).
     pub fn is_transient(&self) -> bool {
         match self {

@@ -6,8 +6,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ftpman_core::manager::views::SettingView;
-use serde::{Deserialize, Serialize};
+use ftpman_core::manager::views::SettingInfoView;
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -36,40 +36,11 @@ pub struct SmtpTestRequest {
     pub to: String,
 }
 
-/// A setting ftpman knows, with what it is for and whether it is set.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SettingInfo {
-    /// The key (`smtp.host`).
-    pub key: String,
-    /// What it is for.
-    pub help: String,
-    /// Whether its value is secret (never shown).
-    pub secret: bool,
-    /// The value, if set and not secret.
-    pub value: Option<String>,
-    /// Whether it is set.
-    pub set: bool,
-}
-
 /// Every setting ftpman knows, set or not.
 #[utoipa::path(get, path = "/settings", tag = "settings",
-    responses((status = 200, body = [SettingInfo]), (status = 403, body = ErrorBody)))]
-async fn list_settings(State(s): State<AppState>) -> ApiResult<Json<Vec<SettingInfo>>> {
-    let stored: Vec<SettingView> = s.manager.settings().await?.iter().map(SettingView::from).collect();
-    let infos = ftpman_core::manager::settings::SETTINGS
-        .iter()
-        .map(|k| {
-            let current = stored.iter().find(|v| v.key == k.key);
-            SettingInfo {
-                key: k.key.to_string(),
-                help: k.help.to_string(),
-                secret: k.secret,
-                value: current.and_then(|v| v.value.clone()),
-                set: current.is_some(),
-            }
-        })
-        .collect();
-    Ok(Json(infos))
+    responses((status = 200, body = [SettingInfoView]), (status = 403, body = ErrorBody)))]
+async fn list_settings(State(s): State<AppState>) -> ApiResult<Json<Vec<SettingInfoView>>> {
+    Ok(Json(s.manager.setting_infos().await?))
 }
 
 /// Sets a setting (checked: a port must be a number, an address an address...).

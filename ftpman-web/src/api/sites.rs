@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ftpman_core::manager::SiteOptions;
-use ftpman_core::manager::views::{EntryView, SiteView};
-use serde::{Deserialize, Serialize};
+use ftpman_core::manager::views::{EntryView, SiteTestView, SiteView};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,25 +31,6 @@ impl utoipa::PartialSchema for NewSite {
 }
 
 impl utoipa::ToSchema for NewSite {}
-
-/// The outcome of a connection test.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SiteTestView {
-    /// Whether ftpman connected, logged in and listed the root.
-    pub ok: bool,
-    /// Time to connect and log in, in milliseconds.
-    pub connect_ms: Option<u64>,
-    /// Time to list the root, in milliseconds.
-    pub list_ms: Option<u64>,
-    /// Entries in the root folder.
-    pub root_entries: Option<usize>,
-    /// What failed, for people.
-    pub message: Option<String>,
-    /// What to do about it.
-    pub advice: Option<String>,
-    /// The SSH host key the server offered, when none is pinned or it differs from the pin.
-    pub offered_host_key: Option<String>,
-}
 
 /// Which folder to list.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -124,26 +105,7 @@ async fn remove_site(State(s): State<AppState>, PathArg(name): PathArg<String>) 
 #[utoipa::path(post, path = "/sites/{name}/test", tag = "sites", params(("name" = String, Path)),
     responses((status = 200, body = SiteTestView), (status = 404, body = ErrorBody)))]
 async fn test_site(State(s): State<AppState>, PathArg(name): PathArg<String>) -> ApiResult<Json<SiteTestView>> {
-    let view = match s.manager.test_site(&name).await? {
-        Ok(r) => SiteTestView {
-            ok: true,
-            connect_ms: Some(r.connect_time.as_millis() as u64),
-            list_ms: Some(r.list_time.as_millis() as u64),
-            root_entries: Some(r.root_entries),
-            message: None,
-            advice: None,
-            offered_host_key: None,
-        },
-        Err(f) => SiteTestView {
-            ok: false,
-            connect_ms: None,
-            list_ms: None,
-            root_entries: None,
-            advice: Some(f.problem.advice().to_string()),
-            offered_host_key: crate::error::offered_by_server(&f.error),
-            message: Some(f.error.to_string()),
-        },
-    };
+    let view = SiteTestView::from(&s.manager.test_site(&name).await?);
     Ok(Json(view))
 }
 

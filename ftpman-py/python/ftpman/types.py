@@ -1,0 +1,402 @@
+"""The result classes: immutable, compared by value, with a useful ``repr`` and ``to_dict()``.
+
+Times are timezone-aware :class:`datetime.datetime` (UTC), sizes ``int`` bytes, durations in
+seconds as ``float``. No class ever holds a stored secret: a site says whether it has a
+password, never what it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple, Type, TypeVar
+
+__all__ = [
+    "Site",
+    "SiteTest",
+    "Entry",
+    "Schedule",
+    "Job",
+    "Run",
+    "RunFile",
+    "ActiveFile",
+    "RunEvent",
+    "LogEntry",
+    "Setting",
+    "User",
+    "Token",
+    "NewToken",
+    "Node",
+    "Status",
+    "Day",
+    "Fire",
+    "Summary",
+    "Transferred",
+]
+
+T = TypeVar("T", bound="_Record")
+
+
+def _time(v: Any) -> Optional[datetime]:
+    if v is None:
+        return None
+    text = str(v)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text)
+
+
+def _times(v: Any) -> Optional[Tuple[datetime, ...]]:
+    if v is None:
+        return None
+    return tuple(t for t in (_time(x) for x in v) if t is not None)
+
+
+def _strings(v: Any) -> Tuple[str, ...]:
+    return tuple(v or ())
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, _Record):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+class _Record:
+    """What every result class shares: built from the core's JSON, turned back into a dict."""
+
+    # Per field: how to convert the JSON value, and the JSON key where it differs.
+    _convert: ClassVar[Dict[str, Callable[[Any], Any]]] = {}
+    _keys: ClassVar[Dict[str, str]] = {}
+
+    @classmethod
+    def from_dict(cls: Type[T], data: Mapping[str, Any]) -> T:
+        """Builds one from the core's JSON view (as the CLI's ``--json`` and the web API give)."""
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            raw = data.get(cls._keys.get(f.name, f.name))
+            convert = cls._convert.get(f.name)
+            values[f.name] = convert(raw) if convert else raw
+        return cls(**values)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Its fields as plain Python values (times as ISO 8601 strings), for JSON."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Site(_Record):
+    """A server or local folder files move from or to."""
+
+    name: str
+    protocol: str
+    url: str
+    host: str
+    port: int
+    username: str
+    root: str
+    passive: bool
+    host_key: Optional[str]
+    cert_fingerprint: Optional[str]
+    insecure_skip_verify: bool
+    max_connections: int
+    timeout: str
+    has_password: bool
+    has_private_key: bool
+    created_at: datetime
+    updated_at: datetime
+    _convert = {"created_at": _time, "updated_at": _time}
+
+
+@dataclass(frozen=True)
+class SiteTest(_Record):
+    """The outcome of a connection test: timings, or what failed and what to do."""
+
+    ok: bool
+    connect_ms: Optional[int]
+    list_ms: Optional[int]
+    root_entries: Optional[int]
+    message: Optional[str]
+    advice: Optional[str]
+    offered_host_key: Optional[str]
+
+
+@dataclass(frozen=True)
+class Entry(_Record):
+    """A file or folder of a site's listing (names exactly as the server sent them)."""
+
+    name: str
+    path: str
+    kind: str
+    size: int
+    mtime: Optional[datetime]
+    _convert = {"mtime": _time}
+
+
+@dataclass(frozen=True)
+class Schedule(_Record):
+    """When a job runs: ``manual``, ``cron`` (with its time zone) or ``once``; ``text`` in words."""
+
+    kind: str
+    cron: Optional[str]
+    tz: Optional[str]
+    at: Optional[datetime]
+    text: str
+    _convert = {"at": _time}
+
+
+@dataclass(frozen=True)
+class Job(_Record):
+    """What moves where, and when. ``source`` and ``target`` are ``SITE:PATH``."""
+
+    name: str
+    enabled: bool
+    source: str
+    target: str
+    include: Tuple[str, ...]
+    exclude: Tuple[str, ...]
+    recursive: bool
+    min_age: str
+    max_age: Optional[str]
+    schedule: Schedule
+    after: str
+    on_conflict: str
+    atomic: bool
+    parallel: int
+    retries: int
+    retry_backoff: str
+    bwlimit: Optional[str]
+    file_timeout: str
+    notify: str
+    email: Tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    next_fires: Optional[Tuple[datetime, ...]] = None
+    _keys = {"source": "from", "target": "to"}
+    _convert = {
+        "include": _strings,
+        "exclude": _strings,
+        "email": _strings,
+        "schedule": lambda v: Schedule.from_dict(v),
+        "created_at": _time,
+        "updated_at": _time,
+        "next_fires": _times,
+    }
+
+
+@dataclass(frozen=True)
+class RunFile(_Record):
+    """One file of a run: where it came from and went, and how it ended."""
+
+    source: str
+    target: str
+    size: int
+    bytes: int
+    duration_s: float
+    status: str
+    error: Optional[str]
+
+
+@dataclass(frozen=True)
+class ActiveFile(_Record):
+    """A file a running run is moving, with its bytes so far."""
+
+    path: str
+    size: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Run(_Record):
+    """One run of a job: its status, counts and bytes, and (where asked) its files."""
+
+    id: int
+    job: str
+    trigger: str
+    status: str
+    scheduled_for: Optional[datetime]
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    duration_s: Optional[float]
+    found: int
+    transferred: int
+    skipped: int
+    failed: int
+    bytes: int
+    error: Optional[str]
+    node: Optional[str]
+    dry_run: bool
+    cancel_requested: bool
+    active_files: Tuple[ActiveFile, ...] = ()
+    files: Optional[Tuple[RunFile, ...]] = None
+    _convert = {
+        "scheduled_for": _time,
+        "created_at": _time,
+        "started_at": _time,
+        "finished_at": _time,
+        "active_files": lambda v: tuple(ActiveFile.from_dict(x) for x in (v or ())),
+        "files": lambda v: None if v is None else tuple(RunFile.from_dict(x) for x in v),
+    }
+
+
+@dataclass(frozen=True)
+class RunEvent(_Record):
+    """Something that happened in a run: ``event`` is ``started``, ``planned``,
+    ``file_started``, ``progress``, ``file_finished`` or ``finished``; ``data`` holds the rest
+    (``path``, ``bytes``, ``status``...; for ``finished``, ``run``)."""
+
+    event: str
+    run_id: int
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunEvent":
+        rest = {k: v for k, v in data.items() if k not in ("event", "run_id")}
+        return cls(event=str(data.get("event")), run_id=int(data.get("run_id") or 0), data=rest)
+
+    @property
+    def run(self) -> Optional[Run]:
+        """The finished run, on a ``finished`` event."""
+        r = self.data.get("run")
+        return Run.from_dict(r) if isinstance(r, Mapping) else None
+
+
+@dataclass(frozen=True)
+class LogEntry(_Record):
+    """An entry of the system log (engine messages and the audit trail)."""
+
+    id: int
+    time: datetime
+    level: str
+    component: str
+    message: str
+    context: Mapping[str, Any]
+    _convert = {"time": _time, "context": lambda v: dict(v or {})}
+
+
+@dataclass(frozen=True)
+class Setting(_Record):
+    """A setting ftpman knows; a secret one's value is never given, only whether it is set."""
+
+    key: str
+    help: str
+    secret: bool
+    value: Optional[str]
+    set: bool
+
+
+@dataclass(frozen=True)
+class User(_Record):
+    """A web user and their role (``admin``, ``operator`` or ``viewer``)."""
+
+    username: str
+    role: str
+    created_at: datetime
+    _convert = {"created_at": _time}
+
+
+@dataclass(frozen=True)
+class Token(_Record):
+    """An API token (its secret is not kept)."""
+
+    id: int
+    username: str
+    name: str
+    role: str
+    created_at: datetime
+    last_used_at: Optional[datetime]
+    _convert = {"created_at": _time, "last_used_at": _time}
+
+
+@dataclass(frozen=True)
+class NewToken(_Record):
+    """A token just made, with its secret: shown this once (never in ``repr``)."""
+
+    token: Token
+    secret: str = field(repr=False)
+    _convert = {"token": lambda v: Token.from_dict(v)}
+
+
+@dataclass(frozen=True)
+class Node(_Record):
+    """A node of the cluster and its last heartbeat."""
+
+    id: str
+    started_at: datetime
+    heartbeat_at: datetime
+    _convert = {"started_at": _time, "heartbeat_at": _time}
+
+
+@dataclass(frozen=True)
+class Status(_Record):
+    """What the database holds."""
+
+    database: str
+    backend: str
+    sites: int
+    jobs: int
+    enabled_jobs: int
+    active_runs: int
+    nodes: int
+
+
+@dataclass(frozen=True)
+class Day(_Record):
+    """One day of the summary: runs, of which succeeded and failed, and bytes."""
+
+    day: str
+    runs: int
+    succeeded: int
+    failed: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Fire(_Record):
+    """A job's next fire."""
+
+    job: str
+    at: datetime
+    schedule: str
+    _convert = {"at": _time}
+
+
+@dataclass(frozen=True)
+class Summary(_Record):
+    """The dashboard at a glance."""
+
+    sites: int
+    jobs: int
+    enabled_jobs: int
+    runs_today: int
+    success_rate_7d: Optional[float]
+    success_rate_30d: Optional[float]
+    bytes_30d: int
+    days: Tuple[Day, ...]
+    next_fires: Tuple[Fire, ...]
+    running: Tuple[Run, ...]
+    recent_failures: Tuple[Run, ...]
+    nodes: Tuple[Node, ...]
+    _convert = {
+        "days": lambda v: tuple(Day.from_dict(x) for x in v),
+        "next_fires": lambda v: tuple(Fire.from_dict(x) for x in v),
+        "running": lambda v: tuple(Run.from_dict(x) for x in v),
+        "recent_failures": lambda v: tuple(Run.from_dict(x) for x in v),
+        "nodes": lambda v: tuple(Node.from_dict(x) for x in v),
+    }
+
+
+@dataclass(frozen=True)
+class Transferred(_Record):
+    """A file an upload or download moved."""
+
+    name: str
+    bytes: int

@@ -1,0 +1,513 @@
+//! The core's operations by name, for the Python package: each takes a JSON object of
+//! arguments (named like the CLI's flags) and answers the core's views as JSON.
+
+use crate::errors::{invalid, to_py};
+use crate::wait::{Waited, block, runtime, wait};
+use ftpman_core::manager::views::{
+    EntryView, JobView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
+};
+use ftpman_core::manager::{JobOptions, LogFilter, RunFilter, SiteOptions};
+use ftpman_core::model::{LogLevel, RunStatus, Trigger, UserRole};
+use ftpman_core::{KeySource, Manager, ManagerError, Secret};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde_json::{Value, json};
+
+type OpResult = Result<Value, PyErr>;
+
+fn core(e: ManagerError) -> PyErr {
+    to_py(e)
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> OpResult {
+    serde_json::to_value(v).map_err(|e| invalid("result", e.to_string()))
+}
+
+/// The arguments of one call.
+struct Args(serde_json::Map<String, Value>);
+
+impl Args {
+    fn str(&self, k: &str) -> PyResult<String> {
+        self.opt_str(k)?.ok_or_else(|| invalid(k, format!("{k} is required")))
+    }
+
+    fn opt_str(&self, k: &str) -> PyResult<Option<String>> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(invalid(k, format!("{k} must be a string"))),
+        }
+    }
+
+    fn opt_i64(&self, k: &str) -> PyResult<Option<i64>> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| invalid(k, format!("{k} must be an integer"))),
+        }
+    }
+
+    fn i64(&self, k: &str) -> PyResult<i64> {
+        self.opt_i64(k)?.ok_or_else(|| invalid(k, format!("{k} is required")))
+    }
+
+    fn strings(&self, k: &str) -> PyResult<Vec<String>> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|_| invalid(k, format!("{k} must be a list of strings")))
+            }
+        }
+    }
+
+    fn time(&self, k: &str) -> PyResult<Option<chrono::DateTime<chrono::Utc>>> {
+        match self.opt_str(k)? {
+            None => Ok(None),
+            Some(v) => ftpman_core::validate::parse_since(k, &v, chrono::Utc::now())
+                .map(Some)
+                .map_err(|e| core(e.into())),
+        }
+    }
+
+    fn role(&self, k: &str) -> PyResult<UserRole> {
+        match self.opt_str(k)? {
+            None => Ok(UserRole::Viewer),
+            Some(r) => r
+                .parse()
+                .map_err(|_| invalid(k, format!("'{r}' is not admin, operator or viewer"))),
+        }
+    }
+
+    /// The other arguments as options the core reads (`SiteOptions`, `JobOptions`): unknown
+    /// names are refused there.
+    fn options<T: serde::de::DeserializeOwned>(&self, skip: &[&str]) -> PyResult<T> {
+        let mut rest = self.0.clone();
+        rest.retain(|k, v| !skip.contains(&k.as_str()) && !v.is_null());
+        serde_json::from_value(Value::Object(rest.clone())).map_err(|e| {
+            let message = e.to_string();
+            let field = message
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .or_else(|| rest.keys().find(|k| message.contains(k.as_str())).cloned())
+                .unwrap_or_else(|| "options".into());
+            invalid(&field, message)
+        })
+    }
+}
+
+async fn run_with_files(m: &Manager, id: i64) -> OpResult {
+    let (run, files) = m.run(id).await.map_err(core)?;
+    to_value(m.run_view(&run).await.map_err(core)?.with_files(&files))
+}
+
+async fn job_view(m: &Manager, name: &str) -> OpResult {
+    let job = m.job(name).await.map_err(core)?;
+    let mut view: JobView = m.job_views(std::slice::from_ref(&job)).await.map_err(core)?.remove(0);
+    let fires = m.next_fires(name, 5).await.map_err(core)?;
+    view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
+    to_value(view)
+}
+
+/// One operation by name.
+async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
+    match op.as_str() {
+        "sites" => to_value(
+            m.sites()
+                .await
+                .map_err(core)?
+                .iter()
+                .map(SiteView::from)
+                .collect::<Vec<_>>(),
+        ),
+        "site" => to_value(SiteView::from(&m.site(&args.str("name")?).await.map_err(core)?)),
+        "add_site" => {
+            let opts: SiteOptions = args.options(&["name"])?;
+            to_value(SiteView::from(
+                &m.add_site(&args.str("name")?, &opts).await.map_err(core)?,
+            ))
+        }
+        "edit_site" => {
+            let opts: SiteOptions = args.options(&["name"])?;
+            to_value(SiteView::from(
+                &m.edit_site(&args.str("name")?, &opts).await.map_err(core)?,
+            ))
+        }
+        "remove_site" => {
+            m.remove_site(&args.str("name")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "test_site" => to_value(SiteTestView::from(
+            &m.test_site(&args.str("name")?).await.map_err(core)?,
+        )),
+        "list" => {
+            let path = args.opt_str("path")?.unwrap_or_else(|| "/".into());
+            let entries = m.list(&args.str("site")?, &path).await.map_err(core)?;
+            to_value(entries.iter().map(EntryView::from).collect::<Vec<_>>())
+        }
+        "jobs" => {
+            let jobs = m.jobs().await.map_err(core)?;
+            to_value(m.job_views(&jobs).await.map_err(core)?)
+        }
+        "job" => job_view(&m, &args.str("name")?).await,
+        "add_job" => {
+            let opts: JobOptions = args.options(&["name"])?;
+            let name = args.str("name")?;
+            m.add_job(&name, &opts).await.map_err(core)?;
+            job_view(&m, &name).await
+        }
+        "edit_job" => {
+            let opts: JobOptions = args.options(&["name"])?;
+            let name = args.str("name")?;
+            m.edit_job(&name, &opts).await.map_err(core)?;
+            job_view(&m, &name).await
+        }
+        "enable_job" | "disable_job" => {
+            let name = args.str("name")?;
+            m.set_job_enabled(&name, op == "enable_job").await.map_err(core)?;
+            job_view(&m, &name).await
+        }
+        "remove_job" => {
+            m.remove_job(&args.str("name")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "forget" => {
+            let n = m
+                .forget(&args.str("name")?, &args.strings("paths")?)
+                .await
+                .map_err(core)?;
+            Ok(json!(n))
+        }
+        "runs" => {
+            let status = match args.opt_str("status")? {
+                None => None,
+                Some(s) => Some(
+                    s.parse::<RunStatus>()
+                        .map_err(|_| invalid("status", format!("'{s}' is not a run status")))?,
+                ),
+            };
+            let filter = RunFilter {
+                job: args.opt_str("job")?,
+                status,
+                since: args.time("since")?,
+                until: args.time("until")?,
+                before: args.opt_i64("cursor")?,
+                limit: args.opt_i64("limit")?,
+            };
+            let page = m.runs_page(&filter).await.map_err(core)?;
+            Ok(json!({"items": to_value(m.run_views(&page.items).await.map_err(core)?)?, "next": page.next}))
+        }
+        "run" => run_with_files(&m, args.i64("id")?).await,
+        "run_files" => {
+            let page = m
+                .run_files_page(
+                    args.i64("id")?,
+                    args.opt_i64("cursor")?.unwrap_or(0),
+                    args.opt_i64("limit")?.unwrap_or(1000),
+                )
+                .await
+                .map_err(core)?;
+            Ok(
+                json!({"items": to_value(page.items.iter().map(RunFileView::from).collect::<Vec<_>>())?, "next": page.next}),
+            )
+        }
+        "cancel_run" => {
+            let run = m.cancel_run(args.i64("id")?).await.map_err(core)?;
+            to_value(m.run_view(&run).await.map_err(core)?)
+        }
+        "logs" => {
+            let level = match args.opt_str("level")? {
+                None => None,
+                Some(l) => Some(
+                    l.parse::<LogLevel>()
+                        .map_err(|_| invalid("level", format!("'{l}' is not debug, info, warn or error")))?,
+                ),
+            };
+            let filter = LogFilter {
+                level,
+                component: args.opt_str("component")?,
+                job: args.opt_str("job")?,
+                since: args.time("since")?,
+                until: args.time("until")?,
+                before: args.opt_i64("cursor")?,
+                limit: args.opt_i64("limit")?,
+            };
+            let page = m.logs_page(&filter).await.map_err(core)?;
+            Ok(json!({"items": to_value(page.items.iter().map(LogView::from).collect::<Vec<_>>())?, "next": page.next}))
+        }
+        "settings" => to_value(m.setting_infos().await.map_err(core)?),
+        "set_setting" => {
+            m.set_setting(&args.str("key")?, &args.str("value")?)
+                .await
+                .map_err(core)?;
+            Ok(Value::Null)
+        }
+        "unset_setting" => Ok(json!(m.unset_setting(&args.str("key")?).await.map_err(core)?)),
+        "smtp_test" => {
+            m.smtp_test(&args.str("to")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "users" => to_value(
+            m.users()
+                .await
+                .map_err(core)?
+                .iter()
+                .map(UserView::from)
+                .collect::<Vec<_>>(),
+        ),
+        "add_user" => {
+            let password = Secret::new(args.str("password")?);
+            to_value(UserView::from(
+                &m.add_user(&args.str("name")?, args.role("role")?, &password)
+                    .await
+                    .map_err(core)?,
+            ))
+        }
+        "remove_user" => {
+            m.remove_user(&args.str("name")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "tokens" => to_value(
+            m.tokens()
+                .await
+                .map_err(core)?
+                .iter()
+                .map(TokenView::from)
+                .collect::<Vec<_>>(),
+        ),
+        "create_token" => {
+            let (token, secret) = m
+                .create_token(&args.str("user")?, &args.str("name")?, args.role("role")?)
+                .await
+                .map_err(core)?;
+            Ok(json!({"token": to_value(TokenView::from(&token))?, "secret": secret.expose()}))
+        }
+        "revoke_token" => {
+            m.revoke_token(args.i64("id")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "status" => to_value(StatusView::from(&m.status().await.map_err(core)?)),
+        "nodes" => to_value(
+            m.store()
+                .nodes()
+                .await
+                .map_err(|e| core(e.into()))?
+                .iter()
+                .map(NodeView::from)
+                .collect::<Vec<_>>(),
+        ),
+        "summary" => to_value(m.summary(chrono::Utc::now()).await.map_err(core)?),
+        "upload" => {
+            let files: Vec<std::path::PathBuf> = args.strings("files")?.into_iter().map(Into::into).collect();
+            let report = m
+                .upload(&args.str("target")?, &files, &mut |_, _| {})
+                .await
+                .map_err(core)?;
+            Ok(json!(
+                report
+                    .files
+                    .iter()
+                    .map(|(n, b)| json!({"name": n, "bytes": b}))
+                    .collect::<Vec<_>>()
+            ))
+        }
+        "download" => {
+            let dest = std::path::PathBuf::from(args.str("dest")?);
+            let report = m
+                .download(&args.str("source")?, &dest, &mut |_, _| {})
+                .await
+                .map_err(core)?;
+            Ok(json!(
+                report
+                    .files
+                    .iter()
+                    .map(|(n, b)| json!({"name": n, "bytes": b}))
+                    .collect::<Vec<_>>()
+            ))
+        }
+        other => Err(invalid("op", format!("no operation '{other}'"))),
+    }
+}
+
+fn parse_args(args: &str) -> PyResult<Args> {
+    match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(map)) => Ok(Args(map)),
+        _ => Err(invalid("args", "arguments must be a JSON object")),
+    }
+}
+
+/// An open ftpman database and the engine on it.
+#[pyclass(frozen, module = "ftpman._ftpman")]
+pub struct Core {
+    manager: Manager,
+}
+
+fn trigger(name: &str) -> PyResult<Trigger> {
+    name.parse()
+        .map_err(|_| invalid("trigger", format!("'{name}' is not manual, api or schedule")))
+}
+
+#[pymethods]
+impl Core {
+    /// Opens (creating) the database at `db_url` with the key `encryption_key` (base64 of 32
+    /// bytes), or from the environment when `None`.
+    #[new]
+    #[pyo3(signature = (db_url, encryption_key = None))]
+    fn new(py: Python<'_>, db_url: String, encryption_key: Option<String>) -> PyResult<Core> {
+        let key = match encryption_key {
+            None => None,
+            Some(k) => Some(
+                KeySource::from_values(Some(&k), None, None)
+                    .map_err(|e| core(ManagerError::from(ftpman_core::StoreError::from(e))))?,
+            ),
+        };
+        let manager = block(py, async { Manager::open_with_key(&db_url, key).await.map_err(core) })?;
+        Ok(Core { manager })
+    }
+
+    /// Runs operation `op` with JSON `args`; answers JSON.
+    fn call(&self, py: Python<'_>, op: String, args: &str) -> PyResult<String> {
+        let args = parse_args(args)?;
+        let m = self.manager.clone();
+        let value = block(py, dispatch(m, op, args))?;
+        Ok(value.to_string())
+    }
+
+    /// The awaitable twin of `call`.
+    fn call_async<'py>(&self, py: Python<'py>, op: String, args: &str) -> PyResult<Bound<'py, PyAny>> {
+        let args = parse_args(args)?;
+        let m = self.manager.clone();
+        pyo3_async_runtimes::tokio::future_into_py(
+            py,
+            async move { dispatch(m, op, args).await.map(|v| v.to_string()) },
+        )
+    }
+
+    /// Starts a run of job `name` now, in this process.
+    #[pyo3(signature = (name, dry_run = false, trigger_name = "api"))]
+    fn start_run(
+        &self,
+        py: Python<'_>,
+        name: String,
+        dry_run: bool,
+        trigger_name: &str,
+    ) -> PyResult<crate::handle::RunHandle> {
+        let t = trigger(trigger_name)?;
+        let m = self.manager.clone();
+        let handle = block(py, async move { m.start_run(&name, dry_run, t).await.map_err(core) })?;
+        Ok(crate::handle::RunHandle::new(self.manager.clone(), handle))
+    }
+
+    /// The awaitable twin of `start_run`.
+    #[pyo3(signature = (name, dry_run = false, trigger_name = "api"))]
+    fn start_run_async<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        dry_run: bool,
+        trigger_name: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let t = trigger(trigger_name)?;
+        let m = self.manager.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let handle = m.start_run(&name, dry_run, t).await.map_err(core)?;
+            Ok(crate::handle::RunHandle::new(m, handle))
+        })
+    }
+
+    /// Runs job `name` and waits for its end: the run with its files as JSON. `progress` is
+    /// called with each event (JSON); if it raises, the run is cancelled and the exception
+    /// raised here. Ctrl-C cancels the run cleanly, then raises KeyboardInterrupt.
+    #[pyo3(signature = (name, dry_run = false, progress = None, trigger_name = "api"))]
+    fn run_job(
+        &self,
+        py: Python<'_>,
+        name: String,
+        dry_run: bool,
+        progress: Option<Py<PyAny>>,
+        trigger_name: &str,
+    ) -> PyResult<String> {
+        let handle = self.start_run(py, name, dry_run, trigger_name)?;
+        handle.follow(py, progress)
+    }
+
+    /// Reads a whole file of a site (for the fsspec filesystem).
+    fn read_file<'py>(&self, py: Python<'py>, site: String, path: String) -> PyResult<Bound<'py, PyBytes>> {
+        let m = self.manager.clone();
+        let bytes = block(py, async move {
+            use tokio::io::AsyncReadExt;
+            let mut d = m.download_stream(&site, &path).await.map_err(core)?;
+            let mut buf = Vec::with_capacity(d.entry.size as usize);
+            d.reader.read_to_end(&mut buf).await.map_err(|e| {
+                core(ManagerError::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+            })?;
+            if buf.len() as u64 != d.entry.size {
+                return Err(crate::errors::raise(
+                    "transfer_failed",
+                    format!("site '{site}': {path}: {} of {} bytes arrived", buf.len(), d.entry.size),
+                    None,
+                    None,
+                ));
+            }
+            Ok(buf)
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Runs the scheduler and the web server until Ctrl-C (or SIGTERM through Python's
+    /// handler); then both drain.
+    #[pyo3(signature = (bind = "127.0.0.1:8080".to_string(), web = true, scheduler = true, max_runs = 4, base_path = "/".to_string()))]
+    fn serve(
+        &self,
+        py: Python<'_>,
+        bind: String,
+        web: bool,
+        scheduler: bool,
+        max_runs: usize,
+        base_path: String,
+    ) -> PyResult<()> {
+        use ftpman_core::scheduler::service::ServiceConfig;
+        let lease = ftpman_core::engine::lease_from_env();
+        let service =
+            ServiceConfig::for_node(lease, std::time::Duration::from_secs(30), max_runs).map_err(|e| core(e.into()))?;
+        let web_config = ftpman_web::WebConfig {
+            base_path: ftpman_web::WebConfig::parse_base_path(&base_path).map_err(|e| invalid("base_path", e))?,
+            ..ftpman_web::WebConfig::default()
+        };
+        let node = ftpman_web::node::NodeConfig {
+            bind: web.then_some(bind),
+            web: web_config,
+            scheduler: scheduler.then_some(service),
+        };
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let m = self.manager.clone();
+        let task = runtime().spawn(async move {
+            ftpman_web::node::run_node(m, node, rx, |_, first| {
+                if let Some((user, password)) = first {
+                    eprintln!(
+                        "No web user existed: made '{user}' (admin) with the one-time password\n\n    {}\n",
+                        password.expose()
+                    );
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+        let mut task = task;
+        match wait(py, &mut task) {
+            Waited::Done(r) => r
+                .map_err(|e| invalid("serve", e.to_string()))?
+                .map_err(|e| crate::errors::raise("internal", e, None, None)),
+            Waited::Interrupted(e) => {
+                let _ = tx.send(true);
+                let _ = wait(py, task);
+                Err(e)
+            }
+        }
+    }
+}
