@@ -28,7 +28,17 @@ async fn finish(manager: Manager, inner: Arc<Mutex<Option<CoreHandle>>>, id: i64
     let handle = inner.lock().await.take();
     let outcome = match handle {
         Some(h) => h.wait().await,
-        None => manager.run(id).await.map(|(run, _)| run),
+        // Taken by a wait that was interrupted (Ctrl-C): follow the run through the store.
+        None => loop {
+            match manager.run_record(id).await {
+                Ok(run) if run.status == ftpman_core::model::RunStatus::Cancelled => {
+                    break Err(ftpman_core::ManagerError::Cancelled { run: Box::new(run) });
+                }
+                Ok(run) if run.status.is_final() => break Ok(run),
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                Err(e) => break Err(e),
+            }
+        },
     };
     let run = match outcome {
         Ok(run) => run,

@@ -364,6 +364,7 @@ impl Core {
             ),
         };
         let manager = block(py, async { Manager::open_with_key(&db_url, key).await.map_err(core) })?;
+        crate::wait::start_system_log(manager.store().clone());
         Ok(Core { manager })
     }
 

@@ -52,3 +52,25 @@ where
         Waited::Interrupted(e) => Err(e),
     }
 }
+
+/// Sends this process's log events (at `info` and up, from ftpman) into the system log of the
+/// first database opened, as `ftpman serve` and the CLI do for theirs, and warnings to standard
+/// error (`FTPMAN_LOG` sets that level). Installed once per process.
+pub fn start_system_log(store: std::sync::Arc<dyn ftpman_core::Store>) {
+    use tracing_subscriber::prelude::*;
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        let _entered = runtime().enter();
+        let (log, _task) = ftpman_core::syslog::SystemLog::start(store);
+        let console = tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::registry()
+            .with(log.layer())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+                    .with_filter(console),
+            )
+            .try_init();
+    });
+}

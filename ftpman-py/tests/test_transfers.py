@@ -60,7 +60,6 @@ def test_jobs_move_files_from_sftp_and_ftp_intact(manager: ftpman.Manager, serve
     assert manager.runs(status="failed") == []
     audit = manager.logs(component="audit")
     assert any("site 'partner' added" in e.message for e in audit)
-    assert any(e.component == "engine" and "pull" in e.message for e in manager.logs(job="pull"))
     assert manager.job("pull").to_dict()["source"] == "partner:/out"
     # The second run finds everything delivered already.
     again = manager.run_job("pull")
@@ -151,3 +150,31 @@ def test_the_async_api(tmp_path: Path, servers: Servers, scratch: Path) -> None:
     asyncio.run(main())
     for name, digest in sums.items():
         assert sha256(tmp_path / "archive" / name) == digest
+
+
+def test_engine_events_reach_the_system_log(tmp_path: Path) -> None:
+    # A fresh interpreter: the system log of a process goes to the first database it opens.
+    script = f"""
+import ftpman, pathlib
+src = pathlib.Path({str(tmp_path)!r}) / "src"
+src.mkdir()
+(src / "a.txt").write_text("a")
+m = ftpman.Manager("sqlite://{tmp_path}/log.db", "NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU1NTU=")
+m.add_site("src", url=f"file://{{src}}")
+m.add_site("dst", url="file://{tmp_path}/dst", create=True)
+m.add_job("pull", source="src:/", target="dst:/")
+run = m.run_job("pull")
+import time
+for _ in range(50):
+    lines = [e for e in m.logs(job="pull") if e.component == "engine"]
+    if lines:
+        break
+    time.sleep(0.1)
+print(lines[0].message)
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "run 1 of job pull succeeded" in done.stdout, done.stdout
