@@ -26,7 +26,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the scheduler (and later the web UI) until SIGINT or SIGTERM.
+    /// Run the scheduler and the web API until SIGINT or SIGTERM.
     #[command(after_help = "Example: ftpman serve --bind 127.0.0.1:8080")]
     Serve(ServeArgs),
     /// Sites: where files come from and go to.
@@ -93,13 +93,13 @@ pub enum Command {
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address of the web UI.
+    /// Address the web API listens on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// Do not serve the web UI.
+    /// Do not serve the web API.
     #[arg(long)]
     pub no_web: bool,
-    /// Do not run the scheduler (web UI only).
+    /// Do not run the scheduler (web API only).
     #[arg(long)]
     pub no_scheduler: bool,
     /// Runs executed at once by this node.

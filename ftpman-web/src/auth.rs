@@ -69,29 +69,37 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Whether a change sent with the session cookie comes from ftpman's own pages: the browser's
-/// `Sec-Fetch-Site` and `Origin` must not name another site, and a client that sends neither
-/// must send the session's CSRF token.
-fn same_origin(headers: &HeaderMap, client: &Client, session: &str) -> bool {
+/// Whether what a browser says of a request's origin (`Sec-Fetch-Site`, `Origin`) names no
+/// other site. A client that sends neither (a script, curl) passes here.
+fn browser_same_origin(headers: &HeaderMap, client: &Client) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let fetch_site = text("sec-fetch-site");
-    if let Some(site) = fetch_site
+    if let Some(site) = text("sec-fetch-site")
         && site != "same-origin"
         && site != "none"
     {
         return false;
     }
-    let origin = text("origin");
-    if let Some(origin) = origin {
+    if let Some(origin) = text("origin") {
         let host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
         if origin == "null" || client.host.as_deref() != Some(host) {
             return false;
         }
     }
-    if fetch_site.is_some() || origin.is_some() {
-        return true;
+    true
+}
+
+/// Whether a change sent with the session cookie comes from ftpman's own pages: the browser's
+/// `Sec-Fetch-Site` and `Origin` must not name another site, and a client that sends neither
+/// must send the session's CSRF token.
+fn same_origin(headers: &HeaderMap, client: &Client, session: &str) -> bool {
+    if !browser_same_origin(headers, client) {
+        return false;
     }
-    text(CSRF_HEADER).is_some_and(|t| t == csrf_token(session))
+    let said = headers.contains_key("sec-fetch-site") || headers.contains_key("origin");
+    said || headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t == csrf_token(session))
 }
 
 fn refuse(kind: ErrorKind, message: &str) -> Response {
@@ -127,7 +135,13 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         session: None,
         client: client.clone(),
     };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if access == Access::Anyone {
+        // A sign-in posted from another site's page would sign the browser in as the
+        // attacker's user (login CSRF): a browser's own headers say where it comes from.
+        if !safe && !browser_same_origin(req.headers(), &client) {
+            return refuse(ErrorKind::Forbidden, "refused: a sign-in sent from another site (CSRF)");
+        }
         req.extensions_mut().insert(caller);
         return next.run(req).await;
     }
@@ -161,7 +175,6 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             "sign in (POST /api/v1/session) or send Authorization: Bearer <token>",
         );
     };
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if let Some(secret) = &caller.session
         && !safe
         && !same_origin(req.headers(), &client, secret)

@@ -164,6 +164,14 @@ pub async fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "no such page or API route")
 }
 
+/// The answer to a method a route does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: Some(StatusCode::METHOD_NOT_ALLOWED),
+        ..ApiError::new(ErrorKind::InvalidInput, "this route does not take that method")
+    }
+}
+
 /// The field a serde message names (`unknown field `x``, `missing field `y``, `x: invalid
 /// type`).
 fn field_of(message: &str) -> Option<String> {

@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state.clone());
     let base = state.config.base_path.clone();
     if base.is_empty() {

@@ -2,9 +2,11 @@
 //! middleware asks it before any handler runs). A route it does not name needs an admin, so a
 //! new route is closed until it is placed here.
 //!
-//! - `viewer` reads: sites, jobs, runs, logs, nodes, status, metrics, the API description.
-//! - `operator` also runs and cancels jobs, edits jobs, tests and browses sites, uploads.
-//! - `admin` does everything, including sites, settings, users and tokens.
+//! - `viewer` reads: sites and their folders, jobs, runs, logs, nodes, status, metrics, the API
+//!   description, their own API tokens.
+//! - `operator` also adds, edits, runs and cancels jobs, tests sites, uploads and downloads,
+//!   and makes and revokes their own API tokens.
+//! - `admin` does everything, including sites, settings, users and everyone's tokens.
 
 use axum::http::Method;
 use ftpman_core::model::UserRole;
@@ -22,7 +24,7 @@ pub enum Access {
 const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/session")];
 
 /// Routes (by prefix) only admins may read, as well as change.
-const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users", "/api/v1/tokens"];
+const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users"];
 
 /// Changes operators may make (by prefix; the site routes are the actions on a site that
 /// change nothing stored).
@@ -31,6 +33,7 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/api/v1/runs",
     "/api/v1/sites/{name}/test",
     "/api/v1/sites/{name}/files",
+    "/api/v1/tokens",
 ];
 
 fn under(route: &str, prefix: &str) -> bool {
@@ -84,6 +87,12 @@ mod tests {
             Access::Role(UserRole::Operator)
         );
         assert_eq!(role(Method::GET, "/api/v1/users"), Access::Role(UserRole::Admin));
+        assert_eq!(role(Method::GET, "/api/v1/tokens"), Access::Role(UserRole::Viewer));
+        assert_eq!(role(Method::POST, "/api/v1/tokens"), Access::Role(UserRole::Operator));
+        assert_eq!(
+            role(Method::DELETE, "/api/v1/tokens/{id}"),
+            Access::Role(UserRole::Operator)
+        );
         assert_eq!(role(Method::GET, "/api/v1/settingsx"), Access::Role(UserRole::Viewer));
         assert_eq!(
             role(Method::PUT, "/api/v1/somewhere-new"),

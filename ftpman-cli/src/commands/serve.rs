@@ -65,7 +65,7 @@ pub async fn serve(m: Manager, args: ServeArgs) -> CmdResult {
             );
         }
         if let Some(addr) = addr {
-            tracing::info!(target: "ftpman::web", "web UI and API on http://{addr}{base}/");
+            tracing::info!(target: "ftpman::web", "web API on http://{addr}{base}/api/v1/ (its description: {base}/api/v1/openapi.json)");
         }
     })
     .await

@@ -70,6 +70,29 @@ impl Manager {
         Ok(self.store.tokens().await?)
     }
 
+    /// The tokens `who` may see: every one for an admin, else their own.
+    pub async fn tokens_visible_to(&self, who: &Principal) -> ManagerResult<Vec<ApiToken>> {
+        let all = self.store.tokens().await?;
+        Ok(if who.role == UserRole::Admin {
+            all
+        } else {
+            all.into_iter().filter(|t| t.username == who.username).collect()
+        })
+    }
+
+    /// Revokes a token on behalf of `who`: an admin any token, anyone else only their own (a
+    /// token of someone else is "not found" to them, so that ids reveal nothing).
+    pub async fn revoke_token_as(&self, who: &Principal, id: i64) -> ManagerResult<()> {
+        if who.role != UserRole::Admin && !self.tokens_visible_to(who).await?.iter().any(|t| t.id == id) {
+            return Err(ManagerError::NotFound {
+                kind: "token",
+                name: id.to_string(),
+                suggestion: None,
+            });
+        }
+        self.revoke_token(id).await
+    }
+
     /// Revokes a token: from now on it is refused.
     pub async fn revoke_token(&self, id: i64) -> ManagerResult<()> {
         if !self.store.delete_token(id).await? {

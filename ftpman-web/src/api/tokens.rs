@@ -1,5 +1,5 @@
 //! API tokens: made for the caller, scoped to a role no higher than theirs, shown once,
-//! hashed at rest, revocable.
+//! hashed at rest, revocable. Operators manage their own; admins see and revoke every one.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Body, ErrorBody, PathArg};
@@ -39,11 +39,15 @@ pub struct CreatedToken {
     pub secret: String,
 }
 
-/// Every token (never a secret).
+/// The caller's tokens (every user's for an admin); never a secret.
 #[utoipa::path(get, path = "/tokens", tag = "tokens",
     responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody)))]
-async fn list_tokens(State(s): State<AppState>) -> ApiResult<Json<Vec<TokenView>>> {
-    Ok(Json(s.manager.tokens().await?.iter().map(TokenView::from).collect()))
+async fn list_tokens(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<Vec<TokenView>>> {
+    let tokens = s.manager.tokens_visible_to(caller.user()?).await?;
+    Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
 
 /// Makes a token for the caller.
@@ -71,10 +75,14 @@ async fn create_token(
     ))
 }
 
-/// Revokes a token: it is refused from now on, on every node.
+/// Revokes a token (one's own; an admin any): it is refused from now on, on every node.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),
     responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
-async fn revoke_token(State(s): State<AppState>, PathArg(id): PathArg<i64>) -> ApiResult<StatusCode> {
-    s.manager.revoke_token(id).await?;
+async fn revoke_token(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathArg(id): PathArg<i64>,
+) -> ApiResult<StatusCode> {
+    s.manager.revoke_token_as(caller.user()?, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

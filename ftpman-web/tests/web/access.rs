@@ -34,7 +34,7 @@ fn concrete(path: &str) -> String {
 const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/session")];
 
 fn only_admins(path: &str) -> bool {
-    ["/api/v1/settings", "/api/v1/users", "/api/v1/tokens"]
+    ["/api/v1/settings", "/api/v1/users"]
         .iter()
         .any(|p| path.starts_with(p))
 }
@@ -44,6 +44,7 @@ fn operator_may_change(path: &str) -> bool {
         || path.starts_with("/api/v1/runs")
         || path == "/api/v1/sites/{name}/test"
         || path == "/api/v1/sites/{name}/files"
+        || path.starts_with("/api/v1/tokens")
         || path == "/api/v1/session"
 }
 
@@ -308,4 +309,74 @@ async fn behind_a_trusted_proxy_under_a_base_path() {
         "the client's address, from the proxy: {:?}",
         logs.iter().map(|e| &e.message).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_tokens_login_csrf_and_wrong_methods() {
+    let srv = TestServer::start(WebConfig::default()).await;
+    let admin = Auth::Token(srv.token("ada", UserRole::Admin).await);
+    let operator = Auth::Token(srv.token("otto", UserRole::Operator).await);
+    // An operator makes, sees and revokes their own tokens only.
+    let a = srv
+        .call(
+            &operator,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "cron", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let own = a.json()["token"]["id"].as_i64().expect("id");
+    let a = srv
+        .call(
+            &operator,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "more", "role": "admin"})),
+        )
+        .await;
+    assert_eq!((a.status, a.error().1.as_deref()), (422, Some("role")), "{}", a.text);
+    let a = srv.call(&operator, Method::GET, "/api/v1/tokens", None).await;
+    let users: Vec<String> = a
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| t["username"].as_str().expect("user").to_string())
+        .collect();
+    assert_eq!(users, ["otto", "otto"]);
+    let admins = srv.call(&admin, Method::GET, "/api/v1/tokens", None).await.json();
+    let ada_token = admins
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["username"] == json!("ada"))
+        .expect("ada's")["id"]
+        .clone();
+    let a = srv
+        .call(&operator, Method::DELETE, &format!("/api/v1/tokens/{ada_token}"), None)
+        .await;
+    assert_eq!(a.status, 404, "someone else's token is not theirs to see: {}", a.text);
+    assert_eq!(
+        srv.call(&operator, Method::DELETE, &format!("/api/v1/tokens/{own}"), None)
+            .await
+            .status,
+        204
+    );
+    // A sign-in posted from another site's page is refused (login CSRF).
+    let a = srv
+        .send(
+            &Auth::None,
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "ada", "password": PASSWORD})),
+            &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!((a.status, a.error().0.as_str()), (403, "forbidden"), "{}", a.text);
+    assert!(session_cookie(&a).is_none());
+    // A method a route does not take: the API's error shape.
+    let a = srv.call(&admin, Method::PUT, "/api/v1/jobs", Some(json!({}))).await;
+    assert_eq!(a.status, 405, "{}", a.text);
+    assert_eq!(a.error().0, "invalid_input");
 }
