@@ -8,7 +8,8 @@
 #
 # Workloads: 1 one file up and down (with 4: peak RSS), 2 a tree of 2,000 files of 16 KiB down,
 # 3 site to site SFTP -> FTP, 5 the scheduler with 10,000 jobs, 6 the machine's limits, 7 the web
-# API over 100,000 runs and 1,000,000 run files (SQLite and PostgreSQL).
+# API over 100,000 runs and 1,000,000 run files (SQLite and PostgreSQL), 8 the 2,000-file tree
+# through a job run from Python and from the CLI.
 # Writes benches/results/*.md and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ source scripts/lib/test-servers.sh
 
 size_mib=${1:-1024}
 reps=${2:-3}
-workloads=${WORKLOADS:-"1 2 3 5 6 7"}
+workloads=${WORKLOADS:-"1 2 3 5 6 7 8"}
 protocols=${PROTOCOLS:-"sftp ftp ftps"}
 has() { [[ " $workloads " == *" $1 "* ]]; }
 
@@ -256,6 +257,45 @@ if has 6; then
     echo "| ChaCha20-Poly1305, one core, 8 KiB blocks (openssl) | $(cipher chacha20-poly1305) |"
   } > benches/results/w6-limits.md
   cat benches/results/w6-limits.md
+fi
+
+# --- Workload 8: one job from Python and from the CLI -------------------------------------
+if has 8; then
+  log "workload 8: the 2,000-file SFTP tree through run_job from Python and ftpman job run"
+  cargo build --release --quiet -p ftpman-cli
+  py_env=$work/py; python3 -m venv "$py_env"
+  CARGO_TARGET_DIR="$PWD/target" "$py_env/bin/pip" install -q --disable-pip-version-check ./ftpman-py
+  rdir=$(remote_dir sftp)/pytree
+  for i in $(seq 0 1999); do
+    d="$rdir/d$((i % 10))/e$((i % 7))"; mkdir -p "$d"; head -c 16384 /dev/urandom > "$d/f$i.bin"
+  done
+  chown -R "$(owner_of sftp):" "$rdir"
+  export ENCRYPTION_KEY=NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ=
+  w8db="sqlite://$work/w8.db"; dest=$work/w8-tree
+  w8_setup() {
+    rm -rf "$dest" "$work"/w8.db*; mkdir -p "$dest"
+    "$PWD/target/release/ftpman" --db "$w8db" site add src --url "sftp://$FTPMAN_TEST_KEY_USER@127.0.0.1:$FTPMAN_TEST_SSH_PORT$rdir" \
+      --key-file "$S/id_ed25519" --host-key "$FTPMAN_TEST_SSH_HOST_KEY" --max-connections 8 >/dev/null
+    "$PWD/target/release/ftpman" --db "$w8db" site add dst --url "file://$dest" >/dev/null
+    "$PWD/target/release/ftpman" --db "$w8db" job add tree --from src:/ --to dst:/ --recursive --parallel 8 >/dev/null
+  }
+  results=$work/w8.tsv; : > "$results"
+  reps_w1=$reps; reps=$(( reps < 5 ? 5 : reps ))
+  check='[ "$(find '"$dest"' -type f | wc -l)" = 2000 ]'
+  PREPARE=w8_setup
+  measure "tree|cli" "$PWD/target/release/ftpman --db $w8db job run tree" "$check"
+  measure "tree|python" "$py_env/bin/python -c \"import ftpman; r = ftpman.Manager('$w8db').run_job('tree'); assert r.transferred == 2000, r\"" "$check"
+  PREPARE=true; reps=$reps_w1
+  cli_s=$(awk -F'\t' '$1 == "tree|cli" {print $2}' "$results")
+  py_s=$(awk -F'\t' '$1 == "tree|python" {print $2}' "$results")
+  { echo "# Workload 8: 2,000 files of 16 KiB over SFTP through one job, from Python and from the CLI"; echo; header; echo
+    echo "| how | seconds (median) | peak RSS MiB | Python / CLI |"; echo "|---|---:|---:|---:|"
+    awk -F'\t' -v cli="$cli_s" '{ split($1, p, "|"); printf "| %s | %s | %.1f | %s |\n", p[2], $2, $3 / 1024, (p[2] == "python" && cli > 0) ? sprintf("%.3f", $2 / cli) : "-" }' "$results"
+    echo; echo "Each repeat on a fresh SQLite database: \`ftpman job run tree\` (release) against \`python -c 'ftpman.Manager(db).run_job(\"tree\")'\` (the wheel built in release), interpreter start and import included. Target: Python within 5% of the CLI."
+  } > benches/results/w8-python.md
+  unset ENCRYPTION_KEY
+  cat benches/results/w8-python.md
+  mv "$rdir" "$trash/pytree"
 fi
 
 # --- Workload 7: the web API over a long history ------------------------------------------

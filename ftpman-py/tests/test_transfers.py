@@ -178,3 +178,24 @@ print(lines[0].message)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "run 1 of job pull succeeded" in done.stdout, done.stdout
+
+
+def test_the_gil_is_released_while_a_run_goes(manager: ftpman.Manager, tmp_path: Path) -> None:
+    slow_job(manager, tmp_path, size=1 << 20, rate="512K")
+    done = threading.Event()
+    result = []
+
+    def run() -> None:
+        result.append(manager.run_job("slow"))
+        done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    # Pure Python work on this thread while the run goes on the other: it only advances if the
+    # run's thread let go of the GIL.
+    spins = 0
+    while not done.is_set():
+        spins += 1
+    worker.join()
+    assert result[0].status == "succeeded"
+    assert spins > 100_000, spins
