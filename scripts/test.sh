@@ -30,6 +30,11 @@ log "starting sshd and vsftpd (plain, explicit FTPS, implicit FTPS) on loopback"
 start_test_servers "$servers_dir"
 export FTPMAN_TEST_PG="postgres://postgres@127.0.0.1:5432/${run_db}"
 
+log "ensuring Debian's Chromium and the browser tests' Playwright library"
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver
+command -v npm >/dev/null || apt_install nodejs npm
+(cd ftpman-web/tests/browser && npm ci --no-audit --no-fund --silent)
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

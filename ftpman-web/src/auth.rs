@@ -170,6 +170,29 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     }
     let Some(principal) = caller.principal.clone() else {
+        // A person opening a page is sent to sign in, and brought back afterwards.
+        let page = !route.starts_with("/api/") && route != "/metrics";
+        if page && *req.method() == Method::GET {
+            // The path as the browser asked for it (a nested router sees it without the base).
+            let uri = req
+                .extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map(|o| o.0.clone())
+                .unwrap_or_else(|| req.uri().clone());
+            let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let next: String = back
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            let to = format!("{}/login?next={next}", state.config.base_path);
+            return axum::response::Redirect::to(&to).into_response();
+        }
         return refuse(
             ErrorKind::Unauthorized,
             "sign in (POST /api/v1/session) or send Authorization: Bearer <token>",

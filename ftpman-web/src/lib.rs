@@ -1,14 +1,16 @@
-//! ftpman-web: the REST API (and, on the same handlers' core calls, the dashboard) served by
+//! ftpman-web: the REST API and the dashboard's pages (on the same core calls) served by
 //! `ftpman serve`. A thin axum layer over [`ftpman_core::Manager`]: handlers parse, call the
 //! core, render; who may do what is decided in one place ([`policy`]), for every route.
 
 pub mod api;
+mod assets;
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod node;
 pub mod ops;
+pub mod pages;
 pub mod policy;
 pub mod state;
 
@@ -36,6 +38,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     let router = router
+        .merge(pages::routes())
+        .merge(assets::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -21,7 +21,15 @@ pub enum Access {
 }
 
 /// Routes answered without sign-in.
-const PUBLIC: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/session")];
+const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/session"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/assets/app.css"),
+    ("GET", "/assets/app.js"),
+];
 
 /// Routes (by prefix) only admins may read, as well as change.
 const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users"];
@@ -34,6 +42,9 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/api/v1/sites/{name}/test",
     "/api/v1/sites/{name}/files",
     "/api/v1/tokens",
+    // The pages' actions: run now, cancel.
+    "/jobs",
+    "/runs",
 ];
 
 fn under(route: &str, prefix: &str) -> bool {
@@ -45,7 +56,7 @@ pub fn required(method: &Method, route: &str) -> Access {
     if PUBLIC.iter().any(|(m, r)| *m == method.as_str() && *r == route) {
         return Access::Anyone;
     }
-    if route == "/api/v1/session" {
+    if route == "/api/v1/session" || route == "/logout" {
         // Who am I, and signing out: anyone signed in.
         return Access::Role(UserRole::Viewer);
     }

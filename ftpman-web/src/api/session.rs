@@ -41,7 +41,8 @@ pub struct SessionView {
     pub csrf_token: Option<String>,
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
+/// The session cookie's `Set-Cookie` value (`value` empty and `max_age` 0 clear it).
+pub(crate) fn session_cookie(state: &AppState, value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
     let path = if state.config.base_path.is_empty() {
         "/"
     } else {

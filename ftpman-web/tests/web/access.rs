@@ -380,3 +380,47 @@ async fn own_tokens_login_csrf_and_wrong_methods() {
     assert_eq!(a.status, 405, "{}", a.text);
     assert_eq!(a.error().0, "invalid_input");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_guarded_by_role() {
+    let srv = TestServer::start(WebConfig::default()).await;
+    let viewer = Auth::Token(srv.token("vic", UserRole::Viewer).await);
+    let operator = Auth::Token(srv.token("otto", UserRole::Operator).await);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (method, path) in ftpman_web::pages::PAGES {
+        let method: Method = method.parse().expect("method");
+        let url = format!("{}{}", srv.base, concrete(path));
+        let public = *path == "/login";
+        let anonymous = client.request(method.clone(), &url).send().await.expect("send");
+        let status = anonymous.status().as_u16();
+        if public {
+            assert_ne!(status, 401, "{method} {path} is public");
+        } else if method == Method::GET {
+            assert_eq!(status, 303, "{method} {path} sends a stranger to sign in");
+            let to = anonymous.headers()["location"].to_str().expect("location").to_string();
+            assert_eq!(
+                to,
+                format!("/login?next={path}")
+                    .replace("{id}", "424242")
+                    .replace("{name}", "nosuch")
+            );
+        } else {
+            assert_eq!(status, 401, "{method} {path} refuses anonymous requests");
+        }
+        if public || *path == "/logout" {
+            continue;
+        }
+        let a = srv.call(&viewer, method.clone(), concrete(path).as_str(), None).await;
+        if method == Method::GET {
+            assert_ne!(a.status, 403, "a viewer may see {path}");
+        } else {
+            assert_eq!(a.status, 403, "a viewer may not {method} {path}");
+        }
+        let a = srv.call(&operator, method.clone(), concrete(path).as_str(), None).await;
+        assert_ne!(a.status, 403, "an operator may {method} {path}");
+        assert_ne!(a.status / 100, 5, "{method} {path}: {}", a.text);
+    }
+}

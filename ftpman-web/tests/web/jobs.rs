@@ -268,6 +268,20 @@ async fn jobs_run_now_and_are_followed_live_then_paged() {
         .await;
     assert_eq!((a.status, a.error().0.as_str()), (409, "conflict"), "{}", a.text);
 
+    // This node's metrics counted them (the dry run too: it is a run).
+    let a = srv.call(&ops, Method::GET, "/metrics", None).await;
+    for line in [
+        "ftpman_runs_total{job=\"nightly\",status=\"succeeded\"} 2",
+        "ftpman_files_total{job=\"nightly\",site=\"partner\",status=\"transferred\"} 3",
+        "ftpman_bytes_total{job=\"nightly\",site=\"partner\"} 600003",
+        "ftpman_run_duration_seconds_count{job=\"nightly\"} 2",
+        "ftpman_file_duration_seconds_bucket{le=\"+Inf\"}",
+        "ftpman_runs_running 0",
+        "ftpman_cluster_slots{site=\"partner\"} 0",
+    ] {
+        assert!(a.text.contains(line), "{line} in:\n{}", a.text);
+    }
+
     // The dashboard's summary counts them.
     let a = srv.call(&ops, Method::GET, "/api/v1/summary", None).await;
     let sum = a.json();

@@ -6,6 +6,7 @@ mod harness;
 mod support;
 
 mod access;
+mod browser;
 mod jobs;
 mod sites;
 mod system;
