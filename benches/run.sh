@@ -317,6 +317,15 @@ if has 7; then
       printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field "$r" runs_p50_ms)" "$(field "$r" runs_p95_ms)" \
         "$(field "$r" runs_deep_p50_ms)" "$(field "$r" summary_p50_ms)" "$(field "$r" summary_p95_ms)" "$(field "$r" files_p50_ms)"
     done
+    echo; echo "The dashboard's pages with the same history (milliseconds, median of 50 loads each; the page's HTML, as the browser's first request):"; echo
+    echo "| store | dashboard | runs | a run | jobs | sites | logs |"; echo "|---|---:|---:|---:|---:|---:|---:|"
+    for pair in "SQLite (embedded)|$api_sqlite" "PostgreSQL (loopback)|$api_pg"; do
+      name=${pair%%|*}; r=${pair#*|}
+      run_page=$(echo "$r" | tr ' ' '\n' | awk -F= '$1 ~ /^page_runs_[0-9]+_p50_ms$/ {print $2}')
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field "$r" page__p50_ms)" "$(field "$r" page_runs_p50_ms)" \
+        "$run_page" "$(field "$r" page_jobs_p50_ms)" "$(field "$r" page_sites_p50_ms)" "$(field "$r" page_logs_p50_ms)"
+    done
+    echo; echo "Target for pages: under 300 ms each (reported, not asserted)."
     echo; echo "200 requests each after 3 to warm up, one at a time, over loopback HTTP with a bearer token, in the same process as the server (\`ftpman-bench api\`). Target: under 50 ms at the median for the runs page and the summary."
   } > benches/results/w7-api.md
   cat benches/results/w7-api.md

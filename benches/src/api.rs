@@ -1,6 +1,7 @@
-//! The web API over a long history: RUNS runs and FILES_PER_RUN files each, seeded straight
-//! into the database, then `GET /api/v1/runs?limit=50` and `GET /api/v1/summary` asked REQUESTS
-//! times each over loopback HTTP, as a dashboard would. Reports medians and 95th percentiles.
+//! The web API and the dashboard's pages over a long history: RUNS runs and FILES_PER_RUN files
+//! each, seeded straight into the database, then `GET /api/v1/runs?limit=50`,
+//! `GET /api/v1/summary` and each page asked over loopback HTTP, as a dashboard would. Reports
+//! medians and 95th percentiles.
 
 use ftpman_core::manager::{JobOptions, SiteOptions};
 use ftpman_core::model::UserRole;
@@ -153,9 +154,17 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
         requests,
     )
     .await?;
+    // The dashboard's pages, as a browser signed in would load them (the token stands in for
+    // the session cookie: the same access check, the same handlers).
+    let mut pages = Vec::new();
+    let run_page = format!("/runs/{}", runs / 2);
+    for p in ["/", "/runs", run_page.as_str(), "/jobs", "/sites", "/logs"] {
+        let t = time_get(&client, &format!("http://{addr}{p}"), token.expose(), requests / 4).await?;
+        pages.push(format!("page{}_p50_ms={:.1}", p.replace('/', "_"), quantile(&t, 0.5)));
+    }
     let _ = stop.send(true);
     Ok(format!(
-        "runs={runs} run_files={} seed_s={seed_s:.1} runs_p50_ms={:.1} runs_p95_ms={:.1} runs_deep_p50_ms={:.1} summary_p50_ms={:.1} summary_p95_ms={:.1} files_p50_ms={:.1}",
+        "runs={runs} run_files={} seed_s={seed_s:.1} runs_p50_ms={:.1} runs_p95_ms={:.1} runs_deep_p50_ms={:.1} summary_p50_ms={:.1} summary_p95_ms={:.1} files_p50_ms={:.1} {}",
         runs * files,
         quantile(&runs_t, 0.5),
         quantile(&runs_t, 0.95),
@@ -163,5 +172,6 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
         quantile(&summary_t, 0.5),
         quantile(&summary_t, 0.95),
         quantile(&files_t, 0.5),
+        pages.join(" "),
     ))
 }

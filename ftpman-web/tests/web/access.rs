@@ -167,6 +167,32 @@ async fn sessions_tokens_and_cross_site_requests() {
     let a = srv.call(&session, Method::GET, "/api/v1/sites", None).await;
     assert_eq!((a.status, a.error().0.as_str()), (401, "unauthorized"));
 
+    // Signing in again from a browser that has a session replaces it: the old one ends.
+    let first = srv.sign_in("ada", PASSWORD).await;
+    let Auth::Session { cookie: old_cookie, .. } = first.clone() else {
+        unreachable!()
+    };
+    let a = srv
+        .send(
+            &Auth::None,
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"username": "ada", "password": PASSWORD})),
+            &[("cookie", &format!("ftpman_session={old_cookie}"))],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_ne!(
+        session_cookie(&a).expect("a new cookie"),
+        old_cookie,
+        "a new secret at each sign-in"
+    );
+    assert_eq!(
+        srv.call(&first, Method::GET, "/api/v1/sites", None).await.status,
+        401,
+        "the old session ended"
+    );
+
     // An expired session is refused.
     let expiring = srv.sign_in("ada", PASSWORD).await;
     assert_eq!(
