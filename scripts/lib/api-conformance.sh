@@ -24,7 +24,7 @@ run_api_conformance() {
   local token
   token=$("$bin" --db "$db" --json token create schemathesis --user checker --role admin \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-  "$bin" --db "$db" run copy >/dev/null
+  "$bin" --db "$db" job run copy >/dev/null
   local port; port=$(free_port)
   "$bin" --db "$db" serve --bind "127.0.0.1:$port" --no-scheduler > "$dir/serve.log" 2>&1 &
   local pid=$!

@@ -223,10 +223,26 @@ impl Manager {
     pub async fn list(&self, name: &str, path: &str) -> ManagerResult<Vec<Entry>> {
         let site = self.site(name).await?;
         let mut conn = self.engine().connection(&site).await?;
-        let entries = conn.list(path).await;
-        if entries.as_ref().is_err_and(|e| e.is_transient()) {
-            conn.mark_broken();
+        match conn.list(path).await {
+            Ok(entries) => Ok(entries),
+            Err(e) if e.is_transient() => {
+                conn.mark_broken();
+                Err(e.into())
+            }
+            Err(e) => {
+                // Asked to list a file: say so, as bad input, rather than as the protocol's
+                // error ("Not a directory", "No such file", a failed reply).
+                if let Ok(entry) = conn.stat(path).await
+                    && entry.kind != crate::transport::EntryKind::Dir
+                {
+                    return Err(ValidationError::new(
+                        "path",
+                        format!("{} is a file, not a folder", crate::validate::printable(path)),
+                    )
+                    .into());
+                }
+                Err(e.into())
+            }
         }
-        Ok(entries?)
     }
 }

@@ -204,6 +204,28 @@ async fn sites_are_added_pinned_tested_browsed_and_move_files_both_ways() {
         .call(&admin, Method::GET, "/api/v1/sites/partner/ls?path=/nowhere", None)
         .await;
     assert_eq!((a.status, a.error().0.as_str()), (404, "not_found"), "{}", a.text);
+    // A file is not a folder to list: bad input, not a server's failure.
+    for site in ["partner", "drop"] {
+        let path = format!(
+            "/api/v1/sites/{site}/ls?path=/{}",
+            HOSTILE
+                .replace('"', "%22")
+                .replace('<', "%3C")
+                .replace('>', "%3E")
+                .replace('!', "%21")
+        );
+        let a = srv.call(&admin, Method::GET, &path, None).await;
+        if site == "drop" && a.status == 200 {
+            // FTP's LIST of a file lists that file.
+            continue;
+        }
+        assert_eq!(
+            (a.status, a.error().1.as_deref()),
+            (422, Some("path")),
+            "{site}: {}",
+            a.text
+        );
+    }
 
     // Upload into the FTP site's folder: streamed, renamed into place, sizes checked.
     let one: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
