@@ -39,6 +39,28 @@
   document.querySelectorAll("form[data-confirm]").forEach((f) =>
     f.addEventListener("submit", (e) => { if (!confirm(f.dataset.confirm)) e.preventDefault(); }));
 
+  // A cron expression explained in words as it is typed (the server decides, as on saving).
+  const cron = document.getElementById("schedule"), words = document.getElementById("schedule-words");
+  if (cron && words) {
+    let timer = null;
+    const explain = () => {
+      const tz = document.getElementById("tz");
+      if (!cron.value.trim()) { words.textContent = "No schedule: the job runs when started."; return; }
+      const q = new URLSearchParams({ cron: cron.value, tz: tz ? tz.value : "" });
+      fetch(base + "/api/v1/schedule?" + q, { credentials: "same-origin" })
+        .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
+        .then(({ ok, body }) => {
+          words.textContent = ok ? body.text : body.error.message;
+          words.classList.toggle("error", !ok);
+        })
+        .catch(() => {});
+    };
+    const later = () => { clearTimeout(timer); timer = setTimeout(explain, 250); };
+    cron.addEventListener("input", later);
+    const tz = document.getElementById("tz");
+    if (tz) tz.addEventListener("input", later);
+  }
+
   // A run's live progress, from its Server-Sent Events.
   const live = document.getElementById("live");
   if (!live || live.dataset.final === "true") return;

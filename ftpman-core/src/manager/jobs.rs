@@ -260,7 +260,6 @@ impl Manager {
         Ok(())
     }
 
-    /// The next `count` fires of a job.
     /// Clears a job's ledger, all of it or the source paths given (relative to the source
     /// site's root, as `run show` lists them): those files are sent again by its next run.
     /// Returns how many entries went.
@@ -283,6 +282,33 @@ impl Manager {
         Ok(forgotten)
     }
 
+    /// A cron expression (read in `tz`, default UTC) in words and its next `count` fires, or
+    /// why it is refused (field `schedule` or `tz`): what a form shows as the user types.
+    pub fn describe_schedule(
+        &self,
+        expr: &str,
+        tz: Option<&str>,
+        count: usize,
+    ) -> ManagerResult<(String, Vec<chrono::DateTime<Utc>>)> {
+        let tz = match tz.filter(|t| !t.is_empty()) {
+            Some(t) => crate::validate::parse_time_zone("tz", t)?,
+            None => chrono_tz::UTC,
+        };
+        let now = Utc::now();
+        let cron = parse_cron("schedule", expr, tz, now)?;
+        let schedule = Schedule::Cron {
+            expr: expr.trim().to_string(),
+            tz,
+        };
+        let fires = cron
+            .iter_after(now.with_timezone(&tz))
+            .take(count)
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+        Ok((schedule.describe(), fires))
+    }
+
+    /// The next `count` fires of job `name`.
     pub async fn next_fires(&self, name: &str, count: usize) -> ManagerResult<Vec<chrono::DateTime<Utc>>> {
         let job = self.job(name).await?;
         Ok(crate::scheduler::next_fires(&job, Utc::now(), count)?)

@@ -24,6 +24,41 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(run_job))
         .routes(routes!(dry_run_job))
         .routes(routes!(forget_job))
+        .routes(routes!(describe_schedule))
+}
+
+/// A cron expression to explain.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScheduleQuery {
+    /// The expression (5 or 6 fields, `*/5 * * * *`).
+    pub cron: String,
+    /// The time zone it is read in (default UTC).
+    pub tz: Option<String>,
+}
+
+/// A cron expression in words, and its next fires.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScheduleWords {
+    /// In words ("at 02:00 every day, Europe/Berlin").
+    pub text: String,
+    /// The next five fires (RFC 3339).
+    pub next_fires: Vec<String>,
+}
+
+/// Explains a cron expression, as a form shows it while it is typed; a refused one is 422
+/// naming `schedule` or `tz`.
+#[utoipa::path(get, path = "/schedule", tag = "jobs", params(ScheduleQuery),
+    responses((status = 200, body = ScheduleWords), (status = 422, body = ErrorBody)))]
+async fn describe_schedule(
+    State(s): State<AppState>,
+    crate::error::Params(q): crate::error::Params<ScheduleQuery>,
+) -> ApiResult<Json<ScheduleWords>> {
+    let (text, fires) = s.manager.describe_schedule(&q.cron, q.tz.as_deref(), 5)?;
+    Ok(Json(ScheduleWords {
+        text,
+        next_fires: fires.iter().map(|t| t.to_rfc3339()).collect(),
+    }))
 }
 
 /// A new job: its name and the same options as `ftpman job add` (read as [`super::Named`],

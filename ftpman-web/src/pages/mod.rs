@@ -30,6 +30,10 @@ pub const PAGES: &[(&str, &str)] = &[
     ("POST", "/logout"),
     ("GET", "/sites"),
     ("GET", "/jobs"),
+    ("GET", "/jobs/new"),
+    ("POST", "/jobs/new"),
+    ("GET", "/jobs/{name}/edit"),
+    ("POST", "/jobs/{name}/edit"),
     ("POST", "/jobs/{name}/run"),
     ("GET", "/runs"),
     ("GET", "/runs/{id}"),
@@ -45,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/sites", get(sites))
         .route("/jobs", get(jobs))
+        .route("/jobs/new", get(new_job).post(add_job))
+        .route("/jobs/{name}/edit", get(edit_job).post(save_job))
         .route("/jobs/{name}/run", post(run_now))
         .route("/runs", get(runs))
         .route("/runs/{id}", get(run))
@@ -510,6 +516,267 @@ async fn run_now(State(s): State<AppState>, Path(name): Path<String>) -> PageRes
         .start_run(&name, false, ftpman_core::model::Trigger::Manual)
         .await?;
     Ok(Redirect::to(&format!("{}/runs/{}", s.config.base_path, handle.id())).into_response())
+}
+
+// --- the job form ------------------------------------------------------------------------
+
+/// What the job form holds, as typed (kept as it was when a value is refused).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JobFormValues {
+    name: String,
+    from: String,
+    to: String,
+    include: String,
+    exclude: String,
+    recursive: Option<String>,
+    schedule: String,
+    tz: String,
+    min_age: String,
+    after: String,
+    on_conflict: String,
+    parallel: String,
+    retries: String,
+    bwlimit: String,
+    notify: String,
+    email: String,
+    csrf: String,
+}
+
+struct JobFormView {
+    name: String,
+    from: String,
+    to: String,
+    include: String,
+    exclude: String,
+    recursive: bool,
+    schedule: String,
+    tz: String,
+    min_age: String,
+    after: String,
+    parallel: String,
+    retries: String,
+    bwlimit: String,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "job_form.html")]
+struct JobFormPage {
+    layout: Layout,
+    editing: bool,
+    v: JobFormView,
+    sites: Vec<String>,
+    conflicts: Vec<(String, bool)>,
+    notifies: Vec<(String, bool)>,
+    schedule_words: String,
+    error_field: String,
+    error_message: String,
+    general_error: Option<String>,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn given(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+impl JobFormValues {
+    /// The options the core reads; a number that does not parse is refused naming its field.
+    fn options(&self, editing: bool) -> Result<ftpman_core::manager::JobOptions, ManagerError> {
+        let number = |field: &str, text: &str| -> Result<Option<u32>, ManagerError> {
+            match given(text) {
+                None => Ok(None),
+                Some(t) => t.parse().map(Some).map_err(|_| {
+                    ftpman_core::ValidationError::new(field, format!("'{t}' is not a whole number")).into()
+                }),
+            }
+        };
+        Ok(ftpman_core::manager::JobOptions {
+            from: given(&self.from),
+            to: given(&self.to),
+            include: Some(list(&self.include)),
+            exclude: Some(list(&self.exclude)),
+            recursive: Some(self.recursive.is_some()),
+            min_age: given(&self.min_age),
+            schedule: given(&self.schedule),
+            tz: given(&self.tz),
+            // An emptied schedule makes the job manual.
+            manual: given(&self.schedule).is_none() && editing,
+            after: given(&self.after),
+            on_conflict: given(&self.on_conflict),
+            parallel: number("parallel", &self.parallel)?,
+            retries: number("retries", &self.retries)?,
+            bwlimit: Some(given(&self.bwlimit).unwrap_or_else(|| "none".into())),
+            notify: given(&self.notify),
+            email: Some(list(&self.email)),
+            ..Default::default()
+        })
+    }
+
+    fn view(&self) -> JobFormView {
+        JobFormView {
+            name: self.name.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            recursive: self.recursive.is_some(),
+            schedule: self.schedule.clone(),
+            tz: self.tz.clone(),
+            min_age: self.min_age.clone(),
+            after: self.after.clone(),
+            parallel: self.parallel.clone(),
+            retries: self.retries.clone(),
+            bwlimit: self.bwlimit.clone(),
+            email: self.email.clone(),
+        }
+    }
+
+    fn from_job(j: &ftpman_core::manager::views::JobView) -> JobFormValues {
+        JobFormValues {
+            name: j.name.clone(),
+            from: j.from.clone(),
+            to: j.to.clone(),
+            include: j.include.join(", "),
+            exclude: j.exclude.join(", "),
+            recursive: j.recursive.then(|| "on".to_string()),
+            schedule: j.schedule.cron.clone().unwrap_or_default(),
+            tz: j.schedule.tz.clone().unwrap_or_default(),
+            min_age: j.min_age.clone(),
+            after: j.after.clone(),
+            on_conflict: j.on_conflict.clone(),
+            parallel: j.parallel.to_string(),
+            retries: j.retries.to_string(),
+            bwlimit: j.bwlimit.clone().unwrap_or_default(),
+            notify: j.notify.clone(),
+            email: j.email.join(", "),
+            csrf: String::new(),
+        }
+    }
+}
+
+async fn job_form(
+    s: &AppState,
+    caller: &Caller,
+    editing: bool,
+    values: &JobFormValues,
+    error: Option<&ManagerError>,
+) -> Result<String, PageError> {
+    let title = if editing {
+        format!("Edit {}", values.name)
+    } else {
+        "Add a job".into()
+    };
+    let layout = layout(s, caller, &title, "/jobs").await?;
+    let sites = s.manager.sites().await?.into_iter().map(|x| x.name).collect();
+    let pick = |options: &[&str], current: &str, default: &str| -> Vec<(String, bool)> {
+        let current = if current.is_empty() { default } else { current };
+        options.iter().map(|o| (o.to_string(), *o == current)).collect()
+    };
+    let schedule_words = match given(&values.schedule) {
+        None => "No schedule: the job runs when started.".to_string(),
+        Some(cron) => s
+            .manager
+            .describe_schedule(&cron, given(&values.tz).as_deref(), 1)
+            .map(|(text, _)| text)
+            .unwrap_or_default(),
+    };
+    let (error_field, error_message, general_error) = match error {
+        None => (String::new(), String::new(), None),
+        Some(e) => match e.field() {
+            Some(f) => (f.to_string(), e.to_string(), None),
+            None => (String::new(), String::new(), Some(e.to_string())),
+        },
+    };
+    Ok(JobFormPage {
+        layout,
+        editing,
+        v: values.view(),
+        sites,
+        conflicts: pick(
+            &["replace-own", "overwrite", "skip", "rename", "fail"],
+            &values.on_conflict,
+            "replace-own",
+        ),
+        notifies: pick(&["never", "failure", "always"], &values.notify, "never"),
+        schedule_words,
+        error_field,
+        error_message,
+        general_error,
+    }
+    .render()?)
+}
+
+async fn new_job(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+    let values = JobFormValues {
+        parallel: "4".into(),
+        retries: "3".into(),
+        ..Default::default()
+    };
+    Ok(Html(job_form(&s, &caller, false, &values, None).await?).into_response())
+}
+
+async fn add_job(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Form(f): Form<JobFormValues>,
+) -> PageResult {
+    let result = match f.options(false) {
+        Ok(opts) => s.manager.add_job(f.name.trim(), &opts).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("{}/jobs", s.config.base_path)).into_response()),
+        Err(e)
+            if e.kind() == ErrorKind::InvalidInput
+                || e.kind() == ErrorKind::AlreadyExists
+                || e.kind() == ErrorKind::NotFound =>
+        {
+            let body = job_form(&s, &caller, false, &f, Some(&e)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn edit_job(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> PageResult {
+    let job = s.manager.job(&name).await?;
+    let view = s.manager.job_views(std::slice::from_ref(&job)).await?.remove(0);
+    let values = JobFormValues::from_job(&view);
+    Ok(Html(job_form(&s, &caller, true, &values, None).await?).into_response())
+}
+
+async fn save_job(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Form(mut f): Form<JobFormValues>,
+) -> PageResult {
+    f.name = name.clone();
+    let result = match f.options(true) {
+        Ok(opts) => s.manager.edit_job(&name, &opts).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("{}/jobs", s.config.base_path)).into_response()),
+        Err(e) if e.kind() == ErrorKind::InvalidInput || e.kind() == ErrorKind::NotFound && e.field().is_some() => {
+            let body = job_form(&s, &caller, true, &f, Some(&e)).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 // --- runs --------------------------------------------------------------------------------

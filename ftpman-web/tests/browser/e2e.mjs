@@ -43,7 +43,7 @@ async function labelled(what) {
   const title = await page.title();
   check(title.length > 0 && title.includes("ftpman"), `${what}: a title (${title})`);
   const unlabelled = await page.$$eval("input:not([type=hidden]), select, textarea", (els) =>
-    els.filter((e) => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.getAttribute("aria-label")).map((e) => e.name || e.outerHTML));
+    els.filter((e) => !(e.id && document.querySelector(`label[for="${e.id}"]`)) && !e.closest("label") && !e.getAttribute("aria-label")).map((e) => e.name || e.outerHTML));
   check(unlabelled.length === 0, `${what}: every input has a label (${unlabelled})`);
 }
 
@@ -92,6 +92,27 @@ const hostile = await page.$$eval("#files td.path", (tds) => tds.map((t) => t.te
 check(hostile.some((t) => t.includes('"><script>alert(1)<!--.csv')), `the hostile name shown as text (${hostile})`);
 check((await page.$$("#files script")).length === 0, "no script element made from a file name");
 await shot("run");
+
+// Add a job: a bad cron is refused beside its field and what was typed is kept; the words
+// appear as the expression is typed; the job is listed with its schedule in words.
+await page.goto(`${base}/jobs/new`);
+await labelled("job form");
+await page.fill("#name", "hourly-pull");
+await page.fill("#from", "partner:/");
+await page.fill("#to", "archive:/hourly/{yyyy}");
+await page.fill("#schedule", "61 * * * *");
+await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Add job')")]);
+check((await page.textContent("#schedule-error"))?.includes("61 * * * *"), "the bad cron's error beside its field");
+check((await page.inputValue("#schedule")) === "61 * * * *", "the typed cron is kept");
+check((await page.inputValue("#name")) === "hourly-pull" && (await page.inputValue("#to")) === "archive:/hourly/{yyyy}", "the other fields are kept");
+await shot("job-form-error");
+await page.fill("#schedule", "");
+await page.type("#schedule", "*/15 * * * *");
+await page.waitForFunction(() => /15 minutes/.test(document.getElementById("schedule-words").textContent), null, { timeout: 10000 });
+check(true, "words as the cron is typed");
+await Promise.all([page.waitForURL(`${base}/jobs`), page.click("button:has-text('Add job')")]);
+check((await page.textContent("tbody"))?.includes("every 15 minutes"), "the new job with its schedule in words");
+await shot("jobs-after-add");
 
 // The run is in the list, and the job in the audit trail.
 await page.goto(`${base}/runs`);
