@@ -42,7 +42,8 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/api/v1/sites/{name}/test",
     "/api/v1/sites/{name}/files",
     "/api/v1/tokens",
-    // The pages' actions: run now, cancel.
+    // The pages' actions: test a site, add and edit jobs, run now, cancel.
+    "/sites/{name}/test",
     "/jobs",
     "/runs",
 ];

@@ -29,6 +29,9 @@ pub const PAGES: &[(&str, &str)] = &[
     ("POST", "/login"),
     ("POST", "/logout"),
     ("GET", "/sites"),
+    ("GET", "/sites/{name}"),
+    ("POST", "/sites/{name}/test"),
+    ("POST", "/sites/{name}/pin"),
     ("GET", "/jobs"),
     ("GET", "/jobs/new"),
     ("POST", "/jobs/new"),
@@ -48,6 +51,9 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/sites", get(sites))
+        .route("/sites/{name}", get(site_page))
+        .route("/sites/{name}/test", post(site_test))
+        .route("/sites/{name}/pin", post(site_pin))
         .route("/jobs", get(jobs))
         .route("/jobs/new", get(new_job).post(add_job))
         .route("/jobs/{name}/edit", get(edit_job).post(save_job))
@@ -447,6 +453,151 @@ async fn sites(State(s): State<AppState>, Extension(caller): Extension<Caller>) 
         })
         .collect();
     page(SitesPage { layout, sites })
+}
+
+struct TestResult {
+    ok: bool,
+    connect: String,
+    list: String,
+    entries: usize,
+    message: String,
+    advice: String,
+    offered: Option<String>,
+}
+
+struct EntryRow {
+    name: String,
+    path: String,
+    dir: bool,
+    size: String,
+    mtime: String,
+}
+
+#[derive(Template)]
+#[template(path = "site.html")]
+struct SitePage {
+    layout: Layout,
+    name: String,
+    protocol: String,
+    url: String,
+    credentials: String,
+    host_key: String,
+    path: String,
+    parent: Option<String>,
+    entries: Vec<EntryRow>,
+    list_error: Option<String>,
+    test: Option<TestResult>,
+    can_test: bool,
+    can_pin: bool,
+    can_download: bool,
+}
+
+#[derive(Deserialize)]
+struct FolderQuery {
+    path: Option<String>,
+}
+
+async fn site_view(s: &AppState, caller: &Caller, name: &str, path: &str, test: Option<TestResult>) -> PageResult {
+    let site = s.manager.site(name).await?;
+    let layout = layout(s, caller, &format!("Site {name}"), "/sites").await?;
+    let role = caller.user().map(|p| p.role).unwrap_or(UserRole::Viewer);
+    let v = ftpman_core::manager::views::SiteView::from(&site);
+    let (entries, list_error) = match s.manager.list(name, path).await {
+        Ok(mut entries) => {
+            entries.sort_by(|a, b| {
+                (b.kind == ftpman_core::transport::EntryKind::Dir)
+                    .cmp(&(a.kind == ftpman_core::transport::EntryKind::Dir))
+                    .then(a.name.cmp(&b.name))
+            });
+            let rows = entries
+                .iter()
+                .map(|e| {
+                    let view = ftpman_core::manager::views::EntryView::from(e);
+                    EntryRow {
+                        dir: view.kind == "dir",
+                        size: if view.kind == "dir" {
+                            String::new()
+                        } else {
+                            ftpman_core::validate::format_bytes(view.size)
+                        },
+                        mtime: when(view.mtime.as_deref()),
+                        name: view.name,
+                        path: view.path,
+                    }
+                })
+                .collect();
+            (rows, None)
+        }
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let parent = (path != "/" && !path.is_empty()).then(|| ftpman_core::transport::path::parent(path));
+    page(SitePage {
+        layout,
+        name: v.name.clone(),
+        protocol: v.protocol.clone(),
+        url: v.url.clone(),
+        credentials: [
+            v.has_password.then_some("password set"),
+            v.has_private_key.then_some("key set"),
+            v.cert_fingerprint.is_some().then_some("certificate pinned"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
+        host_key: v.host_key.clone().unwrap_or_else(|| "–".into()),
+        path: path.to_string(),
+        parent,
+        entries,
+        list_error,
+        test,
+        can_test: role.covers(UserRole::Operator),
+        can_pin: role.covers(UserRole::Admin),
+        can_download: role.covers(UserRole::Operator),
+    })
+}
+
+async fn site_page(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Query(q): Query<FolderQuery>,
+) -> PageResult {
+    let path = q.path.filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
+    site_view(&s, &caller, &name, &path, None).await
+}
+
+async fn site_test(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> PageResult {
+    let outcome = s.manager.test_site(&name).await?;
+    let v = ftpman_core::manager::views::SiteTestView::from(&outcome);
+    let test = TestResult {
+        ok: v.ok,
+        connect: v.connect_ms.map(|ms| duration(ms as f64 / 1000.0)).unwrap_or_default(),
+        list: v.list_ms.map(|ms| duration(ms as f64 / 1000.0)).unwrap_or_default(),
+        entries: v.root_entries.unwrap_or(0),
+        message: v.message.unwrap_or_default(),
+        advice: v.advice.unwrap_or_default(),
+        offered: v.offered_host_key,
+    };
+    site_view(&s, &caller, &name, "/", Some(test)).await
+}
+
+#[derive(Deserialize)]
+struct PinForm {
+    host_key: String,
+}
+
+async fn site_pin(State(s): State<AppState>, Path(name): Path<String>, Form(f): Form<PinForm>) -> PageResult {
+    let opts = ftpman_core::manager::SiteOptions {
+        host_key: Some(f.host_key),
+        ..Default::default()
+    };
+    s.manager.edit_site(&name, &opts).await?;
+    Ok(Redirect::to(&format!("{}/sites/{name}", s.config.base_path)).into_response())
 }
 
 struct JobRow {

@@ -77,6 +77,15 @@ for (const [path, name] of [["/", "dashboard"], ["/sites", "sites"], ["/jobs", "
   await shot(name);
 }
 
+// A site: its folder, with the hostile name shown as text, and a connection test.
+await page.goto(`${base}/sites/partner`);
+await labelled("site");
+const names = await page.$$eval("tbody td.path", (tds) => tds.map((t) => t.textContent));
+check(names.some((n) => n.includes('"><script>alert(1)<!--.csv')), `the folder lists the hostile name as text (${names})`);
+await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Test connection')")]);
+check((await page.textContent("main"))?.includes("connected"), "the connection test says it connected");
+await shot("site");
+
 // Run now, and watch it end on the run's page.
 await page.goto(`${base}/jobs`);
 check((await page.textContent("tbody"))?.includes("at 03:00 every day"), "the schedule in words");
