@@ -6,7 +6,8 @@
 //!   description, their own API tokens.
 //! - `operator` also adds, edits, runs and cancels jobs, tests sites, uploads and downloads,
 //!   and makes and revokes their own API tokens.
-//! - `admin` does everything, including sites, settings, users and everyone's tokens.
+//! - `admin` does everything, including sites, settings (and their page), users and everyone's
+//!   tokens.
 
 use axum::http::Method;
 use ftpman_core::model::UserRole;
@@ -32,7 +33,7 @@ const PUBLIC: &[(&str, &str)] = &[
 ];
 
 /// Routes (by prefix) only admins may read, as well as change.
-const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users"];
+const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users", "/settings"];
 
 /// Changes operators may make (by prefix; the site routes are the actions on a site that
 /// change nothing stored).

@@ -28,4 +28,8 @@ icon!(
     LOG,
     r#"<path d="M6 3h9l4 4v14H6z"/><path d="M15 3v4h4M9 12h7M9 16h7"/>"#
 );
+icon!(
+    SETTINGS,
+    r#"<circle cx="12" cy="12" r="3"/><path d="M12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1"/>"#
+);
 icon!(MENU, r#"<path d="M4 6h16M4 12h16M4 18h16"/>"#);

@@ -42,6 +42,9 @@ pub const PAGES: &[(&str, &str)] = &[
     ("GET", "/runs/{id}"),
     ("POST", "/runs/{id}/cancel"),
     ("GET", "/logs"),
+    ("GET", "/settings"),
+    ("POST", "/settings/smtp-test"),
+    ("POST", "/settings/{key}"),
 ];
 
 /// The page routes.
@@ -62,6 +65,9 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/cancel", post(cancel))
         .route("/logs", get(logs))
+        .route("/settings", get(settings))
+        .route("/settings/smtp-test", post(smtp_test))
+        .route("/settings/{key}", post(set_setting))
 }
 
 /// A failed page: a short page saying what went wrong, with the status of its kind.
@@ -141,8 +147,11 @@ async fn layout(s: &AppState, caller: &Caller, title: &str, current: &str) -> Re
         ("/jobs", "Jobs", icons::JOB),
         ("/runs", "Runs", icons::RUN),
         ("/logs", "Logs", icons::LOG),
+        ("/settings", "Settings", icons::SETTINGS),
     ]
     .into_iter()
+    // Only admins may open the settings: nobody else is shown the way there.
+    .filter(|(href, _, _)| *href != "/settings" || user.role == UserRole::Admin)
     .map(|(href, label, icon)| NavItem {
         href,
         label,
@@ -1154,4 +1163,111 @@ async fn logs(
         next: page_of.next,
         error: None,
     })
+}
+
+// --- settings ----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    settings: Vec<ftpman_core::manager::views::SettingInfoView>,
+    to: String,
+    notice: Option<String>,
+    error_field: String,
+    error_message: String,
+    general_error: Option<String>,
+}
+
+async fn settings_view(
+    s: &AppState,
+    caller: &Caller,
+    to: String,
+    notice: Option<String>,
+    error: Option<(&str, &ManagerError)>,
+) -> Result<String, PageError> {
+    let layout = layout(s, caller, "Settings", "/settings").await?;
+    let (error_field, error_message, general_error) = match error {
+        None => (String::new(), String::new(), None),
+        Some((field, e)) => match e.kind() {
+            ErrorKind::InvalidInput => (field.to_string(), e.to_string(), None),
+            _ => (String::new(), String::new(), Some(e.to_string())),
+        },
+    };
+    Ok(SettingsPage {
+        layout,
+        settings: s.manager.setting_infos().await?,
+        to,
+        notice,
+        error_field,
+        error_message,
+        general_error,
+    }
+    .render()?)
+}
+
+async fn settings(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+    Ok(Html(settings_view(&s, &caller, String::new(), None, None).await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct SettingForm {
+    value: String,
+}
+
+async fn set_setting(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    Form(f): Form<SettingForm>,
+) -> PageResult {
+    let known = s.manager.setting_infos().await?;
+    let secret = known.iter().any(|k| k.key == key && k.secret);
+    // An empty secret field leaves the secret as it is (it is never shown, so it is never sent back).
+    if secret && f.value.is_empty() {
+        return Ok(Redirect::to(&format!("{}/settings", s.config.base_path)).into_response());
+    }
+    let result = if f.value.trim().is_empty() {
+        s.manager.unset_setting(&key).await.map(|_| ())
+    } else {
+        s.manager.set_setting(&key, f.value.trim()).await
+    };
+    match result {
+        Ok(()) => {
+            let body = settings_view(&s, &caller, String::new(), Some(format!("{key} saved")), None).await?;
+            Ok(Html(body).into_response())
+        }
+        Err(e) if e.kind() == ErrorKind::InvalidInput => {
+            let body = settings_view(&s, &caller, String::new(), None, Some((&key, &e))).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SmtpTestForm {
+    to: String,
+}
+
+async fn smtp_test(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Form(f): Form<SmtpTestForm>,
+) -> PageResult {
+    match s.manager.smtp_test(&f.to).await {
+        Ok(()) => {
+            let notice = Some(format!("a test e-mail went to {}", f.to));
+            Ok(Html(settings_view(&s, &caller, f.to, notice, None).await?).into_response())
+        }
+        Err(e) => {
+            let status = if e.kind() == ErrorKind::InvalidInput {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let body = settings_view(&s, &caller, f.to.clone(), None, Some(("email", &e))).await?;
+            Ok((status, Html(body)).into_response())
+        }
+    }
 }

@@ -123,6 +123,22 @@ await Promise.all([page.waitForURL(`${base}/jobs`), page.click("button:has-text(
 check((await page.textContent("tbody"))?.includes("every 15 minutes"), "the new job with its schedule in words");
 await shot("jobs-after-add");
 
+// Change a setting; a refused value is said beside it; a secret is never sent back.
+await page.goto(`${base}/settings`);
+await labelled("settings");
+await page.fill('input[id="v-retention.days"]', "30");
+await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/settings/retention.days"] button')]);
+check((await page.textContent(".notice"))?.includes("retention.days saved"), "a setting saved");
+check((await page.inputValue('input[id="v-retention.days"]')) === "30", "the saved value shown");
+await page.fill('input[id="v-smtp.port"]', "lots");
+await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/settings/smtp.port"] button')]);
+check((await page.textContent("main .error"))?.includes("smtp.port"), "a bad port refused beside its field");
+await page.fill('input[id="v-smtp.password"]', "a secret smtp password");
+await Promise.all([page.waitForLoadState("load"), page.click('form[action$="/settings/smtp.password"] button')]);
+check(!(await page.content()).includes("a secret smtp password"), "a stored secret never reaches the page");
+check((await page.getAttribute('input[id="v-smtp.password"]', "placeholder"))?.includes("set"), "the secret shows as set");
+await shot("settings");
+
 // The run is in the list, and the job in the audit trail.
 await page.goto(`${base}/runs`);
 check((await page.textContent("tbody"))?.includes("succeeded"), "the run in the list");
