@@ -61,6 +61,26 @@
     if (tz) tz.addEventListener("input", later);
   }
 
+  // An upload's progress: the same form, sent by the script so that the bytes can be counted.
+  const up = document.getElementById("upload-form");
+  if (up && window.XMLHttpRequest) {
+    up.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const bar = document.getElementById("upload-bar"), said = document.getElementById("upload-progress");
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", up.action);
+      xhr.upload.addEventListener("progress", (p) => {
+        if (!p.lengthComputable) return;
+        bar.hidden = false;
+        bar.firstElementChild.style.width = (100 * p.loaded / p.total) + "%";
+        said.textContent = Math.round(100 * p.loaded / p.total) + "% sent";
+      });
+      xhr.addEventListener("load", () => { document.open(); document.write(xhr.responseText); document.close(); });
+      xhr.addEventListener("error", () => { said.textContent = "the upload broke off; try again"; });
+      xhr.send(new FormData(up));
+    });
+  }
+
   // A run's live progress, from its Server-Sent Events.
   const live = document.getElementById("live");
   if (!live || live.dataset.final === "true") return;

@@ -45,6 +45,7 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/api/v1/tokens",
     // The pages' actions: test a site, add and edit jobs, run now, cancel.
     "/sites/{name}/test",
+    "/upload",
     "/jobs",
     "/runs",
 ];

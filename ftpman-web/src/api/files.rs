@@ -79,50 +79,74 @@ async fn upload(
 ) -> ApiResult<(axum::http::StatusCode, Json<Vec<UploadedFile>>)> {
     let dir = q.path.unwrap_or_else(|| "/".into());
     let overwrite = q.overwrite.unwrap_or(false);
-    let limit = s.config.upload_limit;
-    let mut stored = Vec::new();
-    loop {
-        let mut field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(ApiError::malformed(Some("file".into()), e.body_text())),
-        };
-        if field.name() != Some("file") {
-            continue;
-        }
-        let Some(name) = field.file_name().map(str::to_string) else {
-            return Err(ApiError::invalid("file", "each file part needs a file name"));
-        };
-        // The core reads one end of a pipe while this task feeds it the part's chunks.
-        let (reader, mut writer) = tokio::io::duplex(256 * 1024);
-        let store = s.manager.upload_stream(&site, &dir, &name, reader, limit, overwrite);
-        let feed = async move {
-            let result = loop {
-                match field.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if writer.write_all(&chunk).await.is_err() {
-                            break Ok(());
-                        }
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e.body_text()),
-                }
-            };
-            let _ = writer.shutdown().await;
-            result
-        };
-        let (written, fed) = tokio::join!(store, feed);
-        if let Err(message) = fed {
-            return Err(ApiError::malformed(Some("file".into()), message));
-        }
-        let bytes = written?;
-        let path = ftpman_core::transport::path::child(&dir, &name);
-        stored.push(UploadedFile { name, path, bytes });
-    }
+    let stored = store_parts(&s, &site, &dir, overwrite, &mut form).await?;
     if stored.is_empty() {
         return Err(ApiError::invalid("file", "no file part named 'file' in the form"));
     }
     Ok((axum::http::StatusCode::CREATED, Json(stored)))
+}
+
+/// Stores one file part as `dir/NAME` on `site`, streamed into the core as it arrives.
+pub(crate) async fn store_part(
+    s: &AppState,
+    site: &str,
+    dir: &str,
+    overwrite: bool,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<UploadedFile> {
+    let Some(name) = field.file_name().map(str::to_string) else {
+        return Err(ApiError::invalid("file", "each file part needs a file name"));
+    };
+    // The core reads one end of a pipe while this task feeds it the part's chunks.
+    let (reader, mut writer) = tokio::io::duplex(256 * 1024);
+    let store = s
+        .manager
+        .upload_stream(site, dir, &name, reader, s.config.upload_limit, overwrite);
+    let feed = async move {
+        let result = loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if writer.write_all(&chunk).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.body_text()),
+            }
+        };
+        let _ = writer.shutdown().await;
+        result
+    };
+    let (written, fed) = tokio::join!(store, feed);
+    if let Err(message) = fed {
+        return Err(ApiError::malformed(Some("file".into()), message));
+    }
+    let bytes = written?;
+    let path = ftpman_core::transport::path::child(dir, &name);
+    Ok(UploadedFile { name, path, bytes })
+}
+
+/// Stores every part named `file` that follows in `form` (the API's upload and the upload page
+/// share this).
+pub(crate) async fn store_parts(
+    s: &AppState,
+    site: &str,
+    dir: &str,
+    overwrite: bool,
+    form: &mut Multipart,
+) -> ApiResult<Vec<UploadedFile>> {
+    let mut stored = Vec::new();
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(ApiError::malformed(Some("file".into()), e.body_text())),
+        };
+        if field.name() == Some("file") {
+            stored.push(store_part(s, site, dir, overwrite, field).await?);
+        }
+    }
+    Ok(stored)
 }
 
 /// `filename*=` of a Content-Disposition header: the name percent-encoded as UTF-8.

@@ -32,4 +32,5 @@ icon!(
     SETTINGS,
     r#"<circle cx="12" cy="12" r="3"/><path d="M12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1"/>"#
 );
+icon!(UPLOAD, r#"<path d="M12 16V4M7 9l5-5 5 5"/><path d="M4 16v4h16v-4"/>"#);
 icon!(MENU, r#"<path d="M4 6h16M4 12h16M4 18h16"/>"#);

@@ -42,6 +42,8 @@ pub const PAGES: &[(&str, &str)] = &[
     ("GET", "/runs/{id}"),
     ("POST", "/runs/{id}/cancel"),
     ("GET", "/logs"),
+    ("GET", "/upload"),
+    ("POST", "/upload"),
     ("GET", "/settings"),
     ("POST", "/settings/smtp-test"),
     ("POST", "/settings/{key}"),
@@ -65,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}", get(run))
         .route("/runs/{id}/cancel", post(cancel))
         .route("/logs", get(logs))
+        .route("/upload", get(upload_page).post(upload))
         .route("/settings", get(settings))
         .route("/settings/smtp-test", post(smtp_test))
         .route("/settings/{key}", post(set_setting))
@@ -147,11 +150,16 @@ async fn layout(s: &AppState, caller: &Caller, title: &str, current: &str) -> Re
         ("/jobs", "Jobs", icons::JOB),
         ("/runs", "Runs", icons::RUN),
         ("/logs", "Logs", icons::LOG),
+        ("/upload", "Upload", icons::UPLOAD),
         ("/settings", "Settings", icons::SETTINGS),
     ]
     .into_iter()
     // Only admins may open the settings: nobody else is shown the way there.
-    .filter(|(href, _, _)| *href != "/settings" || user.role == UserRole::Admin)
+    .filter(|(href, _, _)| match *href {
+        "/settings" => user.role == UserRole::Admin,
+        "/upload" => user.role.covers(UserRole::Operator),
+        _ => true,
+    })
     .map(|(href, label, icon)| NavItem {
         href,
         label,
@@ -1267,6 +1275,109 @@ async fn smtp_test(
                 StatusCode::BAD_GATEWAY
             };
             let body = settings_view(&s, &caller, f.to.clone(), None, Some(("email", &e))).await?;
+            Ok((status, Html(body)).into_response())
+        }
+    }
+}
+
+// --- upload ------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage {
+    layout: Layout,
+    sites: Vec<(String, bool)>,
+    path: String,
+    limit: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+async fn upload_view(
+    s: &AppState,
+    caller: &Caller,
+    site: &str,
+    path: &str,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<String, PageError> {
+    let layout = layout(s, caller, "Upload", "/upload").await?;
+    let sites = s
+        .manager
+        .sites()
+        .await?
+        .into_iter()
+        .map(|x| {
+            let chosen = x.name == site;
+            (x.name, chosen)
+        })
+        .collect();
+    Ok(UploadPage {
+        layout,
+        sites,
+        path: path.to_string(),
+        limit: ftpman_core::validate::format_bytes(s.config.upload_limit),
+        notice,
+        error,
+    }
+    .render()?)
+}
+
+async fn upload_page(State(s): State<AppState>, Extension(caller): Extension<Caller>) -> PageResult {
+    Ok(Html(upload_view(&s, &caller, "", "/", None, None).await?).into_response())
+}
+
+/// The upload form: its text fields come first (the form puts them before the files), then
+/// the files, each streamed to the site as it arrives.
+async fn upload(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    mut form: axum::extract::Multipart,
+) -> PageResult {
+    let (mut site, mut path, mut overwrite) = (String::new(), "/".to_string(), false);
+    let outcome = loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break Err(ApiError::invalid("file", "choose at least one file")),
+            Err(e) => break Err(ApiError::malformed(Some("file".into()), e.body_text())),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            // The first file, then the rest, through the API's own upload.
+            let first = crate::api::files::store_part(&s, &site, &path, overwrite, field).await;
+            break match first {
+                Ok(first) => crate::api::files::store_parts(&s, &site, &path, overwrite, &mut form)
+                    .await
+                    .map(|rest| std::iter::once(first).chain(rest).collect::<Vec<_>>()),
+                Err(e) => Err(e),
+            };
+        }
+        let value = field.text().await.unwrap_or_default();
+        match name.as_str() {
+            "site" => site = value,
+            "path" => {
+                path = if value.trim().is_empty() {
+                    "/".into()
+                } else {
+                    value.trim().to_string()
+                }
+            }
+            "overwrite" => overwrite = value == "on",
+            _ => {}
+        }
+    };
+    match outcome {
+        Ok(files) => {
+            let names: Vec<String> = files
+                .iter()
+                .map(|f| format!("{} ({})", f.name, ftpman_core::validate::format_bytes(f.bytes)))
+                .collect();
+            let notice = Some(format!("uploaded to {site}:{path}: {}", names.join(", ")));
+            Ok(Html(upload_view(&s, &caller, &site, &path, notice, None).await?).into_response())
+        }
+        Err(e) => {
+            let status = e.status.unwrap_or_else(|| ApiError::status_of(e.kind));
+            let body = upload_view(&s, &caller, &site, &path, None, Some(e.message)).await?;
             Ok((status, Html(body)).into_response())
         }
     }

@@ -123,6 +123,17 @@ await Promise.all([page.waitForURL(`${base}/jobs`), page.click("button:has-text(
 check((await page.textContent("tbody"))?.includes("every 15 minutes"), "the new job with its schedule in words");
 await shot("jobs-after-add");
 
+// Upload a file into a site's folder, with progress.
+await page.goto(`${base}/upload`);
+await labelled("upload");
+await page.selectOption("#site", "archive");
+await page.fill("#path", "/uploads");
+await page.setInputFiles("#file", { name: "hello.txt", mimeType: "text/plain", buffer: Buffer.from("hello from the browser\n") });
+await page.click("button:has-text('Upload')");
+await page.waitForSelector(".notice", { timeout: 20000 });
+check((await page.textContent(".notice"))?.includes("hello.txt"), "the upload is reported");
+await shot("upload");
+
 // Change a setting; a refused value is said beside it; a secret is never sent back.
 await page.goto(`${base}/settings`);
 await labelled("settings");
