@@ -43,8 +43,7 @@ async fn finish(manager: Manager, inner: Arc<Mutex<Option<CoreHandle>>>, id: i64
     let run = match outcome {
         Ok(run) => run,
         Err(ftpman_core::ManagerError::Cancelled { run }) => {
-            let (run, files) = manager.run(run.id).await.map_err(to_py)?;
-            let view = manager.run_view(&run).await.map_err(to_py)?.with_files(&files);
+            let view = manager.run_view_with_files(run.id).await.map_err(to_py)?;
             let json = serde_json::to_string(&view).unwrap_or_default();
             return Err(
                 crate::errors::raise("cancelled", format!("run {} was cancelled", run.id), None, None).tap_run(json),
@@ -52,8 +51,7 @@ async fn finish(manager: Manager, inner: Arc<Mutex<Option<CoreHandle>>>, id: i64
         }
         Err(e) => return Err(to_py(e)),
     };
-    let (run, files) = manager.run(run.id).await.map_err(to_py)?;
-    let view = manager.run_view(&run).await.map_err(to_py)?.with_files(&files);
+    let view = manager.run_view_with_files(run.id).await.map_err(to_py)?;
     serde_json::to_string(&view).map_err(|e| crate::errors::invalid("run", e.to_string()))
 }
 

@@ -4,7 +4,7 @@
 use crate::errors::{invalid, to_py};
 use crate::wait::{Waited, block, runtime, wait};
 use ftpman_core::manager::views::{
-    EntryView, JobView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
+    EntryView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
 };
 use ftpman_core::manager::{JobOptions, LogFilter, RunFilter, SiteOptions};
 use ftpman_core::model::{LogLevel, RunStatus, Trigger, UserRole};
@@ -99,16 +99,11 @@ impl Args {
 }
 
 async fn run_with_files(m: &Manager, id: i64) -> OpResult {
-    let (run, files) = m.run(id).await.map_err(core)?;
-    to_value(m.run_view(&run).await.map_err(core)?.with_files(&files))
+    to_value(m.run_view_with_files(id).await.map_err(core)?)
 }
 
 async fn job_view(m: &Manager, name: &str) -> OpResult {
-    let job = m.job(name).await.map_err(core)?;
-    let mut view: JobView = m.job_views(std::slice::from_ref(&job)).await.map_err(core)?.remove(0);
-    let fires = m.next_fires(name, 5).await.map_err(core)?;
-    view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
-    to_value(view)
+    to_value(m.job_view_with_fires(name, 5).await.map_err(core)?)
 }
 
 /// One operation by name.

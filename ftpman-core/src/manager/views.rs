@@ -535,6 +535,21 @@ impl super::Manager {
             .collect())
     }
 
+    /// The view of job `name` with its next `count` fires (`job show`, the API, Python).
+    pub async fn job_view_with_fires(&self, name: &str, count: usize) -> super::ManagerResult<JobView> {
+        let job = self.job(name).await?;
+        let mut view = self.job_views(std::slice::from_ref(&job)).await?.remove(0);
+        let fires = crate::scheduler::next_fires(&job, chrono::Utc::now(), count)?;
+        view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
+        Ok(view)
+    }
+
+    /// The view of run `id` with every one of its files.
+    pub async fn run_view_with_files(&self, id: i64) -> super::ManagerResult<RunView> {
+        let (run, files) = self.run(id).await?;
+        Ok(self.run_view(&run).await?.with_files(&files))
+    }
+
     /// The view of one run, its job named.
     pub async fn run_view(&self, run: &Run) -> super::ManagerResult<RunView> {
         let job = self.store.job_by_id(run.job_id).await?;

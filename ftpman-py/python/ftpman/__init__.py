@@ -53,6 +53,8 @@ from .types import (
     User,
 )
 
+# Written out in full (not built from the submodules' lists): type checkers read re-exports
+# from a literal list only.
 __all__ = [
     "__version__",
     "Manager",

@@ -115,11 +115,7 @@ async fn add_job(
 }
 
 async fn view_with_fires(s: &AppState, name: &str) -> ApiResult<JobView> {
-    let job = s.manager.job(name).await?;
-    let mut view = s.manager.job_views(std::slice::from_ref(&job)).await?.remove(0);
-    let fires = s.manager.next_fires(name, 5).await?;
-    view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
-    Ok(view)
+    Ok(s.manager.job_view_with_fires(name, 5).await?)
 }
 
 /// One job, with its next five fires.
@@ -207,8 +203,7 @@ async fn dry_run_job(
     PathArg(name): PathArg<String>,
 ) -> ApiResult<Json<RunView>> {
     let run = s.manager.run_job(&name, true, trigger(&caller)).await?;
-    let (run, files) = s.manager.run(run.id).await?;
-    Ok(Json(s.manager.run_view(&run).await?.with_files(&files)))
+    Ok(Json(s.manager.run_view_with_files(run.id).await?))
 }
 
 /// Forgets deliveries of the job, so that those files move again at its next run.
