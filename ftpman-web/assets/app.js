@@ -35,6 +35,28 @@
     if (f) { e.preventDefault(); f.focus(); }
   });
 
+  // A toast: dismissed by its button or Escape; a success fades after a few seconds.
+  const toast = document.getElementById("toast");
+  if (toast) {
+    const hide = () => { toast.classList.add("gone"); setTimeout(() => toast.remove(), 500); };
+    toast.querySelector("[data-dismiss]").addEventListener("click", hide);
+    document.addEventListener("keydown", (e) => { if (e.key === "Escape") hide(); });
+    if (!toast.classList.contains("bad")) setTimeout(hide, 6000);
+  }
+
+  // A secret shown once is selected whole when focused, to copy it.
+  document.querySelectorAll("input[data-select]").forEach((i) => i.addEventListener("focus", () => i.select()));
+
+  // The site form shows the fields of the chosen protocol only (all of them without script).
+  const protocol = document.getElementById("protocol");
+  if (protocol) {
+    const show = () => document.querySelectorAll("#site-form [data-for]").forEach((el) => {
+      el.hidden = !el.dataset.for.split(" ").includes(protocol.value);
+    });
+    protocol.addEventListener("change", show);
+    show();
+  }
+
   // Destructive actions ask first.
   document.querySelectorAll("form[data-confirm]").forEach((f) =>
     f.addEventListener("submit", (e) => { if (!confirm(f.dataset.confirm)) e.preventDefault(); }));

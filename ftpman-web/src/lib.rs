@@ -38,7 +38,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     let router = router
-        .merge(pages::routes())
+        .merge(pages::routes(&state))
         .merge(assets::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(error::not_found)

@@ -50,6 +50,14 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/runs",
 ];
 
+/// Pages that are forms for a change: opened only by those who may make it.
+const FORMS: &[(&str, UserRole)] = &[
+    ("/sites/new", UserRole::Admin),
+    ("/sites/{name}/edit", UserRole::Admin),
+    ("/jobs/new", UserRole::Operator),
+    ("/jobs/{name}/edit", UserRole::Operator),
+];
+
 fn under(route: &str, prefix: &str) -> bool {
     route == prefix || route.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
@@ -65,6 +73,9 @@ pub fn required(method: &Method, route: &str) -> Access {
     }
     if ADMIN_ONLY.iter().any(|p| under(route, p)) {
         return Access::Role(UserRole::Admin);
+    }
+    if let Some((_, role)) = FORMS.iter().find(|(r, _)| *r == route) {
+        return Access::Role(*role);
     }
     let reads = method == Method::GET || method == Method::HEAD;
     if reads && route != "/api/v1/sites/{name}/files" {
@@ -108,6 +119,17 @@ mod tests {
             Access::Role(UserRole::Operator)
         );
         assert_eq!(role(Method::GET, "/api/v1/settingsx"), Access::Role(UserRole::Viewer));
+        assert_eq!(role(Method::GET, "/sites/new"), Access::Role(UserRole::Admin));
+        assert_eq!(role(Method::POST, "/sites/new"), Access::Role(UserRole::Admin));
+        assert_eq!(role(Method::GET, "/jobs/{name}/edit"), Access::Role(UserRole::Operator));
+        assert_eq!(
+            role(Method::POST, "/jobs/{name}/disable"),
+            Access::Role(UserRole::Operator)
+        );
+        assert_eq!(
+            role(Method::POST, "/settings/users/{name}"),
+            Access::Role(UserRole::Admin)
+        );
         assert_eq!(
             role(Method::PUT, "/api/v1/somewhere-new"),
             Access::Role(UserRole::Admin)

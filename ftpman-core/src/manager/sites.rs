@@ -213,10 +213,33 @@ impl Manager {
         Ok(())
     }
 
-    /// Connects, logs in and lists the root.
+    /// Connects, logs in and lists the root; the outcome is kept as the site's last test.
     pub async fn test_site(&self, name: &str) -> ManagerResult<Result<SiteTestReport, SiteTestFailure>> {
         let site = self.site(name).await?;
-        Ok(test_site(&site, &ProtocolConnector).await)
+        let outcome = test_site(&site, &ProtocolConnector).await;
+        let record = crate::model::SiteTestRecord {
+            site_id: site.id,
+            tested_at: chrono::Utc::now(),
+            ok: outcome.is_ok(),
+            message: outcome.as_ref().err().map(|f| f.to_string()),
+        };
+        self.store.record_site_test(&record).await?;
+        Ok(outcome)
+    }
+
+    /// The last connection test of each site, by site name (sites never tested are absent).
+    pub async fn last_site_tests(
+        &self,
+    ) -> ManagerResult<std::collections::HashMap<String, crate::model::SiteTestRecord>> {
+        let names: std::collections::HashMap<i64, String> =
+            self.store.sites().await?.into_iter().map(|s| (s.id, s.name)).collect();
+        Ok(self
+            .store
+            .site_tests()
+            .await?
+            .into_iter()
+            .filter_map(|t| names.get(&t.site_id).map(|n| (n.clone(), t)))
+            .collect())
     }
 
     /// Lists a folder of a site, on a connection from the site's pool (within its cap).

@@ -69,6 +69,54 @@ impl Manager {
         Ok(self.store.users().await?)
     }
 
+    /// Changes a user's role and/or password. A new password ends the user's web sessions (a
+    /// password reset locks out whoever knew the old one); the last admin keeps their role.
+    pub async fn edit_user(
+        &self,
+        name: &str,
+        role: Option<UserRole>,
+        password: Option<&Secret>,
+    ) -> ManagerResult<User> {
+        let users = self.store.users().await?;
+        let mut user =
+            users
+                .iter()
+                .find(|u| u.username == name)
+                .cloned()
+                .ok_or_else(|| super::ManagerError::NotFound {
+                    kind: "user",
+                    name: name.to_string(),
+                    suggestion: super::nearest(name, users.iter().map(|u| u.username.clone())),
+                })?;
+        let admins = users.iter().filter(|u| u.role == UserRole::Admin).count();
+        let mut changes = Vec::new();
+        if let Some(role) = role.filter(|r| *r != user.role) {
+            if user.role == UserRole::Admin && admins == 1 {
+                return Err(crate::validate::ValidationError::new(
+                    "role",
+                    format!("'{name}' is the last admin; make another user admin first"),
+                )
+                .into());
+            }
+            changes.push(format!("role {} -> {role}", user.role));
+            user.role = role;
+        }
+        if let Some(p) = password {
+            user.password_hash = hash_password(p)?;
+            changes.push("password reset".to_string());
+        }
+        if changes.is_empty() {
+            return Ok(user);
+        }
+        let saved = self.store.update_user(&user, password.is_some()).await?;
+        self.audit(
+            format!("user '{name}' changed: {}", changes.join(", ")),
+            serde_json::json!({"user": name}),
+        )
+        .await;
+        Ok(saved)
+    }
+
     /// Removes a user.
     pub async fn remove_user(&self, name: &str) -> ManagerResult<()> {
         let users = self.store.users().await?;

@@ -7,8 +7,8 @@ mod site;
 
 pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule};
 pub use record::{
-    ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, User, UserRole,
-    check_setting_key,
+    ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, SiteTestRecord, User,
+    UserRole, check_setting_key,
 };
 pub use run::{ActiveFile, NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunStatus, Trigger};
 pub use site::{Protocol, Site, SiteUrl};

@@ -137,6 +137,19 @@ pub struct Node {
     pub heartbeat_at: DateTime<Utc>,
 }
 
+/// The outcome of a site's last connection test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteTestRecord {
+    /// The site's id.
+    pub site_id: i64,
+    /// When it was tested.
+    pub tested_at: DateTime<Utc>,
+    /// Whether it connected, logged in and listed its root.
+    pub ok: bool,
+    /// What went wrong (none when it passed).
+    pub message: Option<String>,
+}
+
 /// A web user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserRole {

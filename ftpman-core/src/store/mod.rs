@@ -323,6 +323,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every node that ever beat, newest heartbeat first.
     async fn nodes(&self) -> StoreResult<Vec<Node>>;
 
+    /// Records a site's connection test, replacing the one before.
+    async fn record_site_test(&self, test: &SiteTestRecord) -> StoreResult<()>;
+    /// The last connection test of every site tested.
+    async fn site_tests(&self) -> StoreResult<Vec<SiteTestRecord>>;
+
     /// Saves a new web user.
     async fn create_user(&self, user: &User) -> StoreResult<User>;
     /// A user by name.
@@ -331,6 +336,8 @@ pub trait Store: Send + Sync + 'static {
     async fn users(&self) -> StoreResult<Vec<User>>;
     /// Removes a user (their tokens and sessions go with them).
     async fn delete_user(&self, username: &str) -> StoreResult<()>;
+    /// Saves a user's role and password hash; with `end_sessions`, their web sessions end.
+    async fn update_user(&self, user: &User, end_sessions: bool) -> StoreResult<User>;
 
     /// Saves a new API token of `user_id`, by the hash of its secret.
     async fn create_token(

@@ -537,6 +537,11 @@ macro_rules! impl_sql_store {
                         users: format!("job(s) {}", names.join(", ")),
                     });
                 }
+                sqlx::query("DELETE FROM site_tests WHERE site_id = $1")
+                    .bind(site.id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("removing the test of site '{name}'")))?;
                 sqlx::query("DELETE FROM sites WHERE id = $1")
                     .bind(site.id)
                     .execute(&self.pool)
@@ -1435,6 +1440,40 @@ macro_rules! impl_sql_store {
                     .collect()
             }
 
+            async fn record_site_test(&self, t: &SiteTestRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO site_tests (site_id, tested_at, ok, message) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (site_id) DO UPDATE SET tested_at = excluded.tested_at, ok = excluded.ok, \
+                     message = excluded.message",
+                )
+                .bind(t.site_id)
+                .bind(to_ms(t.tested_at))
+                .bind(t.ok)
+                .bind(&t.message)
+                .execute(&self.pool)
+                .await
+                .map_err(db(format!("recording the test of site {}", t.site_id)))?;
+                Ok(())
+            }
+
+            async fn site_tests(&self) -> StoreResult<Vec<SiteTestRecord>> {
+                let rows = sqlx::query("SELECT site_id, tested_at, ok, message FROM site_tests ORDER BY site_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db("listing site tests"))?;
+                rows.iter()
+                    .map(|r| {
+                        let e = || db("listing site tests");
+                        Ok(SiteTestRecord {
+                            site_id: r.try_get("site_id").map_err(e())?,
+                            tested_at: from_ms(r.try_get("tested_at").map_err(e())?),
+                            ok: r.try_get("ok").map_err(e())?,
+                            message: r.try_get("message").map_err(e())?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn create_user(&self, u: &User) -> StoreResult<User> {
                 $crate::validate::check_name("username", &u.username)?;
                 let row = sqlx::query(
@@ -1485,6 +1524,32 @@ macro_rules! impl_sql_store {
                     return Err(StoreError::NotFound { kind: "user", name: username.to_string() });
                 }
                 Ok(())
+            }
+
+            async fn update_user(&self, u: &User, end_sessions: bool) -> StoreResult<User> {
+                let what = || db(format!("saving user '{}'", u.username));
+                let mut tx = self.pool.begin().await.map_err(what())?;
+                let row = sqlx::query(
+                    "UPDATE users SET password_hash = $1, role = $2 WHERE username = $3 \
+                     RETURNING id, username, password_hash, role, created_at",
+                )
+                .bind(&u.password_hash)
+                .bind(u.role.as_str())
+                .bind(&u.username)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(what())?
+                .ok_or_else(|| StoreError::NotFound { kind: "user", name: u.username.clone() })?;
+                let saved = Self::user_from_row(&row)?;
+                if end_sessions {
+                    sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                        .bind(saved.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(what())?;
+                }
+                tx.commit().await.map_err(what())?;
+                Ok(saved)
             }
 
             async fn create_token(&self, user_id: i64, name: &str, role: UserRole, token_hash: &str, now: DateTime<Utc>) -> StoreResult<ApiToken> {

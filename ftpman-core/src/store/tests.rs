@@ -204,6 +204,8 @@ on_both_backends!(
     connection_slots_are_shared,
     runs_and_logs_page_by_cursor_and_time,
     tokens_and_sessions,
+    site_tests_keep_the_last_outcome,
+    users_change_role_and_password,
 );
 
 const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -1564,4 +1566,82 @@ async fn tokens_and_sessions(h: &Harness) {
     );
     assert!(h.store.delete_session("s-1").await.unwrap());
     assert!(!h.store.delete_session("s-1").await.unwrap());
+}
+
+async fn site_tests_keep_the_last_outcome(h: &Harness) {
+    let a = add_site(&h.store, "a", "sftp://u@h:22/").await;
+    let b = add_site(&h.store, "b", "ftp://u@h:21/").await;
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+    let failed = SiteTestRecord {
+        site_id: a.id,
+        tested_at: t0,
+        ok: false,
+        message: Some("connection refused".into()),
+    };
+    h.store.record_site_test(&failed).await.unwrap();
+    let passed = SiteTestRecord {
+        site_id: a.id,
+        tested_at: t0 + ChronoDuration::minutes(5),
+        ok: true,
+        message: None,
+    };
+    h.store.record_site_test(&passed).await.unwrap();
+    let b_failed = SiteTestRecord {
+        site_id: b.id,
+        ..failed.clone()
+    };
+    h.store.record_site_test(&b_failed).await.unwrap();
+    // One row per site: the later test replaced the earlier one.
+    assert_eq!(h.store.site_tests().await.unwrap(), vec![passed, b_failed.clone()]);
+    // Removing a site removes its test, and the site can be removed although it was tested.
+    h.store.delete_site("a").await.unwrap();
+    assert_eq!(h.store.site_tests().await.unwrap(), vec![b_failed]);
+}
+
+async fn users_change_role_and_password(h: &Harness) {
+    let now = Utc::now();
+    let user = h
+        .store
+        .create_user(&User {
+            id: 0,
+            username: "ops".into(),
+            password_hash: "hash-1".into(),
+            role: UserRole::Viewer,
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    h.store
+        .create_session(user.id, "sess-ops", now, now + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let idle = Duration::from_secs(3600);
+    // A new role keeps the sessions.
+    let promoted = User {
+        role: UserRole::Operator,
+        ..user.clone()
+    };
+    let saved = h.store.update_user(&promoted, false).await.unwrap();
+    assert_eq!(
+        (saved.role, saved.password_hash.as_str()),
+        (UserRole::Operator, "hash-1")
+    );
+    let seen = h.store.use_session("sess-ops", now, idle).await.unwrap();
+    assert_eq!(seen.map(|u| u.role), Some(UserRole::Operator));
+    // A new password ends them.
+    let reset = User {
+        password_hash: "hash-2".into(),
+        ..saved
+    };
+    h.store.update_user(&reset, true).await.unwrap();
+    assert_eq!(h.store.user("ops").await.unwrap().password_hash, "hash-2");
+    assert!(h.store.use_session("sess-ops", now, idle).await.unwrap().is_none());
+    let nobody = User {
+        username: "nobody".into(),
+        ..reset
+    };
+    assert!(matches!(
+        h.store.update_user(&nobody, false).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -1,10 +1,10 @@
 //! The dashboard in a real browser: Debian's headless Chromium driven by Playwright's library
-//! (`tests/browser/e2e.mjs`), against a server with a real SFTP site and a job whose files
-//! include a hostile name.
+//! (`tests/browser/e2e.mjs`), going as a new user goes: the sites are added in the browser
+//! against the real SFTP and FTP servers, then a job, its runs, the logs, an upload and the
+//! settings. The files to move include a hostile name.
 
 use crate::harness::{self, servers};
 use crate::support::{PASSWORD, TestServer};
-use ftpman_core::manager::{JobOptions, SiteOptions};
 use ftpman_core::model::UserRole;
 use ftpman_web::WebConfig;
 use std::path::Path;
@@ -21,57 +21,38 @@ async fn the_dashboard_in_a_real_browser() {
     let s = servers();
     let srv = TestServer::start(WebConfig::default()).await;
     srv.token("ada", UserRole::Admin).await;
-    let scratch = harness::scratch("web-browser");
+    // What the SFTP site holds: three files and one whose name is an attempt at markup.
+    let outbound = harness::scratch("web-browser-sftp");
     for i in 0..3 {
-        harness::noise_file(&scratch.path.join(format!("f{i}.csv")), 1 << 20, i);
+        harness::noise_file(&outbound.path.join(format!("f{i}.csv")), 1 << 20, i);
     }
-    std::fs::write(scratch.path.join("\"><script>alert(1)<!--.csv"), b"x").expect("hostile");
-    harness::chown_tree(&scratch.path, &s.user);
-    let archive = tempfile::tempdir().expect("archive");
-    let m = &srv.manager;
-    m.add_site(
-        "partner",
-        &SiteOptions {
-            url: Some(format!(
-                "sftp://{}@127.0.0.1:{}{}",
-                s.user,
-                s.ssh_port,
-                scratch.path.display()
-            )),
-            password: Some(ftpman_core::Secret::new(s.password.clone())),
-            host_key: Some(s.host_key.clone()),
-            ..SiteOptions::default()
-        },
-    )
-    .await
-    .expect("site");
-    m.add_site(
-        "archive",
-        &SiteOptions {
-            url: Some(format!("file://{}", archive.path().display())),
-            ..SiteOptions::default()
-        },
-    )
-    .await
-    .expect("site");
-    m.add_job(
-        "nightly",
-        &JobOptions {
-            from: Some("partner:/".into()),
-            to: Some("archive:/in".into()),
-            schedule: Some("0 3 * * *".into()),
-            bwlimit: Some("1M".into()),
-            ..JobOptions::default()
-        },
-    )
-    .await
-    .expect("job");
+    std::fs::write(outbound.path.join("\"><script>alert(1)<!--.csv"), b"x").expect("hostile");
+    harness::chown_tree(&outbound.path, &s.user);
+    // What the FTP site holds: a folder to browse into.
+    let drop = harness::scratch("web-browser-ftp");
+    std::fs::create_dir_all(drop.path.join("reports")).expect("reports");
+    std::fs::write(drop.path.join("reports/q4.csv"), b"quarter,total\n4,42\n").expect("q4");
+    harness::chown_tree(&drop.path, &s.user);
+    // The archive is a local folder the site form makes.
+    let local = tempfile::tempdir().expect("archive");
+    let archive = local.path().join("archive");
     let base = srv.base.clone();
     let shots = std::env::var("FTPMAN_SCREENSHOTS").unwrap_or_default();
+    let vars = [
+        ("E2E_SERVER_USER", s.user.clone()),
+        ("E2E_SERVER_PASSWORD", s.password.clone()),
+        ("E2E_HOST_KEY", s.host_key.clone()),
+        ("E2E_SFTP_PORT", s.ssh_port.to_string()),
+        ("E2E_SFTP_ROOT", outbound.path.display().to_string()),
+        ("E2E_FTP_PORT", s.ftp_port.to_string()),
+        ("E2E_FTP_ROOT", drop.path.display().to_string()),
+        ("E2E_ARCHIVE", archive.display().to_string()),
+    ];
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("e2e.mjs")
             .args([base.as_str(), "ada", PASSWORD, shots.as_str()])
+            .envs(vars)
             .current_dir(browser_dir)
             .output()
     })
@@ -84,8 +65,37 @@ async fn the_dashboard_in_a_real_browser() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // What the browser did is in the store and on disk, not only on the pages.
+    let m = &srv.manager;
+    let partner = m.site("partner").await.expect("the SFTP site");
     assert_eq!(
-        std::fs::read_dir(archive.path().join("in")).expect("delivered").count(),
-        4
+        partner.host_key.as_deref(),
+        Some(s.host_key.as_str()),
+        "the offered key pinned"
+    );
+    assert!(partner.password.is_some());
+    let drop_site = m.site("drop").await.expect("the FTP site");
+    assert_eq!((drop_site.port, drop_site.max_connections), (s.ftp_port, 2));
+    assert!(archive.join("uploads/hello.txt").is_file(), "the upload landed");
+    assert_eq!(std::fs::read_dir(archive.join("in")).expect("delivered").count(), 4);
+    let users = m.users().await.expect("users");
+    assert!(
+        users
+            .iter()
+            .any(|u| u.username == "olive" && u.role == UserRole::Viewer)
+    );
+    assert!(
+        m.tokens()
+            .await
+            .expect("tokens")
+            .iter()
+            .all(|t| t.name != "report script"),
+        "revoked"
+    );
+    let retention = m.setting_infos().await.expect("settings");
+    assert!(
+        retention
+            .iter()
+            .any(|x| x.key == "retention.days" && x.value.as_deref() == Some("30"))
     );
 }
