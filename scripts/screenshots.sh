@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of every dashboard page at desktop and phone width, into docs/screenshots/: the
-# browser test run against a seeded server (real SFTP test server, a job with a hostile file
-# name), with its screenshots switched on.
+# browser test with its screenshots switched on, which fills a fresh database the way a new user
+# does (SFTP, FTP and local sites against the real test servers, a job whose files include a
+# hostile name, its runs, an upload, users and a token).
 # Usage: scripts/screenshots.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
