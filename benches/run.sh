@@ -318,12 +318,16 @@ if has 7; then
         "$(field "$r" runs_deep_p50_ms)" "$(field "$r" summary_p50_ms)" "$(field "$r" summary_p95_ms)" "$(field "$r" files_p50_ms)"
     done
     echo; echo "The dashboard's pages with the same history (milliseconds, median of 50 loads each; the page's HTML, as the browser's first request):"; echo
-    echo "| store | dashboard | runs | a run | jobs | sites | logs |"; echo "|---|---:|---:|---:|---:|---:|---:|"
-    for pair in "SQLite (embedded)|$api_sqlite" "PostgreSQL (loopback)|$api_pg"; do
-      name=${pair%%|*}; r=${pair#*|}
-      run_page=$(echo "$r" | tr ' ' '\n' | awk -F= '$1 ~ /^page_runs_[0-9]+_p50_ms$/ {print $2}')
-      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$(field "$r" page__p50_ms)" "$(field "$r" page_runs_p50_ms)" \
-        "$run_page" "$(field "$r" page_jobs_p50_ms)" "$(field "$r" page_sites_p50_ms)" "$(field "$r" page_logs_p50_ms)"
+    echo "| page | SQLite (embedded) | PostgreSQL (loopback) |"; echo "|---|---:|---:|"
+    run_page() { echo "$1" | tr ' ' '\n' | awk -F= '$1 ~ /^page_runs_[0-9]+_p50_ms$/ {print $2}'; }
+    for row in "dashboard|page__p50_ms" "runs|page_runs_p50_ms" "runs, failed only|page_runs_status_failed_p50_ms" \
+      "runs of one job, 7 days|page_runs_job_job_07_since_7d_p50_ms" "a run (its files)|RUN" "jobs|page_jobs_p50_ms" \
+      "a job (its history)|page_jobs_job_07_p50_ms" "the job form|page_jobs_new_p50_ms" "sites|page_sites_p50_ms" \
+      "logs|page_logs_p50_ms" "logs, warnings of a day|page_logs_level_warn_since_1d_p50_ms" "settings|page_settings_p50_ms"; do
+      label=${row%%|*}; key=${row#*|}
+      if [ "$key" = RUN ]; then a=$(run_page "$api_sqlite"); b=$(run_page "$api_pg")
+      else a=$(field "$api_sqlite" "$key"); b=$(field "$api_pg" "$key"); fi
+      printf '| %s | %s | %s |\n' "$label" "$a" "$b"
     done
     echo; echo "Target for pages: under 300 ms each (reported, not asserted)."
     echo; echo "200 requests each after 3 to warm up, one at a time, over loopback HTTP with a bearer token, in the same process as the server (\`ftpman-bench api\`). Target: under 50 ms at the median for the runs page and the summary."

@@ -123,7 +123,7 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
     .await
     .map_err(|e| e.to_string())?;
     let (_, token) = m
-        .create_token("bench", "bench", UserRole::Viewer)
+        .create_token("bench", "bench", UserRole::Admin)
         .await
         .map_err(|e| e.to_string())?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -158,9 +158,26 @@ pub async fn run(url: &str, runs: u64, files: u64, requests: usize) -> Result<St
     // the session cookie: the same access check, the same handlers).
     let mut pages = Vec::new();
     let run_page = format!("/runs/{}", runs / 2);
-    for p in ["/", "/runs", run_page.as_str(), "/jobs", "/sites", "/logs"] {
+    for p in [
+        "/",
+        "/runs",
+        "/runs?status=failed",
+        "/runs?job=job-07&since=7d",
+        run_page.as_str(),
+        "/jobs",
+        "/jobs/job-07",
+        "/jobs/new",
+        "/sites",
+        "/logs",
+        "/logs?level=warn&since=1d",
+        "/settings",
+    ] {
         let t = time_get(&client, &format!("http://{addr}{p}"), token.expose(), requests / 4).await?;
-        pages.push(format!("page{}_p50_ms={:.1}", p.replace('/', "_"), quantile(&t, 0.5)));
+        let label: String = p
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        pages.push(format!("page{label}_p50_ms={:.1}", quantile(&t, 0.5)));
     }
     let _ = stop.send(true);
     Ok(format!(
