@@ -1,6 +1,7 @@
 //! The command-line grammar (clap), as docs/architecture.md ("The CLI contract") describes it.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 use std::path::PathBuf;
 
 /// ftpman: managed file transfer between FTP, FTPS, SFTP servers and local folders.
@@ -39,7 +40,7 @@ pub enum Command {
     #[command(after_help = "Example: ftpman runs --job nightly --limit 20")]
     Runs {
         /// Only this job's runs.
-        #[arg(long)]
+        #[arg(long, add = ArgValueCompleter::new(crate::complete::jobs))]
         job: Option<String>,
         /// How many.
         #[arg(long, default_value_t = 20)]
@@ -80,8 +81,11 @@ pub enum Command {
     /// API tokens for programs (`Authorization: Bearer ...`).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Print a shell completion script.
-    #[command(after_help = "Example: ftpman completions bash > /etc/bash_completion.d/ftpman")]
+    /// Print a shell's completion registration: it completes commands, flags, and the site and
+    /// job names in the database (asking `ftpman` as you type).
+    #[command(
+        after_help = "Examples:\n  source <(ftpman completions bash)\n  ftpman completions zsh > ~/.zfunc/_ftpman"
+    )]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -202,23 +206,34 @@ pub enum SiteCommand {
     List,
     /// Show a site.
     #[command(after_help = "Example: ftpman site show partner")]
-    Show { name: String },
+    Show {
+        #[arg(add = ArgValueCompleter::new(crate::complete::sites))]
+        name: String,
+    },
     /// Change a site.
     #[command(after_help = "Example: ftpman site edit partner --max-connections 2")]
     Edit {
+        #[arg(add = ArgValueCompleter::new(crate::complete::sites))]
         name: String,
         #[command(flatten)]
         flags: SiteFlags,
     },
     /// Remove a site no job uses.
     #[command(after_help = "Example: ftpman site remove old-partner")]
-    Remove { name: String },
+    Remove {
+        #[arg(add = ArgValueCompleter::new(crate::complete::sites))]
+        name: String,
+    },
     /// Connect, log in and list the root.
     #[command(after_help = "Example: ftpman site test partner")]
-    Test { name: String },
+    Test {
+        #[arg(add = ArgValueCompleter::new(crate::complete::sites))]
+        name: String,
+    },
     /// List a folder of a site.
     #[command(after_help = "Example: ftpman site ls partner /outbound")]
     Ls {
+        #[arg(add = ArgValueCompleter::new(crate::complete::sites))]
         name: String,
         #[arg(default_value = "/")]
         path: String,
@@ -231,10 +246,10 @@ pub enum SiteCommand {
 #[derive(Args, Default)]
 pub struct JobFlags {
     /// SITE:PATH files come from.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(crate::complete::site_paths))]
     pub from: Option<String>,
     /// SITE:PATH files go to ({yyyy} {mm} {dd} {hh} {mi} {ss} {job} {name} {stem} {ext} {run}).
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(crate::complete::site_paths))]
     pub to: Option<String>,
     /// Only files matching this glob (repeatable).
     #[arg(long)]
@@ -319,30 +334,48 @@ pub enum JobCommand {
     List,
     /// Show a job and its next fires.
     #[command(after_help = "Example: ftpman job show nightly")]
-    Show { name: String },
+    Show {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
+        name: String,
+    },
     /// Change a job.
     #[command(after_help = "Example: ftpman job edit nightly --schedule '30 1 * * *'")]
     Edit {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
         name: String,
         #[command(flatten)]
         flags: JobFlags,
     },
     /// Remove a job with its runs and ledger.
     #[command(after_help = "Example: ftpman job remove nightly")]
-    Remove { name: String },
+    Remove {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
+        name: String,
+    },
     /// Enable a job.
     #[command(after_help = "Example: ftpman job enable nightly")]
-    Enable { name: String },
+    Enable {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
+        name: String,
+    },
     /// Disable a job.
     #[command(after_help = "Example: ftpman job disable nightly")]
-    Disable { name: String },
+    Disable {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
+        name: String,
+    },
     /// Clear a job's ledger (all of it, or the source paths given), so those files are sent
     /// again by its next run.
     #[command(after_help = "Example: ftpman job forget nightly /out/2026-11-30.csv")]
-    Forget { name: String, paths: Vec<String> },
+    Forget {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
+        name: String,
+        paths: Vec<String>,
+    },
     /// Run a job now; exit 0 only if the run succeeded.
     #[command(after_help = "Example: ftpman job run nightly --dry-run")]
     Run {
+        #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
         name: String,
         /// Show what would move; move nothing.
         #[arg(long)]
@@ -459,7 +492,7 @@ pub struct LogsArgs {
     #[arg(long)]
     pub follow: bool,
     /// Only entries about this job.
-    #[arg(long)]
+    #[arg(long, add = ArgValueCompleter::new(crate::complete::jobs))]
     pub job: Option<String>,
     /// Only this component: engine, scheduler, transport, audit, notify.
     #[arg(long)]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod output;
 mod progress;
 mod secrets;
@@ -52,8 +53,21 @@ pub type CmdResult = Result<ExitCode, Failure>;
 pub type LogSwitch =
     tracing_subscriber::reload::Handle<Option<ftpman_core::syslog::SystemLogLayer>, tracing_subscriber::Registry>;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Asked by the shell for completions: answer and exit, before anything else runs.
+    clap_complete::CompleteEnv::with_factory(<Cli as clap::CommandFactory>::command)
+        .var(complete::VAR)
+        .complete();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("ftpman: cannot start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     use tracing_subscriber::prelude::*;
     let cli = Cli::parse();
     let console_filter = tracing_subscriber::EnvFilter::try_from_env("FTPMAN_LOG").unwrap_or_else(|_| {

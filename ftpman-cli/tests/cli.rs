@@ -1213,3 +1213,85 @@ fn a_dry_run_lists_what_would_move_and_is_marked_as_one() {
     let runs = u.ok(&["runs"], &[]).stdout;
     assert!(runs.contains("succeeded (dry run)"), "{runs}");
 }
+
+/// What bash offers for the words typed, through the registration `ftpman completions bash`
+/// prints, as an interactive shell would call it.
+fn bash_completes(u: &User, words: &[&str], db: Option<&str>) -> Vec<String> {
+    let cword = words.len() - 1;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        "source <(ftpman completions bash)\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nCOMP_TYPE=9\n_clap_complete_ftpman ftpman '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        quoted.join(" "),
+        words[cword],
+        words.get(cword.wrapping_sub(1)).unwrap_or(&"")
+    );
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_ftpman"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script])
+        .current_dir(u.dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("ENCRYPTION_KEY", KEY)
+        .env_remove("DATABASE_URL");
+    if let Some(db) = db {
+        cmd.env("DATABASE_URL", db);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn completions_know_the_sites_and_jobs() {
+    let mut u = User::new(None);
+    let root = u.dir.path().to_path_buf();
+    let place = |name: &str| format!("file://{}", root.join(name).display());
+    let (a, b, p) = (place("archive"), place("archive-2"), place("partner"));
+    u.ok(&["site", "add", "archive", "--url", &a, "--create"], &[]);
+    u.ok(&["site", "add", "archive-2", "--url", &b, "--create"], &[]);
+    u.ok(&["site", "add", "partner", "--url", &p, "--create"], &[]);
+    u.ok(
+        &["job", "add", "nightly", "--from", "partner:/", "--to", "archive:/in"],
+        &[],
+    );
+    let db = u.db.clone();
+    let mut got = bash_completes(&u, &["ftpman", "site", "show", "ar"], Some(&db));
+    got.sort();
+    assert_eq!(got, ["archive", "archive-2"]);
+    assert_eq!(
+        bash_completes(&u, &["ftpman", "job", "run", "n"], Some(&db)),
+        ["nightly"]
+    );
+    assert_eq!(
+        bash_completes(&u, &["ftpman", "runs", "--job", ""], Some(&db)),
+        ["nightly"]
+    );
+    assert_eq!(
+        bash_completes(&u, &["ftpman", "job", "add", "x", "--from", "pa"], Some(&db)),
+        ["partner:"]
+    );
+    // `--db` on the line being completed is the database asked.
+    let flag = bash_completes(&u, &["ftpman", "--db", &db, "site", "test", "p"], None);
+    assert_eq!(flag, ["partner"]);
+    // Commands and flags complete as before.
+    assert!(bash_completes(&u, &["ftpman", "si"], Some(&db)).contains(&"site".to_string()));
+    // Where there is no database, nothing is offered and none is made.
+    let empty = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", empty.path().join("none.db").display());
+    let offered = bash_completes(&u, &["ftpman", "site", "show", ""], Some(&missing));
+    assert!(offered.iter().all(|c| c.starts_with('-')), "only flags: {offered:?}");
+    assert_eq!(
+        std::fs::read_dir(empty.path()).unwrap().count(),
+        0,
+        "no database made by completing"
+    );
+}

@@ -16,8 +16,7 @@ use std::process::ExitCode;
 
 pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
     if let Command::Completions { shell } = cli.command {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(shell, &mut cmd, "ftpman", &mut std::io::stdout());
+        crate::complete::print_registration(shell).map_err(|e| Failure::from(format!("completions: {e}")))?;
         return Ok(ExitCode::SUCCESS);
     }
     if !creates_a_database(&cli.command)
