@@ -1295,3 +1295,53 @@ fn completions_know_the_sites_and_jobs() {
         "no database made by completing"
     );
 }
+
+#[test]
+fn a_database_password_stays_off_the_command_line() {
+    let pg = PgDb::new();
+    let plain = format!("postgres://postgres@127.0.0.1:5432/{}", pg.0);
+    let with_pw = plain.replacen("postgres@", "postgres:hunter2-db@", 1);
+    let mut u = User::new(Some(with_pw));
+    // Typed into --db, it works (this server trusts loopback) but is warned about.
+    let o = u.ok(&["status"], &[]);
+    assert!(
+        o.stderr.contains("the database password is on the command line"),
+        "{}",
+        o.stderr
+    );
+    // From a file DATABASE_PASSWORD_FILE names, it is neither warned about nor printed.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db-password");
+    std::fs::write(&file, "hunter2-db\n").unwrap();
+    let status = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpman"));
+        cmd.arg("status")
+            .current_dir(dir.path())
+            .env("ENCRYPTION_KEY", KEY)
+            .env_remove("ENCRYPTION_PASSWORD")
+            .env_remove("DATABASE_PASSWORD_FILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let file_s = file.display().to_string();
+    let (code, said) = status(&[("DATABASE_URL", &plain), ("DATABASE_PASSWORD_FILE", &file_s)]);
+    assert_eq!(code, 0, "{said}");
+    assert!(!said.contains("warning") && !said.contains("hunter2"), "{said}");
+    // A file that is not there, or a password in two places, is bad usage, said in one line.
+    let (code, said) = status(&[("DATABASE_URL", &plain), ("DATABASE_PASSWORD_FILE", "/nonexistent/pw")]);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("DATABASE_PASSWORD_FILE /nonexistent/pw"), "{said}");
+    let two = plain.replacen("postgres@", "postgres:other@", 1);
+    let (code, said) = status(&[("DATABASE_URL", &two), ("DATABASE_PASSWORD_FILE", &file_s)]);
+    assert_eq!(code, 2, "{said}");
+    assert!(
+        said.contains("already holds a password") && !said.contains("other"),
+        "{said}"
+    );
+}

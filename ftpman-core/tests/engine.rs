@@ -899,7 +899,7 @@ async fn webhook_gets_a_correctly_signed_body() {
         store.as_ref(),
         "webhook.url",
         &format!("http://127.0.0.1:{port}/hooks/ftpman"),
-        false,
+        true,
     )
     .await;
     set(store.as_ref(), "webhook.secret", "whsec-9f8e7d", true).await;

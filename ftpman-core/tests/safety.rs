@@ -770,3 +770,44 @@ async fn a_resume_starts_before_writes_that_may_not_have_landed() {
         "resumed from the reported end, the hole stays"
     );
 }
+
+/// Names as long as a file system allows (255 bytes) are delivered: from an SFTP server to a
+/// local folder and to an FTP server, each written under a temporary name first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_of_the_longest_length_are_delivered() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("long-src");
+    let long_ascii = format!("{}.csv", "a".repeat(251));
+    let long_utf8 = format!("{}.txt", "é".repeat(125));
+    assert_eq!((long_ascii.len(), long_utf8.len()), (255, 254));
+    let one = noise_file(&src_dir.path.join(&long_ascii), 70_000, 1);
+    let two = noise_file(&src_dir.path.join(&long_utf8), 1_000, 2);
+    harness::chown_tree(&src_dir.path, &harness::servers().user);
+    let src = save_site(store.as_ref(), "src", site(Kind::SftpPassword, &src_dir.path)).await;
+    let e = engine(store.clone());
+    for kind in [Kind::Local, Kind::Ftp] {
+        let dst_dir = scratch("long-dst");
+        let name = format!("dst-{kind:?}").to_lowercase();
+        let dst = save_site(store.as_ref(), &name, site(kind, &dst_dir.path)).await;
+        let job = store
+            .create_job(&Job::new(&format!("long-{name}"), src.id, "/", dst.id, "/"))
+            .await
+            .unwrap();
+        let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+        assert_eq!(
+            (run.status, run.counts.transferred),
+            (RunStatus::Succeeded, 2),
+            "{kind:?}: {:?} {:?}",
+            run.error,
+            store.run_files(run.id).await.unwrap()
+        );
+        assert_eq!(harness::sha256_file(&dst_dir.path.join(&long_ascii)), one, "{kind:?}");
+        assert_eq!(harness::sha256_file(&dst_dir.path.join(&long_utf8)), two, "{kind:?}");
+        let left: Vec<_> = std::fs::read_dir(&dst_dir.path)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".ftpman-part"))
+            .collect();
+        assert!(left.is_empty(), "{kind:?}: no temporary file left");
+    }
+}

@@ -32,7 +32,8 @@ pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
             "no ftpman database at {path} yet: add a site (ftpman site add NAME --url URL) to start one here, or point --db (DATABASE_URL) at yours"
         )));
     }
-    let m = Manager::open(&cli.db).await?;
+    let url = database_url(&cli.db)?;
+    let m = Manager::open(&url).await?;
     // From here on, ftpman's own events (engine, scheduler, transports) go into the system log.
     let (log, writer) = ftpman_core::syslog::SystemLog::start(m.store().clone());
     let _ = switch.reload(Some(log.layer()));
@@ -41,6 +42,32 @@ pub async fn run(cli: Cli, switch: crate::LogSwitch) -> CmdResult {
     drop(log);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), writer).await;
     result
+}
+
+/// The database URL to open: `--db` (or `DATABASE_URL`), with the password read from the file
+/// `DATABASE_PASSWORD_FILE` names when it is set. A password typed into `--db` itself is
+/// visible to every user of the machine (`ps`), so it is warned about.
+fn database_url(db: &str) -> Result<String, Failure> {
+    let on_the_line = std::env::args().any(|a| a == "--db" || a.starts_with("--db="));
+    if on_the_line && ftpman_core::store::url_has_password(db) {
+        eprintln!(
+            "ftpman: warning: the database password is on the command line, where any user of this machine can read it; put the URL in DATABASE_URL, or the password in a file named by DATABASE_PASSWORD_FILE"
+        );
+    }
+    match std::env::var_os("DATABASE_PASSWORD_FILE") {
+        None => Ok(db.to_string()),
+        Some(file) => {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Failure::usage(format!(
+                    "DATABASE_PASSWORD_FILE {}: {e}",
+                    std::path::Path::new(&file).display()
+                ))
+            })?;
+            let password = text.trim_end_matches(['\n', '\r']);
+            ftpman_core::store::with_password(db, password)
+                .map_err(|e| Failure::from(ftpman_core::ManagerError::from(e)))
+        }
+    }
 }
 
 /// Whether a command may start a new embedded database (one that only reads says there is

@@ -44,25 +44,13 @@ pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &Da
     path::normalize(&joined).unwrap_or(joined)
 }
 
-/// The longest part of a file's name kept in its temporary name, so that the temporary name
-/// fits wherever the final one does (255 bytes on most file systems).
-const TEMP_STEM: usize = 200;
-
 /// The temporary name of a delivery to `final_path` by run `run_id`: beside the final name,
 /// hidden, and the run's own, so no two runs (a node that lost its lease, and the node that
 /// took over) ever write one temporary file, and a retry builds only on its own run's earlier
 /// attempt. Within a run, deliveries to one final path take turns ([`claim_target`]), so they
 /// never write it at once either.
 pub(super) fn temp_path(final_path: &str, run_id: i64) -> String {
-    let name = path::file_name(final_path);
-    let mut end = name.len().min(TEMP_STEM);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    path::child(
-        &path::parent(final_path),
-        &format!(".{}.{run_id}.ftpman-part", &name[..end]),
-    )
+    path::temporary(final_path, &run_id.to_string())
 }
 
 /// `a.csv` -> `a_1.csv`, `a_2.csv`, ...

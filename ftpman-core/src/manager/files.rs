@@ -33,10 +33,7 @@ async fn copy_atomic(
     dst_path: &str,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> ManagerResult<u64> {
-    let temp = path::child(
-        &path::parent(dst_path),
-        &format!(".{}.ftpman-part", path::file_name(dst_path)),
-    );
+    let temp = path::temporary(dst_path, "");
     let copied = copy_file(src, src_path, None, dst, &temp, 0, None, progress).await?;
     let written = match copied.size {
         Some(size) => size,
@@ -201,7 +198,7 @@ impl Manager {
             .into());
         }
         remote.mkdir_all(dir).await?;
-        let temp = path::child(dir, &format!(".{name}.ftpman-part"));
+        let temp = path::temporary(&path::child(dir, name), "");
         let mut total: u64 = 0;
         let copied: ManagerResult<()> = async {
             let mut writer = remote.write(&temp, 0).await?;

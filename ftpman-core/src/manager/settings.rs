@@ -49,8 +49,9 @@ pub const SETTINGS: &[SettingKey] = &[
     },
     SettingKey {
         key: "webhook.url",
-        secret: false,
-        help: "URL that receives a signed JSON POST per notification",
+        // Chat services put their access token in the URL (Slack, Teams, Discord).
+        secret: true,
+        help: "URL that receives a signed JSON POST per notification (sealed: chat webhooks carry a token)",
     },
     SettingKey {
         key: "webhook.secret",

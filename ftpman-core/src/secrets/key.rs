@@ -13,8 +13,8 @@ pub const PBKDF2_ROUNDS: u32 = 600_000;
 /// The plaintext of the key check value stored in each database.
 pub const KEY_CHECK_PLAINTEXT: &[u8] = b"ftpman key check v1";
 
-/// A source of the 32-byte data key.
-#[derive(Debug, Clone)]
+/// A source of the 32-byte data key. Its `Debug` names the kind of source, never the key.
+#[derive(Clone)]
 pub enum KeySource {
     /// Raw key bytes, as given in `ENCRYPTION_KEY` (base64).
     Key(Box<[u8; 32]>),
@@ -22,6 +22,16 @@ pub enum KeySource {
     Password(Secret),
     /// A key file, created with mode 0600 when missing (embedded SQLite only).
     KeyFile(PathBuf),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Key(_) => f.write_str("KeySource::Key(***)"),
+            KeySource::Password(_) => f.write_str("KeySource::Password(***)"),
+            KeySource::KeyFile(path) => f.debug_tuple("KeySource::KeyFile").field(path).finish(),
+        }
+    }
 }
 
 impl KeySource {
@@ -150,6 +160,17 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_source_never_shows_its_key() {
+        let shown = format!(
+            "{:?} {:?}",
+            KeySource::Key(Box::new([0x41; 32])),
+            KeySource::Password(Secret::new("a passphrase of mine"))
+        );
+        assert!(!shown.contains("65") && !shown.contains("passphrase"), "{shown}");
+        assert!(shown.contains("Key(***)"), "{shown}");
+    }
 
     #[test]
     fn env_key_wins_and_is_checked() {

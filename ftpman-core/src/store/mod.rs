@@ -380,6 +380,9 @@ pub async fn open(url: &str, key: Option<KeySource>) -> StoreResult<Arc<dyn Stor
             Some(k) => k,
             None => KeySource::from_env(None)?,
         };
+        if let Some(warning) = postgres_tls_warning(url) {
+            tracing::warn!("{warning}");
+        }
         Ok(Arc::new(PgStore::open(url, key).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
@@ -388,13 +391,97 @@ pub async fn open(url: &str, key: Option<KeySource>) -> StoreResult<Arc<dyn Stor
 
 /// A database URL with any password replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    /// Query parameters that carry a secret (PostgreSQL takes `password` and `sslpassword`).
+    fn secret_key(key: &str) -> bool {
+        let k = key.to_ascii_lowercase();
+        ["password", "passwd", "pwd", "secret", "token", "key"]
+            .iter()
+            .any(|s| k.ends_with(s))
     }
+    let Ok(mut u) = url::Url::parse(url) else {
+        // Not a URL the parser reads: hide whatever sits between "://" and "@", if anything.
+        return match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+            _ => url.to_string(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_key(&k) {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+/// `url` with `password` put in (percent-encoded), for a password kept out of the URL (in a
+/// file, say) until the database is opened. A URL that already carries one is refused.
+pub fn with_password(url: &str, password: &str) -> StoreResult<String> {
+    let mut u = url::Url::parse(url).map_err(|_| StoreError::UnsupportedUrl(redact_url(url)))?;
+    if u.password().is_some() {
+        return Err(StoreError::Invalid(ValidationError::new(
+            "db",
+            "the database URL already holds a password; give it in one place only",
+        )));
+    }
+    if !url.starts_with("postgres") || u.set_password(Some(password)).is_err() {
+        return Err(StoreError::Invalid(ValidationError::new(
+            "db",
+            format!("a password file is for a PostgreSQL URL, not {}", redact_url(url)),
+        )));
+    }
+    Ok(u.to_string())
+}
+
+/// Whether a database URL holds a password.
+pub fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.password().is_some())
+}
+
+/// What to say about connecting to PostgreSQL at `url` without verifying the server: a remote
+/// host reached with `sslmode` other than `verify-full` (or `verify-ca`) can be impersonated by
+/// anyone on the path. `None` for loopback, a Unix socket, or a verified connection.
+pub fn postgres_tls_warning(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    let host = u
+        .query_pairs()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.into_owned())
+        .or_else(|| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if local {
+        return None;
+    }
+    let mode = u
+        .query_pairs()
+        .find(|(k, _)| k == "sslmode")
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .unwrap_or_else(|| "prefer".into());
+    if matches!(mode.as_str(), "verify-full" | "verify-ca") {
+        return None;
+    }
+    Some(format!(
+        "PostgreSQL at {host} is reached with sslmode={mode}, which does not verify the server: anyone on the network path could pose as it; add ?sslmode=verify-full to the database URL"
+    ))
 }
 
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
@@ -407,4 +494,54 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 
 pub(crate) fn lease_until(now: DateTime<Utc>, lease: Duration) -> i64 {
     to_ms(now).saturating_add(lease.as_millis().min(i64::MAX as u128) as i64)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::{postgres_tls_warning, redact_url};
+
+    #[test]
+    fn passwords_leave_urls_shown_in_messages() {
+        for (url, shown) in [
+            ("postgres://ftpman:hunter2@db/ftpman", "postgres://ftpman:***@db/ftpman"),
+            (
+                "postgres://db/ftpman?user=f&password=hunter2",
+                "postgres://db/ftpman?user=f&password=***",
+            ),
+            (
+                "postgres://db/x?sslpassword=hunter2&sslmode=require",
+                "postgres://db/x?sslpassword=***&sslmode=require",
+            ),
+            ("sqlite://ftpman.db", "sqlite://ftpman.db"),
+            ("weird://us:hunter2@h o st/", "weird://***@h o st/"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+            assert!(!redact_url(url).contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn a_password_from_a_file_goes_into_the_url() {
+        let url = super::with_password("postgres://ftpman@db/ftpman", "p@ss:w/rd").unwrap();
+        assert_eq!(url::Url::parse(&url).unwrap().password(), Some("p%40ss%3Aw%2Frd"));
+        assert!(super::url_has_password(&url) && !super::url_has_password("postgres://u@db/x"));
+        assert!(super::with_password("postgres://u:x@db/f", "y").is_err());
+        assert!(super::with_password("sqlite://ftpman.db", "y").is_err());
+    }
+
+    #[test]
+    fn an_unverified_remote_postgres_is_warned_about() {
+        assert!(
+            postgres_tls_warning("postgres://u@db.example.com/ftpman").is_some_and(|w| w.contains("sslmode=prefer"))
+        );
+        assert!(
+            postgres_tls_warning("postgres://u@10.0.0.5/f?sslmode=require").is_some_and(|w| w.contains("verify-full"))
+        );
+        assert!(postgres_tls_warning("postgres://u@db.example.com/f?sslmode=verify-full").is_none());
+        assert!(postgres_tls_warning("postgres://u@127.0.0.1:5432/f").is_none());
+        assert!(postgres_tls_warning("postgres://u@[::1]/f").is_none());
+        assert!(postgres_tls_warning("postgres://u@localhost/f").is_none());
+        assert!(postgres_tls_warning("postgres:///f?host=/run/postgresql").is_none());
+        assert!(postgres_tls_warning("sqlite://x.db").is_none());
+    }
 }

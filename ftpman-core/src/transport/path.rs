@@ -89,8 +89,43 @@ fn printable(s: &str) -> String {
     crate::validate::printable(s)
 }
 
+/// The longest part of a file's name kept in its temporary name, so that the temporary name
+/// fits wherever the final one does (255 bytes on most file systems).
+const TEMP_STEM: usize = 200;
+
+/// The temporary name a file is written under before it is renamed to `final_path`: beside it,
+/// hidden, `.NAME.TAG.ftpman-part` (`.NAME.ftpman-part` without a tag), its name cut on a
+/// character boundary so that a final name of any allowed length still has one.
+pub fn temporary(final_path: &str, tag: &str) -> String {
+    let name = file_name(final_path);
+    let mut end = name.len().min(TEMP_STEM);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let stem = &name[..end];
+    let temp = if tag.is_empty() {
+        format!(".{stem}.ftpman-part")
+    } else {
+        format!(".{stem}.{tag}.ftpman-part")
+    };
+    child(&parent(final_path), &temp)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_temporary_name_fits_wherever_its_final_name_does() {
+        assert_eq!(temporary("/in/a.csv", "42"), "/in/.a.csv.42.ftpman-part");
+        assert_eq!(temporary("/a.csv", ""), "/.a.csv.ftpman-part");
+        for name in ["x".repeat(255), "é".repeat(127), format!("{}.csv", "d".repeat(251))] {
+            let temp = temporary(&format!("/in/{name}"), "9223372036854775807");
+            let temp_name = file_name(&temp);
+            assert!(temp_name.len() <= 255, "{} bytes: {temp_name}", temp_name.len());
+            assert!(temp_name.starts_with('.') && temp_name.ends_with(".9223372036854775807.ftpman-part"));
+        }
+    }
+
     use super::*;
 
     #[test]

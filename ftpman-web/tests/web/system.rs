@@ -42,6 +42,10 @@ async fn settings_users_tokens_logs_and_operations() {
         )
         .await;
     assert_eq!(a.status, 204, "{}", a.text);
+    // A webhook URL carries a chat service's token: sealed, and never shown again.
+    let a = srv.call(&admin, Method::GET, "/api/v1/settings", None).await;
+    assert!(!a.text.contains("127.0.0.1:9/hook"), "{}", a.text);
+    assert!(a.text.contains("webhook.url"), "{}", a.text);
     let a = srv
         .call(
             &admin,
