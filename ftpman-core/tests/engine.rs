@@ -647,13 +647,14 @@ async fn templates_filters_dry_run_and_move_after() {
     let src_dir = scratch("tpl-src");
     let dst_dir = scratch("tpl-dst");
     for name in ["r1.csv", "r2.csv", "skip.tmp", "sub/r3.csv", "notes.txt"] {
-        let p = src_dir.path.join(name);
+        let p = src_dir.path.join("outbound").join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, name.as_bytes()).unwrap();
     }
     let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
     let dst = save_site(store.as_ref(), "dst", site(Kind::Ftps, &dst_dir.path)).await;
-    let mut job = Job::new("nightly", src.id, "/", dst.id, "/in/{yyyy}/{mm}/{dd}/{job}-{name}");
+    // Moved into a folder beside the one walked: inside it, moved files would be listed again.
+    let mut job = Job::new("nightly", src.id, "/outbound", dst.id, "/in/{yyyy}/{mm}/{dd}/{job}-{name}");
     job.recursive = true;
     job.include = vec!["*.csv".into(), "*.tmp".into()];
     job.exclude = vec!["*.tmp".into()];
@@ -683,7 +684,7 @@ async fn templates_filters_dry_run_and_move_after() {
         std::fs::read_dir(&dst_dir.path).unwrap().next().is_none(),
         "a dry run changes nothing"
     );
-    assert!(src_dir.path.join("r1.csv").exists());
+    assert!(src_dir.path.join("outbound/r1.csv").exists());
 
     let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(
@@ -705,7 +706,13 @@ async fn templates_filters_dry_run_and_move_after() {
     let left: Vec<String> = tree(&src_dir.path).into_iter().map(|(p, _)| p).collect();
     assert_eq!(
         left,
-        ["done/r1.csv", "done/r2.csv", "done/sub/r3.csv", "notes.txt", "skip.tmp"]
+        [
+            "done/r1.csv",
+            "done/r2.csv",
+            "done/sub/r3.csv",
+            "outbound/notes.txt",
+            "outbound/skip.tmp"
+        ]
     );
 }
 

@@ -369,3 +369,42 @@ async fn crash_recovery_and_graceful_stop() {
     );
     assert!(w.src.path().join("big.bin").exists());
 }
+
+#[tokio::test]
+async fn a_one_time_job_never_fires_again_once_retention_purged_its_runs() {
+    let at = utc(2026, 1, 1, 2, 0, 0);
+    let w = world(Schedule::Once { at }).await;
+    let clock = Arc::new(ManualClock::new(utc(2026, 1, 5, 0, 0, 0)));
+    assert_eq!(service(&w.store, &clock).fire_due().await.unwrap(), 1);
+    // Its fire ended long ago; a manual run came after.
+    let fired = w
+        .store
+        .runs(&RunQuery {
+            job_id: Some(w.job.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1);
+    w.store.request_cancel(fired[0].id, Utc::now()).await.unwrap();
+    let manual = NewRun {
+        job_id: w.job.id,
+        trigger: Trigger::Manual,
+        scheduled_for: None,
+        status: RunStatus::Skipped,
+        dry_run: false,
+    };
+    w.store.create_runs(&[manual]).await.unwrap();
+    // Retention removes everything older than tomorrow, but for the job's last fire.
+    let report = w
+        .store
+        .purge_older_than(Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(report.runs, 1, "the manual run went, the fire stayed");
+    assert_eq!(fires(&w.store, &w.job).await, [at]);
+    // A scheduler starting afresh (a restart, another node) does not run it again.
+    let later = Arc::new(ManualClock::new(utc(2026, 6, 1, 0, 0, 0)));
+    assert_eq!(service(&w.store, &later).fire_due().await.unwrap(), 0);
+    assert_eq!(fires(&w.store, &w.job).await, [at]);
+}

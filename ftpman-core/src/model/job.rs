@@ -75,6 +75,12 @@ pub enum AfterAction {
     Move(String),
 }
 
+/// Whether folder `path` is `folder` or lies beneath it (both relative to one site's root).
+fn beneath(path: &str, folder: &str) -> bool {
+    let (path, folder) = (path.trim_end_matches('/'), folder.trim_end_matches('/'));
+    folder.is_empty() || path == folder || path.strip_prefix(folder).is_some_and(|rest| rest.starts_with('/'))
+}
+
 impl AfterAction {
     /// Parses `keep`, `delete` or `move:DIR`.
     pub fn parse(input: &str) -> Valid<AfterAction> {
@@ -237,14 +243,49 @@ impl Job {
     pub fn validate(&self) -> Valid<()> {
         check_name("name", &self.name)?;
         check_path("source_path", &self.source_path)?;
-        PathTemplate::parse("target_path", &self.target_path)?;
+        let target = PathTemplate::parse("target_path", &self.target_path)?;
         if self.source_site_id == self.target_site_id
-            && self.source_path.trim_end_matches('/') == self.target_path.trim_end_matches('/')
+            && (self.source_path.trim_end_matches('/') == self.target_path.trim_end_matches('/')
+                || (target.folder_is_fixed()
+                    && target.fixed_folder().trim_end_matches('/') == self.source_path.trim_end_matches('/')))
         {
             return Err(ValidationError::new(
                 "target_path",
                 "source and target are the same folder on the same site",
             ));
+        }
+        // A job that walks its source recursively must not deliver into it, nor move what it
+        // delivered into it: each run would pick up the last one's files.
+        if self.recursive
+            && self.source_site_id == self.target_site_id
+            && beneath(&target.fixed_folder(), &self.source_path)
+        {
+            return Err(ValidationError::new(
+                "target_path",
+                format!(
+                    "{} is inside the source folder {}, which the job walks with its sub-folders: each run would pick up what the last one delivered; choose a target outside it, or do not walk sub-folders",
+                    printable(&self.target_path),
+                    printable(&self.source_path)
+                ),
+            ));
+        }
+        if let AfterAction::Move(dir) = &self.after {
+            let same = dir.trim_end_matches('/') == self.source_path.trim_end_matches('/');
+            if same || (self.recursive && beneath(dir, &self.source_path)) {
+                return Err(ValidationError::new(
+                    "after",
+                    format!(
+                        "move:{} is {} {}: moved files would be listed again; move them to a folder outside it",
+                        printable(dir),
+                        if same {
+                            "the source folder"
+                        } else {
+                            "inside the source folder"
+                        },
+                        printable(&self.source_path)
+                    ),
+                ));
+            }
         }
         for g in &self.include {
             check_glob("include", g)?;

@@ -290,7 +290,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Runs, successes, failures and bytes per UTC day since `since`.
     async fn daily_stats(&self, since: DateTime<Utc>) -> StoreResult<Vec<DayStats>>;
-    /// Removes finished runs and log entries older than `cutoff`.
+    /// Removes finished runs and log entries older than `cutoff`, but for each job's last fire
+    /// (what the scheduler continues from).
     async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport>;
 
     /// Takes a free connection slot of a site for `node_id` (one of `0..max`, or one whose

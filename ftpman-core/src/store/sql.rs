@@ -1324,7 +1324,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport> {
-                let runs = sqlx::query("DELETE FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running')")
+                // Each job's last fire stays: the scheduler continues from it, and a one-time job
+                // whose fire was purged would otherwise run again.
+                let runs = sqlx::query(
+                    "DELETE FROM runs WHERE created_at < $1 AND status NOT IN ('queued', 'running') \
+                     AND (scheduled_for IS NULL OR scheduled_for < \
+                     (SELECT MAX(last.scheduled_for) FROM runs last WHERE last.job_id = runs.job_id))",
+                )
                     .bind(to_ms(cutoff))
                     .execute(&self.pool)
                     .await

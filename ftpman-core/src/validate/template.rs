@@ -70,6 +70,27 @@ impl PathTemplate {
         &self.raw
     }
 
+    /// The folder every path the template renders lies beneath: its segments before the first
+    /// placeholder (and before the file-name segment of a template that names the file).
+    pub fn fixed_folder(&self) -> String {
+        let mut segments: Vec<&str> = self.raw.split('/').filter(|s| !s.is_empty()).collect();
+        if self.names_file() {
+            segments.pop();
+        }
+        let fixed: Vec<&str> = segments.into_iter().take_while(|s| !s.contains('{')).collect();
+        format!("/{}", fixed.join("/"))
+    }
+
+    /// Whether every file lands in [`PathTemplate::fixed_folder`] itself (no placeholder in the
+    /// folder part).
+    pub fn folder_is_fixed(&self) -> bool {
+        let mut segments: Vec<&str> = self.raw.split('/').filter(|s| !s.is_empty()).collect();
+        if self.names_file() {
+            segments.pop();
+        }
+        segments.iter().all(|s| !s.contains('{'))
+    }
+
     /// Whether the template names the file itself (`{name}`, `{stem}` or `{ext}`); when it does
     /// not, the file's name is appended as a last segment.
     pub fn names_file(&self) -> bool {

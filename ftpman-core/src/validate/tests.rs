@@ -172,6 +172,49 @@ fn bad_sites_and_jobs_are_refused_by_validate() {
     let mut j = Job::new("loop", 1, "/data", 1, "/data/");
     j.atomic = true;
     refused(j.validate(), "target_path", &["same folder"]);
+    refused(
+        Job::new("loop", 1, "/data", 1, "/data/{stem}.bak").validate(),
+        "target_path",
+        &["same folder"],
+    );
+    assert!(
+        Job::new("fine", 1, "/data", 1, "/data/{yyyy}/{name}")
+            .validate()
+            .is_ok()
+    );
+    // Walking the source with its sub-folders and delivering beneath it picks up deliveries.
+    for target in ["/data/in", "/data/{yyyy}/{mm}", "/data/done/{name}", "/{job}", "{yyyy}"] {
+        let source = if target.starts_with("/data") { "/data" } else { "/" };
+        let mut j = Job::new("loop", 1, source, 1, target);
+        j.recursive = true;
+        refused(
+            j.validate(),
+            "target_path",
+            &["inside the source folder", "sub-folders"],
+        );
+    }
+    let mut j = Job::new("fine", 1, "/data", 1, "/database/{yyyy}");
+    j.recursive = true;
+    assert!(j.validate().is_ok(), "a sibling whose name starts alike is outside");
+    let mut j = Job::new("fine", 1, "/data", 2, "/data/in");
+    j.recursive = true;
+    assert!(j.validate().is_ok(), "another site's folder of that name is elsewhere");
+    let mut j = Job::new("fine", 1, "/data", 1, "/data/in");
+    assert!(
+        j.validate().is_ok(),
+        "without sub-folders, a folder beneath is not read"
+    );
+    j.after = AfterAction::Move("/data".into());
+    refused(j.validate(), "after", &["is the source folder"]);
+    j.recursive = false;
+    j.target_path = "/archive".into();
+    j.after = AfterAction::Move("/data/done".into());
+    assert!(
+        j.validate().is_ok(),
+        "moved beneath a folder read without its sub-folders"
+    );
+    j.recursive = true;
+    refused(j.validate(), "after", &["inside the source folder"]);
 }
 
 #[test]
