@@ -654,7 +654,13 @@ async fn templates_filters_dry_run_and_move_after() {
     let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
     let dst = save_site(store.as_ref(), "dst", site(Kind::Ftps, &dst_dir.path)).await;
     // Moved into a folder beside the one walked: inside it, moved files would be listed again.
-    let mut job = Job::new("nightly", src.id, "/outbound", dst.id, "/in/{yyyy}/{mm}/{dd}/{job}-{name}");
+    let mut job = Job::new(
+        "nightly",
+        src.id,
+        "/outbound",
+        dst.id,
+        "/in/{yyyy}/{mm}/{dd}/{job}-{name}",
+    );
     job.recursive = true;
     job.include = vec!["*.csv".into(), "*.tmp".into()];
     job.exclude = vec!["*.tmp".into()];

@@ -811,3 +811,50 @@ async fn names_of_the_longest_length_are_delivered() {
         assert!(left.is_empty(), "{kind:?}: no temporary file left");
     }
 }
+
+/// A FIFO (or socket, or device) in a source folder is listed as what it is and never opened:
+/// opening a FIFO would wait for a writer for ever. Over SFTP and from a local folder alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_a_source_folder_is_never_opened() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("fifo-src");
+    let data = noise_file(&src_dir.path.join("data.csv"), 4_000, 3);
+    let made = std::process::Command::new("mkfifo")
+        .arg(src_dir.path.join("pipe.csv"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    harness::chown_tree(&src_dir.path, &harness::servers().user);
+    let e = engine(store.clone());
+    for kind in [Kind::Local, Kind::SftpPassword] {
+        let dst_dir = scratch("fifo-dst");
+        let name = format!("{kind:?}").to_lowercase();
+        let src = save_site(store.as_ref(), &format!("src-{name}"), site(kind, &src_dir.path)).await;
+        let dst = save_site(store.as_ref(), &format!("dst-{name}"), site(Kind::Local, &dst_dir.path)).await;
+        let job = store
+            .create_job(&Job::new(&format!("fifo-{name}"), src.id, "/", dst.id, "/"))
+            .await
+            .unwrap();
+        let run = tokio::time::timeout(Duration::from_secs(60), e.run_job(&job, Trigger::Manual, false))
+            .await
+            .expect("the run ends")
+            .unwrap();
+        assert_eq!(
+            (run.status, run.counts.found, run.counts.transferred),
+            (RunStatus::Succeeded, 1, 1),
+            "{kind:?}: {:?}",
+            run.error
+        );
+        assert_eq!(harness::sha256_file(&dst_dir.path.join("data.csv")), data);
+        assert!(!dst_dir.path.join("pipe.csv").exists(), "{kind:?}");
+        let listed = ftpman_core::transport::ProtocolConnector
+            .connect(&store.site(&format!("src-{name}")).await.unwrap())
+            .await
+            .unwrap()
+            .list("/")
+            .await
+            .unwrap();
+        let pipe = listed.iter().find(|e| e.name == "pipe.csv").expect("listed");
+        assert_eq!(pipe.kind, ftpman_core::transport::EntryKind::Other, "{kind:?}");
+    }
+}

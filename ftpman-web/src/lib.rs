@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod error;
+mod headers;
 pub mod node;
 pub mod ops;
 pub mod pages;
@@ -43,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::layer))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::map_response(headers::add))
         .with_state(state.clone());
     let base = state.config.base_path.clone();
     if base.is_empty() {

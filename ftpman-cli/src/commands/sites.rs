@@ -149,6 +149,7 @@ pub async fn run(m: &Manager, cmd: SiteCommand, as_json: bool) -> CmdResult {
                             ftpman_core::transport::EntryKind::Dir => "dir",
                             ftpman_core::transport::EntryKind::File => "file",
                             ftpman_core::transport::EntryKind::Symlink => "link",
+                            ftpman_core::transport::EntryKind::Other => "other",
                         };
                         vec![
                             kind.to_string(),

@@ -623,7 +623,11 @@ impl Engine {
         // listing takes longer (a large tree, a far server) starts delivering what it found
         // after `STREAM_AFTER`, and goes on as it lists.
         let stream_from = tokio::time::Instant::now() + STREAM_AFTER;
-        let mut held = Vec::new();
+        let mut held = std::collections::VecDeque::new();
+        // Deliveries in flight at most: enough to keep every connection busy and every finishing
+        // step going, and no more, so a listing of a million files holds a million small entries,
+        // not a million tasks.
+        let window = job.parallel.max(1) as usize * (deliver::FINISHING_PER_SLOT + 2) + 16;
         // Until everything is listed (or the run stopped), every file found handed out, and
         // every delivery done.
         while planning.is_some() || found_open || !held.is_empty() || !tasks.is_empty() {
@@ -663,7 +667,7 @@ impl Engine {
                     }
                     None => found_open = false,
                 },
-                () = tokio::time::sleep_until(stream_from), if !held.is_empty() && planning.is_some() => {}
+                () = tokio::time::sleep_until(stream_from), if !held.is_empty() && planning.is_some() && tokio::time::Instant::now() < stream_from => {}
                 Some(next) = tasks.join_next(), if !tasks.is_empty() => match next {
                     Ok(outcome) if outcome.counted => {
                         if let Some(e) = outcome.error {
@@ -701,7 +705,9 @@ impl Engine {
                 // Files found but not started are left for the next run.
                 held.clear();
             } else if planning.is_none() || tokio::time::Instant::now() >= stream_from {
-                for cand in held.drain(..) {
+                while tasks.len() < window
+                    && let Some(cand) = held.pop_front()
+                {
                     let (ctx, slots, finishing) = (ctx.clone(), slots.clone(), finishing.clone());
                     tasks.spawn(async move { deliver(ctx, cand, deliver::Slot::new(slots, finishing)).await });
                 }

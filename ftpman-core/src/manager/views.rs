@@ -278,7 +278,7 @@ impl From<&LogEntry> for LogView {
 pub struct EntryView {
     pub name: String,
     pub path: String,
-    /// `file`, `dir` or `link`.
+    /// `file`, `dir`, `link` or `other` (a FIFO, socket or device: never moved).
     pub kind: String,
     pub size: u64,
     pub mtime: Option<String>,
@@ -293,6 +293,7 @@ impl From<&Entry> for EntryView {
                 EntryKind::File => "file",
                 EntryKind::Dir => "dir",
                 EntryKind::Symlink => "link",
+                EntryKind::Other => "other",
             }
             .into(),
             size: e.size,

@@ -5,7 +5,7 @@ use super::io::stream_error;
 use super::layer::throttle::ThrottledReader;
 use super::layer::{RateLimiter, RetryPolicy};
 use super::pool::SitePool;
-use super::{FileReader, Finished, Transport, TransportResult};
+use super::{FileReader, Finished, Transport, TransportError, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,6 +54,21 @@ pub async fn copy_file(
     let mut n = reader.read(&mut filled).await.map_err(read_err)?;
     let mut moved = 0u64;
     while n > 0 {
+        // A source that sends more than it was listed with is still being written (or lies):
+        // stop at once rather than copy until the file's timeout and refuse it then.
+        if let Some(size) = src_size
+            && offset + moved + n as u64 > size
+        {
+            return Err(TransportError::Protocol {
+                site: src_site.clone(),
+                operation: "read".into(),
+                path: src_path.to_string(),
+                reason: format!(
+                    "the file grew past the {size} bytes it was listed with while it was read: it is still being written"
+                ),
+                transient: true,
+            });
+        }
         // Either side failing ends both at once (a failed write does not wait for the read).
         let write = async {
             writer
@@ -137,5 +152,57 @@ pub async fn copy_resumable(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Site, SiteUrl};
+    use crate::transport::local::LocalTransport;
+
+    async fn local(name: &str, dir: &std::path::Path) -> LocalTransport {
+        let url = SiteUrl::parse(&format!("file://{}", dir.display())).expect("url");
+        LocalTransport::connect(&Site::new(name, &url).expect("site"))
+            .await
+            .expect("connect")
+    }
+
+    #[tokio::test]
+    async fn a_source_that_sends_more_than_it_was_listed_with_is_stopped_at_once() {
+        let (a, b) = (tempfile::tempdir().expect("a"), tempfile::tempdir().expect("b"));
+        std::fs::write(a.path().join("grew.log"), vec![7u8; 3 * BUFFER_SIZE]).expect("write");
+        let (mut src, mut dst) = (local("a", a.path()).await, local("b", b.path()).await);
+        let mut seen = 0u64;
+        let listed = BUFFER_SIZE as u64 / 2;
+        let e = copy_file(
+            &mut src,
+            "/grew.log",
+            Some(listed),
+            &mut dst,
+            "/.grew.part",
+            0,
+            None,
+            &mut |n| seen += n,
+        )
+        .await
+        .expect_err("refused");
+        assert!(e.to_string().contains("grew past the 131072 bytes"), "{e}");
+        assert!(e.is_transient(), "a later attempt may find it finished");
+        assert_eq!(seen, 0, "nothing beyond the listed size was copied");
+        // As listed, it copies.
+        let done = copy_file(
+            &mut src,
+            "/grew.log",
+            Some(3 * BUFFER_SIZE as u64),
+            &mut dst,
+            "/grew.log",
+            0,
+            None,
+            &mut |_| {},
+        )
+        .await
+        .expect("copied");
+        assert_eq!(done.written, 3 * BUFFER_SIZE as u64);
     }
 }

@@ -52,6 +52,8 @@ pub enum EntryKind {
     Dir,
     /// A symbolic link (not followed by default).
     Symlink,
+    /// A FIFO, socket or device: never read (opening a FIFO would wait for a writer forever).
+    Other,
 }
 
 /// A checksum a server computed for a file.

@@ -94,15 +94,25 @@ fn printable(s: &str) -> String {
 const TEMP_STEM: usize = 200;
 
 /// The temporary name a file is written under before it is renamed to `final_path`: beside it,
-/// hidden, `.NAME.TAG.ftpman-part` (`.NAME.ftpman-part` without a tag), its name cut on a
-/// character boundary so that a final name of any allowed length still has one.
+/// hidden, `.NAME.TAG.ftpman-part` (`.NAME.ftpman-part` without a tag). A long name is cut on a
+/// character boundary so that a final name of any allowed length still has one, and the cut
+/// name carries a hash of the whole one, so two long names alike at the start never share a
+/// temporary file. The same final path and tag always give the same name (a resume finds it).
 pub fn temporary(final_path: &str, tag: &str) -> String {
     let name = file_name(final_path);
-    let mut end = name.len().min(TEMP_STEM);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    let stem = &name[..end];
+    let stem = if name.len() <= TEMP_STEM {
+        name.to_string()
+    } else {
+        let mut end = TEMP_STEM - 17;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        // FNV-1a: stable across processes and versions, which a resume needs.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{}~{hash:016x}", &name[..end])
+    };
     let temp = if tag.is_empty() {
         format!(".{stem}.ftpman-part")
     } else {
@@ -124,6 +134,17 @@ mod tests {
             assert!(temp_name.len() <= 255, "{} bytes: {temp_name}", temp_name.len());
             assert!(temp_name.starts_with('.') && temp_name.ends_with(".9223372036854775807.ftpman-part"));
         }
+        // Long names alike for their first 250 bytes get temporary names of their own.
+        let (a, b) = (
+            format!("/in/{}a.csv", "x".repeat(250)),
+            format!("/in/{}b.csv", "x".repeat(250)),
+        );
+        assert_ne!(temporary(&a, "7"), temporary(&b, "7"));
+        assert_eq!(
+            temporary(&a, "7"),
+            temporary(&a, "7"),
+            "the same name each time, for a resume"
+        );
     }
 
     use super::*;

@@ -145,7 +145,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = self.0.status.unwrap_or_else(|| ApiError::status_of(self.0.kind));
         let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · ftpman</title></head><body><main><h1>{t}</h1><p>{m}</p><p><a href=\"javascript:history.back()\">Back</a></p></main></body></html>",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t} · ftpman</title></head><body><main><h1>{t}</h1><p>{m}</p><p>Go back to the page before to try again.</p></main></body></html>",
             t = status.canonical_reason().unwrap_or("Error"),
             m = render::escape(&self.0.message),
         );

@@ -45,6 +45,9 @@ page.on("response", async (r) => {
     if (m[2] !== new URL(origin).host) foreign.push(`${r.url()} refers to ${m[0]}`);
   }
 });
+// The pages keep to their content security policy: the browser reports any breach.
+const breaches = [];
+page.on("console", (m) => { if (/Content Security Policy|Refused to/.test(m.text())) breaches.push(m.text()); });
 let alerted = false;
 page.on("dialog", async (d) => { if (d.type() === "alert") alerted = true; await d.accept(); });
 
@@ -284,6 +287,7 @@ await page.goto(`${base}/`);
 check(page.url().includes("/login"), "signed out");
 
 check(!alerted, "no script from a file name ran");
+check(breaches.length === 0, `no breach of the content security policy: ${breaches.join(" | ")}`);
 check(foreign.length === 0, `nothing from another host: ${foreign.join(", ")}`);
 await browser.close();
 if (failures.length) {

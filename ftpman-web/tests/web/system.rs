@@ -319,3 +319,35 @@ async fn readiness_follows_the_scheduler() {
         (503, "not ready: the scheduler is not running\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_keeps_browsers_to_this_origin() {
+    let srv = TestServer::start(WebConfig::default()).await;
+    let admin = Auth::Token(srv.token("ada", UserRole::Admin).await);
+    for (who, path) in [
+        (&admin, "/"),
+        (&admin, "/jobs"),
+        (&admin, "/api/v1/jobs"),
+        (&Auth::None, "/login"),
+        (&Auth::None, "/assets/app.css"),
+        (&Auth::None, "/no/such/page"),
+    ] {
+        let a = srv.call(who, Method::GET, path, None).await;
+        let h = |name: &str| {
+            a.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let csp = h("content-security-policy");
+        assert!(
+            csp.contains("default-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+    }
+}

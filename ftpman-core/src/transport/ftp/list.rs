@@ -23,6 +23,9 @@ pub(super) fn parse_line(site: &Site, dir: &str, line: &str, mlsd: bool) -> Opti
         EntryKind::Dir
     } else if file.is_symlink() {
         EntryKind::Symlink
+    } else if !mlsd && line.starts_with(['p', 's', 'b', 'c']) {
+        // A Unix listing's FIFO, socket or device (the parser calls them files).
+        EntryKind::Other
     } else {
         EntryKind::File
     };

@@ -420,8 +420,10 @@ fn entry_kind(ft: std::fs::FileType) -> EntryKind {
         EntryKind::Symlink
     } else if ft.is_dir() {
         EntryKind::Dir
-    } else {
+    } else if ft.is_file() {
         EntryKind::File
+    } else {
+        EntryKind::Other
     }
 }
 

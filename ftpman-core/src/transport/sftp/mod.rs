@@ -140,8 +140,11 @@ fn kind_of(meta: &Metadata) -> EntryKind {
         EntryKind::Symlink
     } else if meta.is_dir() {
         EntryKind::Dir
-    } else {
+    } else if meta.permissions.is_none() || meta.file_type().is_file() {
+        // A server that sends no mode says nothing: taken as a file, as it lists one.
         EntryKind::File
+    } else {
+        EntryKind::Other
     }
 }
 
