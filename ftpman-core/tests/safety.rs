@@ -858,3 +858,43 @@ async fn a_fifo_in_a_source_folder_is_never_opened() {
         assert_eq!(pipe.kind, ftpman_core::transport::EntryKind::Other, "{kind:?}");
     }
 }
+
+/// A tree deeper than any real one (what a server listing a folder link as a folder shows) ends
+/// the listing with a clear error; what was found before it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_tree_is_cut_off_with_a_clear_error() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("deep-src");
+    let dst_dir = scratch("deep-dst");
+    noise_file(&src_dir.path.join("top.csv"), 100, 1);
+    let mut deep = src_dir.path.clone();
+    for _ in 0..70 {
+        deep = deep.join("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    noise_file(&deep.join("bottom.csv"), 100, 2);
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("deep", src.id, "/", dst.id, "/");
+    job.recursive = true;
+    let job = store.create_job(&job).await.unwrap();
+    let run = engine(store.clone())
+        .run_job(&job, Trigger::Manual, false)
+        .await
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Partial, "{:?}", run.error);
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("nested more than 64 deep"),
+        "{:?}",
+        run.error
+    );
+    let got: Vec<String> = tree(&dst_dir.path).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        got,
+        ["top.csv"],
+        "what was found first is delivered, nothing from below the cut"
+    );
+}

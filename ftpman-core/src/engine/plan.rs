@@ -195,6 +195,18 @@ pub async fn plan(
         for entry in entries {
             let rel = relative(&rel_dir, &entry.name);
             match entry.kind {
+                EntryKind::Dir if job.recursive && rel.split('/').count() > MAX_DEPTH => {
+                    hand_on(job, &mut found, store, &mut plan, &deliver).await?;
+                    return Err(PlanError::List(TransportError::Protocol {
+                        site: source.site().name.clone(),
+                        operation: "list".into(),
+                        path: entry.path.clone(),
+                        reason: format!(
+                            "folders nested more than {MAX_DEPTH} deep below the job's source: a folder that holds itself (a link the server lists as a folder)?"
+                        ),
+                        transient: false,
+                    }));
+                }
                 EntryKind::Dir if job.recursive => listings.push(list_folder(
                     source,
                     retry,
@@ -247,6 +259,10 @@ async fn hand_on(
         .await
         .is_ok())
 }
+
+/// How deep below its source a recursive job walks: deeper is taken for a folder that holds
+/// itself, which a server listing directory links as folders shows as an endless tree.
+const MAX_DEPTH: usize = 64;
 
 /// Files found are handed on in groups of up to this many (the store's ledger batch).
 const LEDGER_BATCH: usize = 500;

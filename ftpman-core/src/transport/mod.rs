@@ -11,6 +11,7 @@ pub mod copy;
 pub mod ftp;
 pub mod io;
 pub mod layer;
+pub mod listing;
 pub mod local;
 pub mod path;
 pub mod pool;

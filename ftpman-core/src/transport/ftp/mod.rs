@@ -38,6 +38,29 @@ pub struct FtpTransport {
 }
 
 impl FtpTransport {
+    /// The lines of a folder's `MLSD` or `LIST`, read within the listing bounds (the data
+    /// connection closed and the server's closing reply read, also when a bound is hit).
+    async fn listing(&mut self, mlsd: bool, full: &str, rel: &str) -> TransportResult<Vec<String>> {
+        let command = if mlsd {
+            format!("MLSD {full}")
+        } else {
+            format!("LIST {full}")
+        };
+        let (_, stream) = self
+            .ftp
+            .custom_data_command(command, &[Status::AboutToSend, Status::AlreadyOpen])
+            .await
+            .map_err(|e| ftp_error(&self.site.name, "list", full, e))?;
+        let mut reader = tokio::io::BufReader::new(stream);
+        let lines = super::listing::ListingLimits::default()
+            .read_lines(&mut reader, &self.site.name, rel)
+            .await;
+        let finished = reader.into_inner().finish().await;
+        let lines = lines?;
+        finished.map_err(|e| ftp_error(&self.site.name, "list", full, e))?;
+        Ok(lines)
+    }
+
     /// Connects, secures (FTPS), logs in and switches to binary mode.
     pub async fn connect(site: &Site) -> TransportResult<FtpTransport> {
         let (ftp, features) = connect::connect(site).await?;
@@ -84,19 +107,13 @@ impl Transport for FtpTransport {
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
         let full = path::resolve(&self.site, rel)?;
         let mlsd = self.mlsd;
-        let lines = if mlsd {
-            let timeout = self.site.connect_timeout;
-            tokio::time::timeout(timeout, self.ftp.mlsd(Some(&full))).await
-        } else {
-            let timeout = self.site.connect_timeout;
-            tokio::time::timeout(timeout, self.ftp.list(Some(&full))).await
-        }
-        .map_err(|_| TransportError::Timeout {
-            site: self.site.name.clone(),
-            operation: format!("list {rel}"),
-            seconds: self.site.connect_timeout.as_secs(),
-        })?
-        .map_err(|e| ftp_error(&self.site.name, "list", &full, e))?;
+        let lines = tokio::time::timeout(self.site.connect_timeout, self.listing(mlsd, &full, rel))
+            .await
+            .map_err(|_| TransportError::Timeout {
+                site: self.site.name.clone(),
+                operation: format!("list {rel}"),
+                seconds: self.site.connect_timeout.as_secs(),
+            })??;
         // An empty LIST of a missing folder looks like an empty folder on some servers.
         if lines.is_empty() && !self.is_dir(&full).await {
             return Err(TransportError::NotFound {

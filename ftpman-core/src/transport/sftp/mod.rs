@@ -172,26 +172,37 @@ impl Transport for SftpTransport {
             .await
             .map_err(self.err("list", &full))?
             .handle;
+        let limits = super::listing::ListingLimits::default();
         let mut results = Vec::new();
-        let listed = loop {
-            match raw.readdir(handle.as_str()).await {
-                Ok(name) => results.extend(name.files.iter().map(|f| {
-                    listed_entry(
-                        &self.site,
-                        rel,
-                        &f.filename,
-                        kind_of(&f.attrs),
-                        f.attrs.size.unwrap_or(0),
-                        mtime_of(&f.attrs),
-                        1,
-                    )
-                })),
-                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
-                Err(e) => break Err(e),
+        let reading = async {
+            loop {
+                match raw.readdir(handle.as_str()).await {
+                    Ok(name) => {
+                        results.extend(name.files.iter().map(|f| {
+                            listed_entry(
+                                &self.site,
+                                rel,
+                                &f.filename,
+                                kind_of(&f.attrs),
+                                f.attrs.size.unwrap_or(0),
+                                mtime_of(&f.attrs),
+                                1,
+                            )
+                        }));
+                        limits.check_entries(&self.site.name, rel, results.len())?;
+                    }
+                    Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
+                    Err(e) => break Err(self.err("list", &full)(e)),
+                }
             }
         };
+        let listed = match tokio::time::timeout(limits.deadline, reading).await {
+            Ok(r) => r,
+            Err(_) => Err(limits.too_slow(&self.site.name, rel)),
+        };
         let closed = raw.close(handle).await;
-        listed.and(closed.map(|_| ())).map_err(self.err("list", &full))?;
+        listed?;
+        closed.map_err(self.err("list", &full))?;
         let mut entries = accept_listing(results);
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
