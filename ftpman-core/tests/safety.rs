@@ -898,3 +898,48 @@ async fn an_endless_tree_is_cut_off_with_a_clear_error() {
         "what was found first is delivered, nothing from below the cut"
     );
 }
+
+/// Two uploads of one name at once (two browsers, two nodes) each write a temporary file of
+/// their own: the file in place is one of them whole, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_uploads_of_one_name_at_once_never_mix() {
+    use tokio::io::AsyncWriteExt;
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db.path().join("ftpman.db").display());
+    let m = ftpman_core::Manager::open_with_key(&url, Some(ftpman_core::KeySource::Key(Box::new([5u8; 32]))))
+        .await
+        .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let opts = ftpman_core::manager::SiteOptions {
+        url: Some(format!("file://{}", folder.path().display())),
+        ..Default::default()
+    };
+    m.add_site("drop", &opts).await.unwrap();
+    // Each upload arrives in pieces, interleaved with the other's.
+    let upload = |byte: u8| {
+        let m = m.clone();
+        async move {
+            let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+            let feed = tokio::spawn(async move {
+                for _ in 0..48 {
+                    tx.write_all(&[byte; 64 * 1024]).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            });
+            let stored = m.upload_stream("drop", "/", "same.bin", rx, 1 << 30, true).await;
+            feed.await.unwrap();
+            stored
+        }
+    };
+    let (a, b) = tokio::join!(upload(b'a'), upload(b'b'));
+    assert_eq!((a.unwrap(), b.unwrap()), (3 << 20, 3 << 20));
+    let stored = std::fs::read(folder.path().join("same.bin")).unwrap();
+    assert_eq!(stored.len(), 3 << 20);
+    assert!(stored.iter().all(|&c| c == stored[0]), "one upload whole, not a mix");
+    let left: Vec<_> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["same.bin"], "no temporary file left");
+}

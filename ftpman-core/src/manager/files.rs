@@ -33,7 +33,7 @@ async fn copy_atomic(
     dst_path: &str,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> ManagerResult<u64> {
-    let temp = path::temporary(dst_path, "");
+    let temp = path::temporary(dst_path, &transfer_tag());
     let copied = copy_file(src, src_path, None, dst, &temp, 0, None, progress).await?;
     let written = match copied.size {
         Some(size) => size,
@@ -198,7 +198,7 @@ impl Manager {
             .into());
         }
         remote.mkdir_all(dir).await?;
-        let temp = path::temporary(&path::child(dir, name), "");
+        let temp = path::temporary(&path::child(dir, name), &transfer_tag());
         let mut total: u64 = 0;
         let copied: ManagerResult<()> = async {
             let mut writer = remote.write(&temp, 0).await?;
@@ -295,4 +295,16 @@ impl Manager {
         });
         Ok(DownloadStream { entry, reader: rx })
     }
+}
+
+/// A tag of this transfer's own for its temporary name: two uploads of one name at once (two
+/// browsers, two nodes) never write one temporary file.
+fn transfer_tag() -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{:x}{:x}{seq:x}", nanos, std::process::id())
 }

@@ -111,7 +111,19 @@ impl Disk {
         if let Some(opened) = Beneath::open(&self.root).and_then(|b| b.open_file(&parts.join("/"), how)) {
             return opened.map_err(self.err(op, rel));
         }
-        how.options().open(self.path(rel)?).map_err(self.err(op, rel))
+        let full = self.path(rel)?;
+        // A write never goes through a link in the file's own place, even one that stays inside
+        // the root: a link planted where a temporary file will be written would have ftpman
+        // write into whatever file it names.
+        if matches!(how, Open::Write { .. })
+            && std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(TransportError::PermissionDenied {
+                site: self.site.clone(),
+                path: rel.to_string(),
+            });
+        }
+        how.options().open(full).map_err(self.err(op, rel))
     }
 
     /// The file-system path of a site path, unchecked: for a name whose folder was just opened
@@ -175,7 +187,12 @@ impl Open {
         let mut options = std::fs::OpenOptions::new();
         match self {
             Open::Read | Open::Folder => options.read(true),
-            Open::Write { truncate } => options.write(true).create(true).truncate(truncate),
+            Open::Write { truncate } => {
+                // Never through a link in the file's own place (checked, and refused atomically).
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+                options.write(true).create(true).truncate(truncate)
+            }
         };
         options
     }
@@ -723,6 +740,27 @@ mod tests {
                 );
             }
             assert!(!outside.path().join("planted.txt").exists());
+            // A link that stays inside is read through, but never written through: one planted
+            // where a temporary file goes would have ftpman write into the file it names.
+            for planted in ["/sub/relative.txt", "/sub/absolute.txt"] {
+                let refused = match t.write(planted, 0).await {
+                    Err(e) => e,
+                    Ok(mut w) => {
+                        tokio::io::AsyncWriteExt::write_all(&mut w, b"overwritten")
+                            .await
+                            .unwrap();
+                        w.finish()
+                            .await
+                            .err()
+                            .unwrap_or_else(|| panic!("{planted} was written through"))
+                    }
+                };
+                assert!(
+                    matches!(refused, TransportError::PermissionDenied { .. }),
+                    "{planted}: {refused}"
+                );
+                assert_eq!(std::fs::read(r.join("ok.txt")).unwrap(), b"fine", "{planted}");
+            }
         }
         OPENAT2.store(had_openat2, std::sync::atomic::Ordering::Relaxed);
     }
