@@ -156,11 +156,16 @@ pub fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> Tran
         e.kind(),
         std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound | std::io::ErrorKind::StorageFull
     );
+    let reason = if e.kind() == std::io::ErrorKind::TimedOut {
+        format!("timed out waiting for the data ({e})")
+    } else {
+        e.to_string()
+    };
     TransportError::Protocol {
         site: site.to_string(),
         operation: op.to_string(),
         path: path.to_string(),
-        reason: e.to_string(),
+        reason,
         transient,
     }
 }

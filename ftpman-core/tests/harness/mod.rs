@@ -3,6 +3,8 @@
 //! users' homes, and sites pointing at them.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use ftpman_core::Secret;
 use ftpman_core::model::{Protocol, Site, SiteUrl};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,23 @@
 use crate::transport::TransportError;
 use suppaftp::FtpError;
 
+/// Whether a TLS failure's text says the connection went away (rather than that the peer's
+/// certificate was refused).
+fn connection_lost(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    !r.contains("certificate")
+        && [
+            "eof",
+            "reset",
+            "broken pipe",
+            "connection aborted",
+            "connection closed",
+            "unexpected end",
+        ]
+        .iter()
+        .any(|w| r.contains(w))
+}
+
 /// Maps an FTP error during `op` on `path`.
 pub(super) fn ftp_error(site: &str, op: &str, path: &str, e: FtpError) -> TransportError {
     let protocol = |reason: String, transient: bool| TransportError::Protocol {
@@ -13,6 +30,12 @@ pub(super) fn ftp_error(site: &str, op: &str, path: &str, e: FtpError) -> Transp
         transient,
     };
     match e {
+        // A connection that closes during the handshake is a network failure, worth a retry;
+        // only what the certificate check says is about the certificate.
+        FtpError::SecureError(reason) if connection_lost(&reason) => protocol(
+            format!("the connection closed during the TLS handshake: {reason}"),
+            true,
+        ),
         FtpError::SecureError(reason) => TransportError::Certificate {
             site: site.to_string(),
             reason,

@@ -21,7 +21,11 @@ pub(super) fn sftp_error(site: &str, op: &str, path: &str, e: SftpError) -> Tran
             seconds: 0,
         },
         other => {
-            let transient = matches!(other, SftpError::IO(_) | SftpError::UnexpectedPacket);
+            // The session's reader gone ("sender dropped", a closed channel) is a lost
+            // connection, as an I/O error is: a fresh connection may succeed.
+            let lost = matches!(&other, SftpError::UnexpectedBehavior(m)
+                if m.contains("sender dropped") || m.starts_with("SendError") || m.starts_with("RecvError"));
+            let transient = lost || matches!(other, SftpError::IO(_) | SftpError::UnexpectedPacket);
             TransportError::Protocol {
                 site: site.to_string(),
                 operation: op.to_string(),
