@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
 source scripts/lib/test-servers.sh
 source scripts/lib/api-conformance.sh
+source scripts/lib/fuzz.sh
 
 log "ensuring PostgreSQL"
 ensure_postgres
@@ -65,6 +66,9 @@ FTPMAN_BIN="$PWD/target/debug/ftpman" PYTHONDONTWRITEBYTECODE=1 \
 
 log "schemathesis against the API's OpenAPI document"
 run_api_conformance target/debug/ftpman target/test-venv 25 || status=1
+
+log "fuzz targets, 15 seconds each"
+run_fuzz_smoke 15 || status=1
 # cargo prints one summary per test binary, the last often a crate's empty doc-test run: close
 # with the total over all of them, so the final line tells how many tests really ran.
 # pytest's closing line ("14 passed in 11.3s") counts too.

@@ -5,6 +5,25 @@ mod buffered_tls;
 mod connect;
 mod errors;
 mod list;
+
+/// One line of a `LIST` or `MLSD` listing as ftpman reads it: `None` for a line that is no
+/// entry (a total, noise), an error for a hostile name, else the entry (`.` and `..` dropped).
+pub fn parse_listing_line(site: &Site, dir: &str, line: &str, mlsd: bool) -> Option<TransportResult<Option<Entry>>> {
+    list::parse_line(site, dir, line, mlsd)
+}
+
+/// The checksum in a `HASH` reply (draft-bryan-ftpext-hash: "213 SHA-256 0-1234 <hex> <path>"),
+/// or `None` when the reply holds none ftpman understands.
+pub fn hash_reply(text: &str) -> Option<Checksum> {
+    let mut words = text.split_whitespace().skip(1);
+    match (words.next(), words.nth(1)) {
+        (Some(alg), Some(hex)) if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) => Some(Checksum {
+            algorithm: alg.to_ascii_lowercase().replace('-', ""),
+            hex: hex.to_ascii_lowercase(),
+        }),
+        _ => None,
+    }
+}
 pub mod tls;
 
 #[cfg(test)]
@@ -289,15 +308,7 @@ impl Transport for FtpTransport {
             self.ftp.custom_command(format!("HASH {full}"), &[Status::File]),
         )
         .await?;
-        let text = reply.as_string().unwrap_or_default();
-        let mut words = text.split_whitespace().skip(1);
-        match (words.next(), words.nth(1)) {
-            (Some(alg), Some(hex)) if hex.chars().all(|c| c.is_ascii_hexdigit()) => Ok(Some(Checksum {
-                algorithm: alg.to_ascii_lowercase().replace('-', ""),
-                hex: hex.to_ascii_lowercase(),
-            })),
-            _ => Ok(None),
-        }
+        Ok(hash_reply(&reply.as_string().unwrap_or_default()))
     }
 
     async fn check(&mut self) -> TransportResult<()> {
