@@ -43,15 +43,7 @@ pub fn json(value: &impl serde::Serialize) {
 /// that text a server sent (a file name, an error) cannot move the cursor, recolour or reorder
 /// what the terminal shows.
 pub fn safe(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    ftpman_core::validate::visible(s)
 }
 
 /// Bytes for people: `1.2 MiB`.

@@ -943,3 +943,53 @@ async fn two_uploads_of_one_name_at_once_never_mix() {
         .collect();
     assert_eq!(left, ["same.bin"], "no temporary file left");
 }
+
+/// Names a server may send that are strange but legal: control characters, a bidirectional
+/// override, only dots, two equal but for case. Each is delivered under exactly its own name
+/// (to a local folder and to an FTP server); shown anywhere, it is shown with escapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strange_but_legal_names_are_delivered_as_they_are() {
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("names-src");
+    let names = [
+        "tab\there.csv",
+        "bell\u{7}.csv",
+        "invoice\u{202e}fdp.exe",
+        "...",
+        "Report.CSV",
+        "report.csv",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        noise_file(&src_dir.path.join(n), 100 + i as u64, i as u64);
+    }
+    harness::chown_tree(&src_dir.path, &harness::servers().user);
+    let src = save_site(store.as_ref(), "src", site(Kind::SftpPassword, &src_dir.path)).await;
+    let e = engine(store.clone());
+    for kind in [Kind::Local, Kind::Ftp] {
+        let dst_dir = scratch("names-dst");
+        let name = format!("dst-{kind:?}").to_lowercase();
+        let dst = save_site(store.as_ref(), &name, site(kind, &dst_dir.path)).await;
+        let job = store
+            .create_job(&Job::new(&format!("names-{name}"), src.id, "/", dst.id, "/"))
+            .await
+            .unwrap();
+        let run = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+        assert_eq!(
+            (run.status, run.counts.transferred),
+            (RunStatus::Succeeded, names.len() as i64),
+            "{kind:?}: {:?}",
+            run.error
+        );
+        for n in names {
+            assert_eq!(
+                harness::sha256_file(&dst_dir.path.join(n)),
+                harness::sha256_file(&src_dir.path.join(n)),
+                "{kind:?}: {n:?}"
+            );
+        }
+    }
+    assert_eq!(
+        ftpman_core::validate::visible("invoice\u{202e}fdp.exe\t\u{1b}[31m"),
+        "invoice\\u{202e}fdp.exe\\u{9}\\u{1b}[31m"
+    );
+}

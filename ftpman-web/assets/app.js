@@ -112,6 +112,12 @@
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return (i ? n.toFixed(1) : String(n)) + " " + units[i];
   }
+  // What could disguise a name a server sent (controls, bidirectional marks) shown as escapes,
+  // as the server-drawn rows show it.
+  function visible(s) {
+    return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+      (c) => "\\u{" + c.charCodeAt(0).toString(16) + "}");
+  }
   function text(tag, value, cls) {
     const el = document.createElement(tag);
     el.textContent = value;
@@ -139,19 +145,19 @@
     moving.replaceChildren();
     if (active.length) moving.appendChild(text("p", "Moving now" + (speed ? " · " + speed : ""), "muted"));
     active.forEach((f) => {
-      moving.appendChild(text("div", f.path + " · " + bytes(f.bytes) + " of " + bytes(f.size), "mono"));
+      moving.appendChild(text("div", visible(f.path) + " · " + bytes(f.bytes) + " of " + bytes(f.size), "mono"));
       const bar = document.createElement("div"); bar.className = "bar";
       const fill = document.createElement("span"); fill.style.width = (f.size ? Math.min(100, 100 * f.bytes / f.size) : 100) + "%";
       bar.appendChild(fill); moving.appendChild(bar);
     });
     (u.files || []).forEach((f) => {
       const tr = document.createElement("tr");
-      tr.appendChild(text("td", f.source, "mono path"));
-      tr.appendChild(text("td", f.target, "mono path"));
+      tr.appendChild(text("td", visible(f.source), "mono path"));
+      tr.appendChild(text("td", visible(f.target), "mono path"));
       tr.appendChild(text("td", bytes(f.size), "num"));
       tr.appendChild(text("td", f.duration_s.toFixed(1) + " s", "num"));
       const st = document.createElement("td"); st.appendChild(text("span", f.status, "pill " + f.status)); tr.appendChild(st);
-      tr.appendChild(text("td", f.error || "", "muted"));
+      tr.appendChild(text("td", visible(f.error || ""), "muted"));
       tbody.appendChild(tr);
       const none = document.getElementById("no-files"); if (none) none.remove();
     });

@@ -199,6 +199,24 @@ pub fn normalize_cert_fingerprint(field: &str, fp: &str) -> Valid<String> {
     Ok(pairs.join(":"))
 }
 
+/// `s` with control characters and the marks that reorder text (bidirectional overrides,
+/// embeddings, isolates and marks) shown as escapes (`\u{202e}`), for showing a name a server
+/// sent: on a terminal it cannot move the cursor or recolour, and on a page or a terminal alike
+/// `invoice\u{202e}fdp.exe` cannot pass for `invoiceexe.pdf`. The name itself is kept as it is.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Renders user input for an error message without control characters (a hostile value must not
 /// rewrite a terminal or a log line).
 pub fn printable(s: &str) -> String {

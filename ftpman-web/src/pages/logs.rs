@@ -76,7 +76,7 @@ pub(super) async fn logs(State(s): State<AppState>, frame: Frame, Query(q): Quer
                     time: when(Some(&e.time.to_rfc3339())),
                     level: e.level.as_str().to_string(),
                     component: e.component.clone(),
-                    message: e.message.clone(),
+                    message: ftpman_core::validate::visible(&e.message),
                 })
                 .collect();
             (rows, found.next, None)

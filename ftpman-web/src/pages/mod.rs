@@ -361,7 +361,7 @@ fn run_row(r: &ftpman_core::manager::views::RunView) -> RunRow {
         duration: r.duration_s.map(duration).unwrap_or_else(|| "–".into()),
         files: format!("{}/{}", r.transferred, r.found),
         bytes: ftpman_core::validate::format_bytes(r.bytes.max(0) as u64),
-        error: r.error.clone().unwrap_or_default(),
+        error: ftpman_core::validate::visible(r.error.as_deref().unwrap_or_default()),
         dry_run: r.dry_run,
     }
 }

@@ -177,12 +177,13 @@ pub(super) async fn run(State(s): State<AppState>, frame: Frame, Path(id): Path<
             .items
             .iter()
             .map(|f| FileRow {
-                source: f.source_path.clone(),
-                target: f.target_path.clone(),
+                // Names as a server sent them, with what could disguise them made visible.
+                source: ftpman_core::validate::visible(&f.source_path),
+                target: ftpman_core::validate::visible(&f.target_path),
                 size: format_bytes(f.size.max(0) as u64),
                 duration: duration(f.duration.as_secs_f64()),
                 status: pill(f.status.as_str()),
-                error: f.error.clone().unwrap_or_default(),
+                error: ftpman_core::validate::visible(f.error.as_deref().unwrap_or_default()),
             })
             .collect(),
         dry,

@@ -145,7 +145,8 @@ async fn site_view(s: &AppState, frame: &Frame, name: &str, path: &str, test: Op
                             ftpman_core::validate::format_bytes(view.size)
                         },
                         mtime: when(view.mtime.as_deref()),
-                        name: view.name,
+                        // The name as sent, with what could disguise it made visible.
+                        name: ftpman_core::validate::visible(&view.name),
                         path: view.path,
                     }
                 })

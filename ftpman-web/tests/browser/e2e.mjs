@@ -117,6 +117,7 @@ check((await page.textContent("main dl"))?.includes(env.hostKey), "the host key 
 await labelled("site");
 const names = await page.$$eval("tbody td.path", (tds) => tds.map((t) => t.textContent));
 check(names.some((n) => n.includes('"><script>alert(1)<!--.csv')), `the folder lists the hostile name as text (${names})`);
+check(names.some((n) => n === "invoice\\u{202e}vsc.exe"), `a bidirectional override shown as an escape (${names})`);
 await submit("button:has-text('Test connection')");
 check((await page.textContent("main"))?.includes("connected and logged in"), "the connection test says it connected");
 await shot("site");
@@ -178,8 +179,8 @@ check((await toast()).includes("job nightly added"), "a toast says the job was a
 
 // A dry run lists what would move and moves nothing.
 await Promise.all([page.waitForURL(/\/runs\/\d+$/), page.click("button:has-text('Dry run')")]);
-await page.waitForFunction(() => /would move 4 files/.test(document.getElementById("dry-run")?.textContent || ""), null, { timeout: 60000 }).catch(() => {});
-check((await page.textContent("#dry-run"))?.includes("would move 4 files"), `the dry run says what would move (${await page.textContent("#dry-run")})`);
+await page.waitForFunction(() => /would move 5 files/.test(document.getElementById("dry-run")?.textContent || ""), null, { timeout: 60000 }).catch(() => {});
+check((await page.textContent("#dry-run"))?.includes("would move 5 files"), `the dry run says what would move (${await page.textContent("#dry-run")})`);
 check((await page.$$eval("#files .pill", (p) => p.map((x) => x.textContent))).every((t) => t === "would-transfer"), "each file marked as would move");
 await shot("dry-run");
 
@@ -198,7 +199,7 @@ check(sawProgress, "live progress bars while the run goes");
 await shot("run-live");
 await page.waitForSelector("#status .pill.succeeded", { timeout: 60000 });
 await page.waitForLoadState("load");
-check((await page.textContent("#transferred"))?.trim() === "4", `every file transferred (${await page.textContent("#transferred")})`);
+check((await page.textContent("#transferred"))?.trim() === "5", `every file transferred (${await page.textContent("#transferred")})`);
 const hostile = await page.$$eval("#files td.path", (tds) => tds.map((t) => t.textContent));
 check(hostile.some((t) => t.includes('"><script>alert(1)<!--.csv')), `the hostile name shown as text (${hostile})`);
 check((await page.$$("#files script")).length === 0, "no script element made from a file name");

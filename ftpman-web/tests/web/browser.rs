@@ -27,6 +27,8 @@ async fn the_dashboard_in_a_real_browser() {
         harness::noise_file(&outbound.path.join(format!("f{i}.csv")), 1 << 20, i);
     }
     std::fs::write(outbound.path.join("\"><script>alert(1)<!--.csv"), b"x").expect("hostile");
+    // A name that reads backwards from its override on: shown with the override as an escape.
+    std::fs::write(outbound.path.join("invoice\u{202e}vsc.exe"), b"y").expect("bidi");
     harness::chown_tree(&outbound.path, &s.user);
     // What the FTP site holds: a folder to browse into.
     let drop = harness::scratch("web-browser-ftp");
@@ -77,7 +79,7 @@ async fn the_dashboard_in_a_real_browser() {
     let drop_site = m.site("drop").await.expect("the FTP site");
     assert_eq!((drop_site.port, drop_site.max_connections), (s.ftp_port, 2));
     assert!(archive.join("uploads/hello.txt").is_file(), "the upload landed");
-    assert_eq!(std::fs::read_dir(archive.join("in")).expect("delivered").count(), 4);
+    assert_eq!(std::fs::read_dir(archive.join("in")).expect("delivered").count(), 5);
     let users = m.users().await.expect("users");
     assert!(
         users
