@@ -20,6 +20,14 @@ pub enum Fault {
     Trickle(u64),
     /// Close both ends once ftpman has sent this many bytes (a handshake, a login).
     ResetAfterClientSent(u64),
+    /// Every `every`-th connection is cut after a byte count of its own, below `max` (the
+    /// others pass): faults at random places, the same ones on every run.
+    CutSome {
+        /// One connection in this many is cut.
+        every: usize,
+        /// Cut before this many bytes.
+        max: u64,
+    },
 }
 
 /// A running proxy: connect to `port` instead of the server's.
@@ -46,7 +54,16 @@ impl Proxy {
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let n = seen.fetch_add(1, Ordering::SeqCst);
-                let fault = (n < faulty).then_some(fault);
+                let fault = match fault {
+                    Fault::CutSome { every, max } => (n % every.max(1) == every.max(1) - 1).then(|| {
+                        // A small LCG keyed by the connection's number: a spread of places.
+                        let r = (n as u64)
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        Fault::CutAfter(4096 + (r >> 33) % max.max(4097))
+                    }),
+                    f => (n < faulty).then_some(f),
+                };
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await {
                         relay(client, server, fault).await;
