@@ -4,9 +4,14 @@
 //! Each operation runs on a blocking thread in one hop, path check included: a hop per system
 //! call (as `tokio::fs` makes) costs more than the call itself when files are small.
 
+mod beneath;
 mod durable;
 mod errors;
 mod writer;
+
+use beneath::Beneath;
+#[cfg(all(test, target_os = "linux"))]
+use beneath::OPENAT2;
 
 use super::{
     Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
@@ -126,6 +131,28 @@ impl Disk {
         how.options().open(full).map_err(self.err(op, rel))
     }
 
+    /// `rel` as a path relative to the root (`a/b`, empty for the root), checked for `..`.
+    fn relative(&self, rel: &str) -> TransportResult<String> {
+        path::components(rel)
+            .map(|parts| parts.join("/"))
+            .map_err(|reason| TransportError::Config {
+                site: self.site.clone(),
+                reason,
+            })
+    }
+
+    /// The sandbox over the root, where the kernel offers one (Linux with `openat2`).
+    fn beneath(&self) -> Option<Beneath> {
+        #[cfg(target_os = "linux")]
+        {
+            Beneath::open(&self.root)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     /// The file-system path of a site path, unchecked: for a name whose folder was just opened
     /// through `open` (a rename does not follow a link in its last part).
     fn joined(&self, rel: &str) -> TransportResult<PathBuf> {
@@ -137,7 +164,18 @@ impl Disk {
     }
 
     fn err<'a>(&'a self, op: &'a str, rel: &'a str) -> impl Fn(std::io::Error) -> TransportError + 'a {
-        move |e| io_error(&self.site, op, rel, e)
+        move |e| {
+            if beneath::is_refused_link(&e) {
+                TransportError::PermissionDenied {
+                    site: self.site.clone(),
+                    path: format!(
+                        "{rel} (a symbolic link leads outside the site's root, is absolute, or stands where a file is written)"
+                    ),
+                }
+            } else {
+                io_error(&self.site, op, rel, e)
+            }
+        }
     }
 }
 
@@ -162,7 +200,7 @@ fn real_path(p: &std::path::Path) -> std::io::Result<PathBuf> {
 
 /// How `Disk::open` opens a path.
 #[derive(Clone, Copy)]
-enum Open {
+pub(super) enum Open {
     Read,
     /// Created if missing; emptied first when `truncate`.
     Write {
@@ -195,156 +233,6 @@ impl Open {
             }
         };
         options
-    }
-}
-
-/// A folder opened with `O_PATH`, for `openat2(RESOLVE_BENEATH)` lookups beneath it: the kernel
-/// refuses any resolution that leaves it, through `..` or a link, in one system call (where
-/// reading a path back through `/proc` took three).
-struct Beneath {
-    #[cfg(target_os = "linux")]
-    dir: std::os::fd::OwnedFd,
-}
-
-/// `struct open_how` of `linux/openat2.h` (its first version, 24 bytes).
-#[cfg(target_os = "linux")]
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// Whether this kernel has `openat2`; cleared on the first `ENOSYS` (or a sandbox's `EPERM`).
-#[cfg(target_os = "linux")]
-static OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-impl Beneath {
-    /// Opens `root` for lookups beneath it; `None` where the system has no such lookups.
-    fn open(root: &std::path::Path) -> Option<Beneath> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            if !OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
-                return None;
-            }
-            // Not through a link: a root that became one is left to the real-path check.
-            let dir = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-                .open(root)
-                .ok()?;
-            Some(Beneath { dir: dir.into() })
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = root;
-            None
-        }
-    }
-
-    /// Opens `rel` beneath the folder: `Some` with the
-    /// file or the kernel's reason it cannot be opened, `None` where the path check must decide
-    /// (a link, an absolute link on the way, no `openat2` here).
-    fn open_file(&self, rel: &str, how: Open) -> Option<std::io::Result<std::fs::File>> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::sync::atomic::Ordering;
-            if !OPENAT2.load(Ordering::Relaxed) {
-                return None;
-            }
-            let path = std::ffi::CString::new(if rel.is_empty() { "." } else { rel }).ok()?;
-            // A file's last part is not followed if it is a link: the path check judges it
-            // (a link to nothing yet would make the file wherever it points). A folder's may be
-            // followed beneath the root (with `O_DIRECTORY` a link would only say "not a
-            // folder").
-            let nofollow = if matches!(how, Open::Folder) {
-                0
-            } else {
-                libc::O_NOFOLLOW
-            };
-            let flags = how.flags() | libc::O_CLOEXEC | nofollow;
-            let mode = if flags & libc::O_CREAT != 0 { 0o666 } else { 0 };
-            let e = match self.openat2(&path, flags, mode) {
-                Ok(fd) => return Some(Ok(std::fs::File::from(fd))),
-                Err(e) => e,
-            };
-            match e.raw_os_error() {
-                Some(libc::ENOSYS) | Some(libc::E2BIG) => {
-                    OPENAT2.store(false, Ordering::Relaxed);
-                    None
-                }
-                // A link (ELOOP: the last part, with O_NOFOLLOW), one that leaves or is absolute
-                // (EXDEV), a rename racing the lookup (EAGAIN), or a sandbox's refusal (EPERM,
-                // which is also an immutable file's answer: the path check's own open then gives
-                // the reason).
-                Some(libc::ELOOP) | Some(libc::EXDEV) | Some(libc::EPERM) | Some(libc::EAGAIN) => None,
-                _ => Some(Err(e)),
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (rel, how);
-            None
-        }
-    }
-
-    /// `openat2(dir, path, flags, mode)` resolving beneath the folder, no magic links.
-    #[cfg(target_os = "linux")]
-    fn openat2(&self, path: &std::ffi::CStr, flags: i32, mode: u64) -> std::io::Result<std::os::fd::OwnedFd> {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        let how = OpenHow {
-            flags: flags as u64,
-            mode,
-            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
-        };
-        // SAFETY: a valid directory descriptor, a NUL-terminated path and an `open_how` of the
-        // size passed, all alive for the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this descriptor, owned by no one else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-    }
-
-    /// Looks `rel` up beneath the folder: `Some(Ok)` when it exists inside, `Some(Err)` with the
-    /// kernel's reason otherwise (`EXDEV`: the lookup would leave the folder), `None` when the
-    /// kernel cannot say.
-    fn check(&self, rel: &str) -> Option<std::io::Result<()>> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::sync::atomic::Ordering;
-            if !OPENAT2.load(Ordering::Relaxed) {
-                return None;
-            }
-            let path = std::ffi::CString::new(rel).ok()?;
-            let e = match self.openat2(&path, libc::O_PATH | libc::O_CLOEXEC, 0) {
-                Ok(_) => return Some(Ok(())),
-                Err(e) => e,
-            };
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::E2BIG)
-            ) {
-                OPENAT2.store(false, Ordering::Relaxed);
-                return None;
-            }
-            Some(Err(e))
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = rel;
-            None
-        }
     }
 }
 
@@ -432,6 +320,15 @@ fn rename_no_replace(src: &std::path::Path, dst: &std::path::Path) -> std::io::R
     std::fs::remove_file(src)
 }
 
+/// What the path-based fallback found, as the sandbox reports it.
+fn found_of(meta: &std::fs::Metadata) -> beneath::Found {
+    beneath::Found {
+        kind: entry_kind(meta.file_type()),
+        size: meta.len(),
+        mtime: mtime(meta),
+    }
+}
+
 fn entry_kind(ft: std::fs::FileType) -> EntryKind {
     if ft.is_symlink() {
         EntryKind::Symlink
@@ -457,29 +354,23 @@ impl Transport for LocalTransport {
     async fn list(&mut self, rel: &str) -> TransportResult<Vec<Entry>> {
         let found = self
             .on_disk("list", rel, |disk, rel| {
+                #[cfg(target_os = "linux")]
+                if let Some(b) = disk.beneath() {
+                    return b.list(&disk.relative(rel)?).map_err(disk.err("list", rel));
+                }
                 let dir = disk.path(rel)?;
                 let mut found = Vec::new();
                 for de in std::fs::read_dir(&dir).map_err(disk.err("list", rel))? {
                     let de = de.map_err(disk.err("list", rel))?;
                     let meta = std::fs::symlink_metadata(de.path()).map_err(disk.err("list", rel))?;
-                    found.push((de.file_name().to_string_lossy().into_owned(), meta));
+                    found.push((de.file_name().to_string_lossy().into_owned(), found_of(&meta)));
                 }
                 Ok(found)
             })
             .await?;
         let results = found
             .iter()
-            .map(|(name, meta)| {
-                listed_entry(
-                    &self.site,
-                    rel,
-                    name,
-                    entry_kind(meta.file_type()),
-                    meta.len(),
-                    mtime(meta),
-                    1,
-                )
-            })
+            .map(|(name, f)| listed_entry(&self.site, rel, name, f.kind, f.size, f.mtime, 1))
             .collect();
         let mut entries = accept_listing(results);
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -487,17 +378,23 @@ impl Transport for LocalTransport {
     }
 
     async fn stat(&mut self, rel: &str) -> TransportResult<Entry> {
-        let meta = self
+        let found = self
             .on_disk("stat", rel, |disk, rel| {
-                std::fs::symlink_metadata(disk.path(rel)?).map_err(disk.err("stat", rel))
+                #[cfg(target_os = "linux")]
+                if let Some(b) = disk.beneath() {
+                    return b.stat(&disk.relative(rel)?).map_err(disk.err("stat", rel));
+                }
+                std::fs::symlink_metadata(disk.path(rel)?)
+                    .map(|m| found_of(&m))
+                    .map_err(disk.err("stat", rel))
             })
             .await?;
         Ok(Entry {
             name: path::file_name(rel).to_string(),
             path: path::normalize(rel).unwrap_or_else(|_| rel.to_string()),
-            kind: entry_kind(meta.file_type()),
-            size: meta.len(),
-            mtime: mtime(&meta),
+            kind: found.kind,
+            size: found.size,
+            mtime: found.mtime,
             mtime_granularity: 1,
         })
     }
@@ -581,9 +478,24 @@ impl Transport for LocalTransport {
             // synced after.
             let folder = disk.open("rename", &path::parent(&to), Open::Folder)?;
             let (src, dst) = (disk.joined(from)?, disk.joined(&to)?);
-            if overwrite {
+            #[cfg(target_os = "linux")]
+            let sandboxed = match disk.beneath() {
+                Some(b) => {
+                    b.rename(&disk.relative(from)?, &disk.relative(&to)?, !overwrite)
+                        .map_err(|e| match e.kind() {
+                            std::io::ErrorKind::AlreadyExists => disk.err("rename", &to)(e),
+                            _ => disk.err("rename", from)(e),
+                        })?;
+                    true
+                }
+                None => false,
+            };
+            #[cfg(not(target_os = "linux"))]
+            let sandboxed = false;
+            // Without the kernel's sandbox, by the paths the checks above judged.
+            if !sandboxed && overwrite {
                 std::fs::rename(&src, &dst).map_err(disk.err("rename", from))?;
-            } else {
+            } else if !sandboxed {
                 rename_no_replace(&src, &dst).map_err(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => disk.err("rename", &to)(e),
                     _ => disk.err("rename", from)(e),
@@ -612,6 +524,10 @@ impl Transport for LocalTransport {
 
     async fn delete(&mut self, rel: &str) -> TransportResult<()> {
         self.on_disk("delete", rel, |disk, rel| {
+            #[cfg(target_os = "linux")]
+            if let Some(b) = disk.beneath() {
+                return b.remove(&disk.relative(rel)?, false).map_err(disk.err("delete", rel));
+            }
             std::fs::remove_file(disk.path(rel)?).map_err(disk.err("delete", rel))
         })
         .await
@@ -619,6 +535,10 @@ impl Transport for LocalTransport {
 
     async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
         self.on_disk("mkdir", rel, |disk, rel| {
+            #[cfg(target_os = "linux")]
+            if let Some(b) = disk.beneath() {
+                return b.mkdir_all(&disk.relative(rel)?).map_err(disk.err("mkdir", rel));
+            }
             std::fs::create_dir_all(disk.path(rel)?).map_err(disk.err("mkdir", rel))
         })
         .await
@@ -626,6 +546,10 @@ impl Transport for LocalTransport {
 
     async fn rmdir(&mut self, rel: &str) -> TransportResult<()> {
         self.on_disk("rmdir", rel, |disk, rel| {
+            #[cfg(target_os = "linux")]
+            if let Some(b) = disk.beneath() {
+                return b.remove(&disk.relative(rel)?, true).map_err(disk.err("rmdir", rel));
+            }
             std::fs::remove_dir(disk.path(rel)?).map_err(disk.err("rmdir", rel))
         })
         .await
@@ -633,7 +557,7 @@ impl Transport for LocalTransport {
 
     async fn checksum(&mut self, rel: &str) -> TransportResult<Option<Checksum>> {
         self.on_disk("checksum", rel, |disk, rel| {
-            let mut f = std::fs::File::open(disk.path(rel)?).map_err(disk.err("checksum", rel))?;
+            let mut f = disk.open("checksum", rel, Open::Read)?;
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 256 * 1024];
             loop {
@@ -693,11 +617,20 @@ mod tests {
         // Both ways of checking must agree (the second is what a kernel without openat2 uses).
         for with_openat2 in [true, false] {
             OPENAT2.store(with_openat2 && had_openat2, std::sync::atomic::Ordering::Relaxed);
-            for inside in [
-                "/sub/relative.txt",
-                "/sub/absolute.txt",
-                "/sub/deeper/sub-again/relative.txt",
-            ] {
+            // An absolute link is refused where the kernel judges (it would have to leave the
+            // root to follow it), and followed back inside by the real-path check without it.
+            let absolute = t.stat("/sub/absolute.txt").await;
+            let absolute_read = t.read("/sub/absolute.txt", 0).await.err();
+            if with_openat2 && had_openat2 {
+                assert!(
+                    matches!(absolute_read, Some(TransportError::PermissionDenied { .. })),
+                    "{absolute_read:?}"
+                );
+                assert!(absolute.is_ok(), "the link itself is there to see");
+            } else {
+                assert!(absolute_read.is_none(), "{absolute_read:?}");
+            }
+            for inside in ["/sub/relative.txt", "/sub/deeper/sub-again/relative.txt"] {
                 let mut got = String::new();
                 let mut reader = t.read(inside, 0).await.unwrap_or_else(|e| panic!("{inside}: {e}"));
                 tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut got)
@@ -711,15 +644,17 @@ mod tests {
                 .await
                 .unwrap();
             std::fs::remove_file(r.join("sub/moved.txt")).unwrap();
-            for out in [
-                "/sub/deeper/up/etc/passwd",
-                "/chain-start",
-                "/out-dir/secret.txt",
-                "/out-dir/new.txt",
-            ] {
+            for out in ["/sub/deeper/up/etc/passwd", "/out-dir/secret.txt", "/out-dir/new.txt"] {
                 let err = t.stat(out).await.err().unwrap_or_else(|| panic!("{out} was followed"));
                 assert!(matches!(err, TransportError::PermissionDenied { .. }), "{out}: {err}");
             }
+            // A link that leads out is, where the kernel judges, seen as the link it is (never
+            // followed); the path check refuses it outright.
+            match t.stat("/chain-start").await {
+                Ok(e) => assert!(with_openat2 && had_openat2 && e.kind == EntryKind::Symlink, "{e:?}"),
+                Err(e) => assert!(matches!(e, TransportError::PermissionDenied { .. }), "{e}"),
+            }
+            assert!(t.read("/chain-start", 0).await.is_err(), "never read through");
             // A new file under a folder that exists inside is fine; through a link that points
             // at nothing yet (outside or not), it is refused: creating it would follow the link.
             assert!(matches!(
@@ -766,6 +701,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_operation_acts_beneath_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), b"not yours").unwrap();
+        std::fs::create_dir(outside.path().join("dir")).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::write(r.join("ok.txt"), b"fine").unwrap();
+        std::fs::write(r.join("a-file"), b"f").unwrap();
+        std::os::unix::fs::symlink(outside.path(), r.join("out-dir")).unwrap();
+        let site = Site::new("l", &SiteUrl::parse(&format!("file://{}", r.display())).unwrap()).unwrap();
+        let mut t = LocalTransport::connect(&site).await.unwrap();
+        let denied = |what: &str, r: TransportResult<()>| match r {
+            Err(TransportError::PermissionDenied { .. }) => {}
+            other => panic!("{what}: {other:?}"),
+        };
+        denied("mkdir", t.mkdir_all("/out-dir/new/deeper").await);
+        denied("delete", t.delete("/out-dir/secret.txt").await);
+        denied("rmdir", t.rmdir("/out-dir/dir").await);
+        denied("rename out", t.rename("/ok.txt", "/out-dir/ok.txt", false).await);
+        denied("rename in", t.rename("/out-dir/secret.txt", "/stolen.txt", true).await);
+        denied("list", t.list("/out-dir").await.map(|_| ()));
+        denied("checksum", t.checksum("/out-dir/secret.txt").await.map(|_| ()));
+        assert!(!outside.path().join("new").exists() && outside.path().join("dir").is_dir());
+        assert_eq!(std::fs::read(outside.path().join("secret.txt")).unwrap(), b"not yours");
+        assert!(r.join("ok.txt").exists() && !r.join("stolen.txt").exists());
+        // Beneath the root, each works, and says clearly what is in the way.
+        t.mkdir_all("/in/2026/12").await.unwrap();
+        assert!(r.join("in/2026/12").is_dir());
+        let e = t.mkdir_all("/a-file/sub").await.unwrap_err();
+        assert!(e.to_string().contains("a-file"), "{e}");
+        t.rename("/ok.txt", "/in/2026/12/ok.txt", false).await.unwrap();
+        assert!(matches!(
+            t.rename("/a-file", "/in/2026/12/ok.txt", false).await,
+            Err(TransportError::AlreadyExists { .. })
+        ));
+        let listed: Vec<String> = t
+            .list("/in/2026/12")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(listed, ["ok.txt"]);
+        assert_eq!(t.stat("/in/2026/12/ok.txt").await.unwrap().size, 4);
+        t.delete("/in/2026/12/ok.txt").await.unwrap();
+        t.rmdir("/in/2026/12").await.unwrap();
+        assert!(!r.join("in/2026/12").exists());
+    }
+
+    #[tokio::test]
     async fn links_out_of_the_root_are_refused() {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret.txt"), b"not yours").unwrap();
@@ -808,10 +793,16 @@ mod tests {
             t.make_durable("/escape/secret.txt").await,
             Err(TransportError::PermissionDenied { .. })
         ));
-        assert!(matches!(
-            t.delete("/link.txt").await,
-            Err(TransportError::PermissionDenied { .. })
-        ));
+        // Deleting a link that leads out removes the link (where the kernel judges: the name
+        // in the root is what goes) or is refused (by the path check); what it names stays.
+        match t.delete("/link.txt").await {
+            Ok(()) => {
+                assert!(!root.path().join("link.txt").exists());
+                std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.path().join("link.txt")).unwrap();
+            }
+            Err(e) => assert!(matches!(e, TransportError::PermissionDenied { .. }), "{e}"),
+        }
+        assert_eq!(std::fs::read(outside.path().join("secret.txt")).unwrap(), b"not yours");
         // Listed, but as links, which the engine does not follow.
         let kinds: Vec<(String, EntryKind)> = t
             .list("/")
