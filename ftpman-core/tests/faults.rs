@@ -328,3 +328,54 @@ async fn a_target_it_may_not_write_or_that_is_a_file_is_a_clear_error() {
     assert_eq!(std::fs::read_dir(locked.path().join("in")).unwrap().count(), 0);
     assert_eq!(std::fs::read(locked.path().join("in-is-a-file")).unwrap(), b"x");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_deleted_during_its_transfer_ends_cleanly() {
+    let s = harness::servers();
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("gone-src");
+    let dst_dir = scratch("gone-dst");
+    noise_file(&src_dir.path.join("going.bin"), 3 << 20, 8);
+    harness::chown_tree(&src_dir.path, &s.user);
+    let src = save_site(store.as_ref(), "src", site(Kind::SftpPassword, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut j = job(store.as_ref(), "gone", &src, &dst).await;
+    j.bwlimit = Some(1 << 20); // about 3 s: time to delete it midway
+    let j = store.update_job(&j).await.unwrap();
+    let path = src_dir.path.join("going.bin");
+    let deleter = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        std::fs::remove_file(path).unwrap();
+    });
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        engine(store.clone()).run_job(&j, Trigger::Manual, false),
+    )
+    .await
+    .expect("ends")
+    .unwrap();
+    deleter.await.unwrap();
+    // The open file is read to its end (Unix keeps it for its reader), verified and delivered
+    // whole; deleting the source then finds it gone, which the run says. Or, had the server cut
+    // the read short, nothing is delivered. Never a partial file under its name.
+    let got = tree(&dst_dir.path);
+    let files = store.run_files(run.id).await.unwrap();
+    if got.is_empty() {
+        assert_ne!(run.status, RunStatus::Succeeded, "{files:?}");
+    } else {
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            std::fs::metadata(dst_dir.path.join("going.bin")).unwrap().len(),
+            3 << 20,
+            "whole"
+        );
+        if run.status != RunStatus::Succeeded {
+            let said = files[0].error.clone().unwrap_or_default();
+            assert!(
+                said.contains("delivered to /going.bin") && said.contains("not applied"),
+                "{said}"
+            );
+        }
+    }
+    assert!(got.iter().all(|(p, _)| !p.contains("ftpman-part")), "{got:?}");
+}
