@@ -190,6 +190,63 @@ async fn settings_users_tokens_logs_and_operations() {
     let a = srv.call(&admin, Method::GET, "/api/v1/users", None).await;
     assert!(!a.text.contains("argon2"), "{}", a.text);
     assert_eq!(a.json().as_array().map(Vec::len), Some(2));
+    // A role changed; a password reset ends the user's sessions; the last admin keeps the role.
+    let vera = srv.sign_in("vera", PASSWORD).await;
+    assert_eq!(srv.call(&vera, Method::GET, "/api/v1/session", None).await.status, 200);
+    let a = srv
+        .call(
+            &admin,
+            Method::PATCH,
+            "/api/v1/users/vera",
+            Some(json!({"role": "operator"})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["role"].clone()),
+        (200, json!("operator")),
+        "{}",
+        a.text
+    );
+    assert_eq!(
+        srv.call(&vera, Method::GET, "/api/v1/session", None).await.status,
+        200,
+        "a new role keeps the session"
+    );
+    let new_pw = "a fresh password for vera";
+    let a = srv
+        .call(
+            &admin,
+            Method::PATCH,
+            "/api/v1/users/vera",
+            Some(json!({"password": new_pw})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert!(!a.text.contains(new_pw));
+    assert_eq!(
+        srv.call(&vera, Method::GET, "/api/v1/session", None).await.status,
+        401,
+        "a reset ends sessions"
+    );
+    srv.sign_in("vera", new_pw).await;
+    let a = srv
+        .call(
+            &admin,
+            Method::PATCH,
+            "/api/v1/users/root",
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!((a.status, a.error().1.as_deref()), (422, Some("role")), "{}", a.text);
+    let a = srv
+        .call(
+            &admin,
+            Method::PATCH,
+            "/api/v1/users/nobody",
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(a.status, 404, "{}", a.text);
     let a = srv.call(&admin, Method::DELETE, "/api/v1/users/root", None).await;
     assert_eq!((a.status, a.error().0.as_str()), (409, "conflict"), "{}", a.text);
     let a = srv.call(&admin, Method::DELETE, "/api/v1/users/vera", None).await;
