@@ -260,6 +260,18 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
                     .map_err(core)?,
             ))
         }
+        "edit_user" => {
+            let role = match args.opt_str("role")? {
+                Some(_) => Some(args.role("role")?),
+                None => None,
+            };
+            let password = args.opt_str("password")?.map(Secret::new);
+            to_value(UserView::from(
+                &m.edit_user(&args.str("name")?, role, password.as_ref())
+                    .await
+                    .map_err(core)?,
+            ))
+        }
         "remove_user" => {
             m.remove_user(&args.str("name")?).await.map_err(core)?;
             Ok(Value::Null)

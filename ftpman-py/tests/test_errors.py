@@ -79,6 +79,15 @@ def test_every_error_from_its_cause(manager: ftpman.Manager, servers: Servers, s
     manager.add_user("ada", "a long password for ada", role="admin")
     with pytest.raises(ftpman.Conflict):
         manager.remove_user("ada")
+    # The last admin keeps the role; another user's role and password change.
+    with pytest.raises(ftpman.InvalidInput) as last:
+        manager.edit_user("ada", role="viewer")
+    assert last.value.field == "role"
+    manager.add_user("bo", "a long password for bo")
+    assert manager.edit_user("bo", role="operator").role == "operator"
+    assert manager.edit_user("bo", password="another long password").role == "operator"
+    with pytest.raises(ftpman.InvalidInput):
+        manager.edit_user("bo", password="short")
 
     src = tmp_path / "src"
     src.mkdir()

@@ -624,6 +624,15 @@ class Manager:
         """The awaitable twin of :meth:`add_user`."""
         return User.from_dict(await self._acall("add_user", _args(name=name, password=password, role=role)))
 
+    def edit_user(self, name: str, role: Optional[str] = None, password: Optional[str] = None) -> User:
+        """Changes a web user's role and/or resets their password (a new password ends their web
+        sessions; the last admin keeps the role)."""
+        return User.from_dict(self._call("edit_user", _args(name=name, role=role, password=password)))
+
+    async def edit_user_async(self, name: str, role: Optional[str] = None, password: Optional[str] = None) -> User:
+        """The awaitable twin of :meth:`edit_user`."""
+        return User.from_dict(await self._acall("edit_user", _args(name=name, role=role, password=password)))
+
     def remove_user(self, name: str) -> None:
         """Removes a web user (never the last admin)."""
         self._call("remove_user", _args(name=name))
