@@ -452,6 +452,22 @@ pub enum UserCommand {
     /// List users.
     #[command(after_help = "Example: ftpman user list")]
     List,
+    /// Change a user's role, or reset their password (which ends their web sessions).
+    #[command(
+        after_help = "Examples:\n  ftpman user edit alice --role admin\n  ftpman user edit alice --password-stdin < new-password.txt"
+    )]
+    Edit {
+        name: String,
+        /// The new role.
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+        /// A new password, read from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// A new password, asked for on the terminal.
+        #[arg(long, conflicts_with = "password_stdin")]
+        reset_password: bool,
+    },
     /// Remove a user.
     #[command(after_help = "Example: ftpman user remove alice")]
     Remove { name: String },

@@ -1345,3 +1345,45 @@ fn a_database_password_stays_off_the_command_line() {
         "{said}"
     );
 }
+
+#[test]
+fn users_change_role_and_password_and_the_last_admin_stays() {
+    let mut u = User::new(None);
+    u.run_with(
+        &["user", "add", "ada", "--role", "admin", "--password-stdin"],
+        &[],
+        Some("a long password for ada\n"),
+    );
+    u.run_with(
+        &["user", "add", "bo", "--password-stdin"],
+        &[],
+        Some("a long password for bo\n"),
+    );
+    let o = u.ok(&["user", "edit", "bo", "--role", "operator"], &[]);
+    assert!(o.stdout.contains("user 'bo' is operator"), "{}", o.stdout);
+    let o = u.run_with(
+        &["user", "edit", "bo", "--password-stdin"],
+        &[],
+        Some("another long password\n"),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("password reset") && !o.stdout.contains("another long"),
+        "{}",
+        o.stdout
+    );
+    let o = u.run_with(&["user", "edit", "bo", "--password-stdin"], &[], Some("short\n"));
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("password") && o.stderr.contains("12"), "{}", o.stderr);
+    let o = u.run(&["user", "edit", "ada", "--role", "viewer"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("last admin"), "{}", o.stderr);
+    let o = u.run(&["user", "edit", "bo"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("say what to change"), "{}", o.stderr);
+    let listed = u.ok(&["user", "list"], &[]).stdout;
+    assert!(
+        listed.lines().any(|l| l.starts_with("bo ") && l.contains("operator")),
+        "{listed}"
+    );
+}

@@ -98,6 +98,39 @@ pub async fn run(m: &Manager, cmd: UserCommand, as_json: bool) -> CmdResult {
                 table(&["USER", "ROLE", "CREATED (UTC)"], &rows);
             }
         }
+        UserCommand::Edit {
+            name,
+            role,
+            password_stdin,
+            reset_password,
+        } => {
+            let password = if password_stdin || reset_password {
+                secrets::read(SecretSource {
+                    env: None,
+                    stdin: password_stdin,
+                    prompt: Some(format!("New password for user {name}: ")),
+                })?
+            } else {
+                None
+            };
+            if reset_password && password.is_none() {
+                return Err(Failure::usage(
+                    "no terminal to ask for the new password on: give it with --password-stdin",
+                ));
+            }
+            if role.is_none() && password.is_none() {
+                return Err(Failure::usage(
+                    "say what to change: --role ROLE, --password-stdin or --reset-password",
+                ));
+            }
+            let user = m.edit_user(&name, role.map(user_role), password.as_ref()).await?;
+            let reset = if password.is_some() {
+                "; password reset, their web sessions ended"
+            } else {
+                ""
+            };
+            println!("user '{}' is {}{reset}", user.username, user.role);
+        }
         UserCommand::Remove { name } => {
             m.remove_user(&name).await?;
             println!("user '{name}' removed");
