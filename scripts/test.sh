@@ -30,6 +30,8 @@ pg_admin -c "CREATE DATABASE ${run_db}" >/dev/null
 log "starting sshd and vsftpd (plain, explicit FTPS, implicit FTPS) on loopback"
 start_test_servers "$servers_dir"
 export FTPMAN_TEST_PG="postgres://postgres@127.0.0.1:5432/${run_db}"
+# Every server-backed test runs here: one that would skip for want of a server fails instead.
+export FTPMAN_TEST_REQUIRE_SERVERS=1
 
 log "ensuring Debian's Chromium and the browser tests' Playwright library"
 command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver

@@ -285,6 +285,9 @@ fn flow(db: Option<String>) {
 
 #[test]
 fn the_tour_on_sqlite() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     flow(None);
 }
 
@@ -344,6 +347,9 @@ impl Drop for PgDb {
 
 #[test]
 fn the_tour_on_postgres() {
+    if crate::harness::skip_without_servers() || crate::harness::skip_without_postgres() {
+        return;
+    }
     let db = PgDb::new();
     flow(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
 }
@@ -443,6 +449,9 @@ fn bad_usage_exits_2_and_names_the_field() {
 
 #[test]
 fn the_password_prompt_does_not_need_a_flag_on_a_terminal() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     // `script` gives the command a terminal; the password is typed into it.
     let s = servers();
     let mut u = User::new(None);
@@ -709,6 +718,9 @@ fn a_run_is_cancelled_from_another_process_on_sqlite() {
 
 #[test]
 fn a_run_is_cancelled_from_another_node_on_postgres() {
+    if crate::harness::skip_without_postgres() {
+        return;
+    }
     let db = PgDb::new();
     cancel_from_another_process(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
 }
@@ -752,6 +764,9 @@ fn a_run_is_watched_from_another_process_on_sqlite() {
 
 #[test]
 fn a_run_is_watched_from_another_node_on_postgres() {
+    if crate::harness::skip_without_postgres() {
+        return;
+    }
     let db = PgDb::new();
     watch_from_another_process(Some(format!("postgres://postgres@127.0.0.1:5432/{}", db.0)));
 }
@@ -1298,6 +1313,9 @@ fn completions_know_the_sites_and_jobs() {
 
 #[test]
 fn a_database_password_stays_off_the_command_line() {
+    if crate::harness::skip_without_postgres() {
+        return;
+    }
     let pg = PgDb::new();
     let plain = format!("postgres://postgres@127.0.0.1:5432/{}", pg.0);
     let with_pw = plain.replacen("postgres@", "postgres:hunter2-db@", 1);

@@ -168,6 +168,9 @@ impl Drop for Cluster {
 
 #[test]
 fn three_nodes_fire_each_schedule_once() {
+    if crate::harness::skip_without_servers() || crate::harness::skip_without_postgres() {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = Cluster::new("fires");
     let (src, dst) = (c.dir.path().join("src"), c.dir.path().join("dst"));
@@ -247,6 +250,9 @@ fn three_nodes_fire_each_schedule_once() {
 
 #[test]
 fn a_killed_node_loses_its_run_and_the_file_arrives_once() {
+    if crate::harness::skip_without_servers() || crate::harness::skip_without_postgres() {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = Cluster::new("kill");
     let (src, dst) = (c.dir.path().join("src"), c.dir.path().join("dst"));
@@ -332,6 +338,9 @@ fn a_killed_node_loses_its_run_and_the_file_arrives_once() {
 
 #[test]
 fn a_sites_connection_cap_holds_across_the_cluster() {
+    if crate::harness::skip_without_servers() || crate::harness::skip_without_postgres() {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let s = harness::servers();
     let mut c = Cluster::new("cap");
@@ -454,6 +463,9 @@ fn wait_ready(port: u16) {
 
 #[test]
 fn two_web_nodes_share_sessions_and_follow_each_others_runs() {
+    if crate::harness::skip_without_servers() || crate::harness::skip_without_postgres() {
+        return;
+    }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = Cluster::new("web");
     let (src, dst) = (c.dir.path().join("src"), c.dir.path().join("dst"));

@@ -109,21 +109,33 @@ async fn tree_between(from: Kind, to: Kind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_sftp_to_ftp() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     tree_between(Kind::SftpPassword, Kind::Ftp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_ftp_to_local() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     tree_between(Kind::Ftp, Kind::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_local_to_sftp() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     tree_between(Kind::Local, Kind::SftpKey).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tree_ftps_to_sftp() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     tree_between(Kind::Ftps, Kind::SftpPassword).await;
 }
 
@@ -285,6 +297,9 @@ impl Transport for FlakyListing {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_listing_is_retried_on_a_fresh_connection() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = harness::scratch_for(kind_user(Kind::Ftp), "flaky-list-src");
     let dst_dir = scratch("flaky-list-dst");
@@ -358,6 +373,9 @@ async fn a_failed_listing_is_retried_on_a_fresh_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_never_resumes_from_a_temporary_file_left_by_an_earlier_run() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("stale-temp-src");
     let dst_dir = scratch("stale-temp-dst");
@@ -417,6 +435,9 @@ async fn atomic_setup(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_leaves_no_final_file_and_keeps_the_source() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db, src_dir, dst_dir, job, want) = atomic_setup("atomic-kill").await;
     let e = engine(store.clone());
     let mut events = e.subscribe();
@@ -465,6 +486,9 @@ async fn killed_server_leaves_no_final_file_and_keeps_the_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_run_leaves_no_final_file_and_keeps_the_source() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db, src_dir, dst_dir, job, _) = atomic_setup("atomic-cancel").await;
     let e = engine(store.clone());
     let mut events = e.subscribe();
@@ -492,6 +516,9 @@ async fn cancelled_run_leaves_no_final_file_and_keeps_the_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_being_written_waits_for_min_age() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("minage-src");
     let dst_dir = scratch("minage-dst");
@@ -563,6 +590,9 @@ async fn conflict_run(policy: ConflictPolicy) -> (RunStatus, Scratch, Vec<ftpman
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflict_policies() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (status, dst, files, ..) = conflict_run(ConflictPolicy::Skip).await;
     assert_eq!(
         (status, files[0].status),
@@ -604,6 +634,9 @@ async fn conflict_policies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_in_the_way_is_named_under_every_policy() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     for policy in [
         ConflictPolicy::Overwrite,
         ConflictPolicy::Fail,
@@ -643,6 +676,9 @@ async fn a_folder_in_the_way_is_named_under_every_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_filters_dry_run_and_move_after() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("tpl-src");
     let dst_dir = scratch("tpl-dst");
@@ -769,6 +805,9 @@ async fn failing_job(store: &Arc<dyn ftpman_core::Store>, name: &str, notify: ft
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_sends_one_email() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     set(store.as_ref(), "smtp.host", "127.0.0.1", false).await;
     set(store.as_ref(), "smtp.port", &servers().smtp_port.to_string(), false).await;
@@ -905,6 +944,9 @@ async fn webhook_receiver() -> (u16, tokio::sync::oneshot::Receiver<(String, Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_gets_a_correctly_signed_body() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     use hmac::{KeyInit, Mac};
     let (store, _db) = sqlite_store().await;
     let (port, received) = webhook_receiver().await;
@@ -992,6 +1034,9 @@ impl Connector for WatchedTarget {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = harness::scratch_for(kind_user(Kind::SftpKey), "slot-src");
     let dst_dir = scratch("slot-dst");
@@ -1027,6 +1072,9 @@ async fn a_file_waiting_for_the_disk_does_not_hold_up_the_next_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("in-place-src");
     let dst_dir = scratch("in-place-dst");
@@ -1066,6 +1114,9 @@ async fn a_file_written_in_place_is_made_durable_before_it_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_move_while_the_tree_is_still_listed() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("streamed-src");
     let dst_dir = scratch("streamed-dst");
@@ -1099,6 +1150,9 @@ async fn files_move_while_the_tree_is_still_listed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_that_fails_after_files_were_found_leaves_a_partial_run() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("list-fails-late-src");
     let dst_dir = scratch("list-fails-late-dst");
@@ -1144,6 +1198,9 @@ async fn a_listing_that_fails_after_files_were_found_leaves_a_partial_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_age_window_over_a_tree_with_one_connection_does_not_stall_the_listing() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = harness::scratch_for(kind_user(Kind::Ftp), "age-one-conn-src");
     let dst_dir = scratch("age-one-conn-dst");

@@ -68,6 +68,10 @@ macro_rules! kind_test {
     ($name:ident, $body:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
+            // Each uses scratch folders in the test users' homes, or the servers themselves.
+            if crate::harness::skip_without_servers() {
+                return;
+            }
             $body.await;
         }
     };
@@ -210,6 +214,9 @@ kind_test!(internal, async {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_from_json_take_the_flags_names_and_their_checks() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (m, _db) = manager().await;
     let folder = scratch("json-options");
     let site: SiteOptions = serde_json::from_value(

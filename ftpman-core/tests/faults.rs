@@ -45,6 +45,9 @@ fn only(dir: &std::path::Path, expected: &[(&str, &str)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_mid_file_resumes_on_a_fresh_connection() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("cut-src");
@@ -80,6 +83,9 @@ async fn a_cut_mid_file_resumes_on_a_fresh_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_server_is_given_up_on_within_its_timeout() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("stall-src");
@@ -115,6 +121,9 @@ async fn a_stalled_server_is_given_up_on_within_its_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_slower_than_the_file_timeout_fails_cleanly_and_keeps_the_source() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("trickle-src");
@@ -158,6 +167,9 @@ async fn a_trickle_slower_than_the_file_timeout_fails_cleanly_and_keeps_the_sour
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_during_the_tls_handshake_is_a_clear_transient_error() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let dir = scratch("tls-reset");
     harness::chown_tree(&dir.path, &s.user);
@@ -180,6 +192,9 @@ async fn a_reset_during_the_tls_handshake_is_a_clear_transient_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_during_a_listing_is_listed_again_and_every_file_moves_once() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("list-cut-src");
@@ -294,6 +309,9 @@ async fn a_full_disk_at_the_target_fails_the_file_and_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_it_may_not_write_or_that_is_a_file_is_a_clear_error() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = tempfile::tempdir().unwrap();
     noise_file(&src_dir.path().join("a.csv"), 1000, 6);
@@ -331,6 +349,9 @@ async fn a_target_it_may_not_write_or_that_is_a_file_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_deleted_during_its_transfer_ends_cleanly() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = harness::servers();
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("gone-src");

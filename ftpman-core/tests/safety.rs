@@ -217,6 +217,9 @@ fn injected(site: &str, op: &str, path: &str) -> TransportError {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_source_replaces_its_own_delivery_and_nothing_else() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("own-src");
     let dst_dir = scratch("own-dst");
@@ -268,6 +271,9 @@ async fn a_changed_source_replaces_its_own_delivery_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_files_bound_for_one_name_never_share_a_temporary_file() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("one-name-src");
     let dst_dir = scratch("one-name-dst");
@@ -335,6 +341,9 @@ async fn two_files_bound_for_one_name_never_share_a_temporary_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_run_marks_it_failed_and_stops_its_lease() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("panic-src");
     let dst_dir = scratch("panic-dst");
@@ -381,6 +390,9 @@ async fn a_panic_in_a_run_marks_it_failed_and_stops_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_run_is_never_queued_for_a_scheduler_to_claim() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, db) = sqlite_store().await;
     // Every status a run row is inserted with, noted by the database itself.
     let url = format!("sqlite://{}", db.path().join("ftpman.db").display());
@@ -434,6 +446,9 @@ async fn a_manual_run_is_never_queued_for_a_scheduler_to_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_changed_is_kept_and_sent_again() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("changed-src");
     let dst_dir = scratch("changed-dst");
@@ -484,6 +499,9 @@ async fn a_source_that_changed_is_kept_and_sent_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_after_action_left_pending_is_applied_by_the_next_run() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("pending-src");
     let dst_dir = scratch("pending-dst");
@@ -535,6 +553,9 @@ fn age(path: &std::path::Path, days: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_old_file_listed_by_day_and_by_second_is_delivered_once() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = harness::scratch_for(harness::user_of(Kind::Ftp), "coarse-src");
     let dst_dir = scratch("coarse-dst");
@@ -638,6 +659,9 @@ async fn kill_fault_server_midway(file: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let _fault_server = FAULT_SERVER.lock().await;
     let (store, _db, src_dir, dst_dir, job) = fault_setup("in-place", |job| {
         job.atomic = false;
@@ -672,6 +696,9 @@ async fn a_broken_transfer_in_place_leaves_no_truncated_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_after_the_source_changed_is_refused() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let _fault_server = FAULT_SERVER.lock().await;
     let (store, _db, src_dir, dst_dir, job) = fault_setup("resume", |job| {
         job.retries = 1;
@@ -758,6 +785,9 @@ async fn resume_over_a_hole(margin: u64) -> (RunStatus, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_starts_before_writes_that_may_not_have_landed() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     assert_eq!(
         resume_over_a_hole(1 << 20).await,
         (RunStatus::Succeeded, true),
@@ -775,6 +805,9 @@ async fn a_resume_starts_before_writes_that_may_not_have_landed() {
 /// local folder and to an FTP server, each written under a temporary name first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_of_the_longest_length_are_delivered() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("long-src");
     let long_ascii = format!("{}.csv", "a".repeat(251));
@@ -816,6 +849,9 @@ async fn names_of_the_longest_length_are_delivered() {
 /// opening a FIFO would wait for a writer for ever. Over SFTP and from a local folder alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_in_a_source_folder_is_never_opened() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("fifo-src");
     let data = noise_file(&src_dir.path.join("data.csv"), 4_000, 3);
@@ -863,6 +899,9 @@ async fn a_fifo_in_a_source_folder_is_never_opened() {
 /// the listing with a clear error; what was found before it is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_tree_is_cut_off_with_a_clear_error() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("deep-src");
     let dst_dir = scratch("deep-dst");
@@ -949,6 +988,9 @@ async fn two_uploads_of_one_name_at_once_never_mix() {
 /// (to a local folder and to an FTP server); shown anywhere, it is shown with escapes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strange_but_legal_names_are_delivered_as_they_are() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let (store, _db) = sqlite_store().await;
     let src_dir = scratch("names-src");
     let names = [

@@ -249,31 +249,49 @@ async fn conformance(kind: Kind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_local() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_sftp_password() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::SftpPassword).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_sftp_key() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::SftpKey).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_ftp() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::Ftp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_ftps_explicit() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::Ftps).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_ftps_implicit() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     conformance(Kind::FtpsImplicit).await;
 }
 
@@ -283,6 +301,9 @@ fn assert_no_secret(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_a_login_problem() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let scratch = harness::scratch("wrong-pw");
     for kind in [Kind::SftpPassword, Kind::Ftp, Kind::Ftps, Kind::FtpsImplicit] {
         let mut s = site(kind, &scratch.path);
@@ -309,6 +330,9 @@ async fn wrong_password_is_a_login_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_keys_are_checked_and_fetched() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let scratch = harness::scratch("hostkey");
     let mut s = site(Kind::SftpPassword, &scratch.path);
     let wrong = format!("SHA256:{}", "A".repeat(43));
@@ -338,6 +362,9 @@ async fn host_keys_are_checked_and_fetched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_are_verified_or_pinned() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let scratch = harness::scratch("cert");
     for kind in [Kind::Ftps, Kind::FtpsImplicit] {
         let mut s = site(kind, &scratch.path);
@@ -366,6 +393,9 @@ async fn certificates_are_verified_or_pinned() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_port_is_refused_quickly() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -384,6 +414,9 @@ async fn a_closed_port_is_refused_quickly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_logs_in_with_every_key_format() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let scratch = scratch_for(&servers().key_user, "keys");
     let dir = &servers().dir;
     for (file, passphrase) in [
@@ -473,16 +506,25 @@ async fn killed_mid_transfer_resumes(kind: Kind, pid_file: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ftp_server_killed_mid_transfer_resumes() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     killed_mid_transfer_resumes(Kind::Ftp, "vsftpd-fault.pid").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_server_killed_mid_transfer_resumes() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     killed_mid_transfer_resumes(Kind::SftpPassword, "sshd-fault.pid").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_between_protocols_streams_site_to_site() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let src_scratch = harness::scratch("copy-src");
     let dst_scratch = scratch_for(&servers().key_user, "copy-dst");
     let want = harness::noise_file(&src_scratch.path.join("f.bin"), 5_000_000, 3);

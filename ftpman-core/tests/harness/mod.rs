@@ -12,6 +12,46 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+/// Whether a test that needs the real servers must be skipped: they are not running (plain
+/// `cargo test` on a machine without them), which it says. The test command sets
+/// `FTPMAN_TEST_REQUIRE_SERVERS`, under which a missing server fails the test instead.
+pub fn skip_without_servers() -> bool {
+    if std::env::var_os("FTPMAN_TEST_SSH_PORT").is_some() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("FTPMAN_TEST_REQUIRE_SERVERS").is_none(),
+        "the test servers are required but not running (FTPMAN_TEST_* unset): run scripts/test.sh"
+    );
+    eprintln!("skipped: this test needs the real sshd, vsftpd and SMTP listener that scripts/test.sh starts");
+    true
+}
+
+/// Whether a test that needs PostgreSQL must be skipped: nothing answers where
+/// `FTPMAN_TEST_PG` (default `127.0.0.1:5432`) points, which it says; under
+/// `FTPMAN_TEST_REQUIRE_SERVERS` a missing PostgreSQL fails the test instead.
+pub fn skip_without_postgres() -> bool {
+    let url = std::env::var("FTPMAN_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let host_port = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .to_string();
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host_port)
+        .ok()
+        .and_then(|mut a| a.next());
+    if addr.is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()) {
+        return false;
+    }
+    assert!(
+        std::env::var_os("FTPMAN_TEST_REQUIRE_SERVERS").is_none(),
+        "PostgreSQL is required but does not answer at {host_port}: run scripts/test.sh"
+    );
+    eprintln!("skipped: this test needs PostgreSQL at {host_port} (scripts/test.sh starts it)");
+    true
+}
+
 /// The running test servers.
 pub struct Servers {
     pub dir: PathBuf,
@@ -148,6 +188,10 @@ pub fn user_of(kind: Kind) -> &'static str {
 
 /// A site of `kind` whose root is `root`, with the right credentials and pins.
 pub fn site(kind: Kind, root: &Path) -> Site {
+    if kind == Kind::Local {
+        let url = SiteUrl::parse(&format!("file://{}", root.display())).expect("test URL");
+        return Site::new("local", &url).expect("site");
+    }
     let s = servers();
     let root = root.display();
     let url = match kind {

@@ -12,6 +12,9 @@ use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_a_real_browser() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         Path::new("/usr/bin/chromium").exists() && browser_dir.join("node_modules/playwright-core").exists(),

@@ -17,6 +17,9 @@ fn sha(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sites_are_added_pinned_tested_browsed_and_move_files_both_ways() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = servers();
     let srv = TestServer::start(WebConfig {
         upload_limit: 1 << 20,

@@ -10,6 +10,9 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_users_tokens_logs_and_operations() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
     let s = servers();
     let srv = TestServer::start(WebConfig::default()).await;
     let root = srv.token("root", UserRole::Admin).await;
