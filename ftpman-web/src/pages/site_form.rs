@@ -2,7 +2,7 @@
 //! password is never sent to the browser, an empty field keeps it); the SFTP host key the server
 //! offers shown for pinning before the site is saved.
 
-use super::{FormError, Frame, Layout, PageResult, correctable, flash, layout, segment};
+use super::{FormError, Frame, Layout, PageResult, flash, layout, segment};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Form, Path, State};
@@ -21,6 +21,15 @@ const PROTOCOLS: &[(&str, &str)] = &[
     ("ftps-implicit", "FTPS, implicit (TLS from the start)"),
     ("local", "A folder on this machine"),
 ];
+
+/// Whether an error goes back to the form (with what was typed) rather than to an error page:
+/// anything the user can act on, an unreachable host or a refused login included.
+fn for_the_form(e: &ManagerError) -> bool {
+    !matches!(
+        e.kind(),
+        ftpman_core::manager::ErrorKind::Internal | ftpman_core::manager::ErrorKind::Forbidden
+    )
+}
 
 /// The fields the form shows an error beside.
 const FIELDS: &[&str] = &[
@@ -259,7 +268,7 @@ pub(super) async fn add_site(State(s): State<AppState>, frame: Frame, Form(f): F
             &format!("site {name} added"),
             frame.caller.client.https,
         )),
-        Err(e) if correctable(&e) => {
+        Err(e) if for_the_form(&e) => {
             let body = site_form(&s, &frame, false, &f, Some(&e)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(body)).into_response())
         }
@@ -291,7 +300,7 @@ pub(super) async fn save_site(
             &format!("site {name} saved"),
             frame.caller.client.https,
         )),
-        Err(e) if correctable(&e) => {
+        Err(e) if for_the_form(&e) => {
             let body = site_form(&s, &frame, true, &f, Some(&e)).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(body)).into_response())
         }

@@ -98,9 +98,15 @@ await page.fill("#name", "partner");
 await page.selectOption("#protocol", "sftp");
 check(!(await page.isVisible("#cert_fingerprint")), "FTPS fields hidden for SFTP");
 await page.fill("#host", "127.0.0.1");
-await page.fill("#port", env.sftpPort);
 await page.fill("#username", env.user);
 await page.fill("#root", env.sftpRoot);
+// A port nothing listens on: said on the form, what was typed kept.
+await page.fill("#port", "1");
+await page.fill("#password", env.password);
+await submit("button:has-text('Add site')");
+check((await page.textContent("main .error"))?.includes("cannot reach"), `an unreachable server said on the form (${await page.textContent("main")})`);
+check((await page.inputValue("#username")) === env.user && (await page.inputValue("#port")) === "1", "the form keeps what was typed");
+await page.fill("#port", env.sftpPort);
 await page.fill("#password", env.password);
 await shot("site-form");
 await submit("button:has-text('Add site')");
