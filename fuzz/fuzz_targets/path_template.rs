@@ -1,5 +1,6 @@
 //! A target path template and a file name a server sent: refused, or rendered into a path with
-//! no `..` segment, whatever the name holds.
+//! no `..` segment and a file name, whatever the name holds (`report.` and `{ext}`, found by
+//! this target, is refused rather than written as the folder).
 #![no_main]
 use chrono::TimeZone;
 use ftpman_core::validate::{PathTemplate, TemplateContext};
@@ -25,15 +26,24 @@ fuzz_target!(|data: &[u8]| {
     }) else {
         return;
     };
-    let rendered = t.render(&TemplateContext {
+    // What ftpman writes to: no `..` segment, and a file name where the template names the file.
+    let ctx = TemplateContext {
         time,
         job: "nightly",
         file_name: name,
         run_id: 7,
-    });
-    assert!(
-        !rendered.split('/').any(|seg| seg == ".."),
-        "{template:?} + {name:?} -> {rendered:?}"
-    );
+    };
+    if let Ok(rendered) = t.render_checked(&ctx) {
+        assert!(
+            !rendered.split('/').any(|seg| seg == ".."),
+            "{template:?} + {name:?} -> {rendered:?}"
+        );
+        if t.names_file() {
+            assert!(
+                !matches!(rendered.rsplit('/').next(), Some("" | "." | "..")),
+                "{template:?} + {name:?} -> {rendered:?}"
+            );
+        }
+    }
     let _ = (t.fixed_folder(), t.folder_is_fixed(), t.names_file());
 });

@@ -11,8 +11,11 @@ run_fuzz_smoke() {
   work=$(mktemp -d /tmp/ftpman-fuzz.XXXXXX)
   for t in $(cd fuzz && cargo fuzz list); do
     mkdir -p "$work/$t"
+    # Every input that once crashed a target is run again first (fuzz/regressions/).
+    local seeds=("corpus/$t")
+    [ -d "fuzz/regressions/$t" ] && seeds+=("regressions/$t")
     if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --dev -s none --target-dir ../target/fuzz "$t" \
-          "$work/$t" "corpus/$t" -- -max_total_time="$seconds" -timeout=10) > "$work/$t.log" 2>&1; then
+          "$work/$t" "${seeds[@]}" -- -max_total_time="$seconds" -timeout=10) > "$work/$t.log" 2>&1; then
       echo "fuzz $t: $(grep -o 'Done [0-9]* runs' "$work/$t.log" | tail -1), no crash"
     else
       echo "fuzz $t FAILED:"; tail -40 "$work/$t.log"; status=1

@@ -466,7 +466,10 @@ pub(crate) async fn finish_pending_after(ctx: Arc<RunContext>, cand: Candidate) 
 /// bytes have moved, so the next file starts while this one is made durable, renamed and
 /// recorded.
 pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slot) -> FileOutcome {
-    let planned_path = target_path(&ctx.job, &cand, ctx.run_id, &ctx.started);
+    let (planned_path, no_name) = match target_path(&ctx.job, &cand, ctx.run_id, &ctx.started) {
+        Ok(p) => (p, None),
+        Err((shown, why)) => (shown, Some(why)),
+    };
     let temp = temp_path(&planned_path, ctx.run_id);
     let mut record = RunFile {
         id: 0,
@@ -484,7 +487,11 @@ pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slo
     let mut cancel = ctx.cancel.clone();
     // Deliveries to one name take turns; the turn is taken before a transfer place, so a file
     // waiting for its turn never holds a place the one ahead of it needs for a retry.
-    let (outcome, started) = match claim_target(&ctx, &cand, &planned_path) {
+    let claimed = match no_name {
+        Some(why) => Err(why),
+        None => claim_target(&ctx, &cand, &planned_path),
+    };
+    let (outcome, started) = match claimed {
         Err(refused) => (Err(AttemptError::permanent(refused)), Instant::now()),
         Ok(turn) => {
             let my_turn = tokio::select! {

@@ -20,8 +20,15 @@ pub(crate) struct TargetClaim {
 }
 
 /// The final path of a candidate at the target: the job's target template rendered, with the
-/// candidate's sub-folders kept below it.
-pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &DateTime<Tz>) -> String {
+/// candidate's sub-folders kept below it. A file whose name fills the template with nothing a
+/// path can hold (a name of dots, an empty extension where the template names the file by it)
+/// is refused with the reason, the path as it came out beside it.
+pub(crate) fn target_path(
+    job: &Job,
+    cand: &Candidate,
+    run_id: i64,
+    started: &DateTime<Tz>,
+) -> Result<String, (String, String)> {
     let template = PathTemplate::parse("target_path", &job.target_path)
         .unwrap_or_else(|_| PathTemplate::parse("target_path", "/").expect("'/' is a valid template"));
     let file_name = path::file_name(&cand.rel);
@@ -35,13 +42,21 @@ pub(crate) fn target_path(job: &Job, cand: &Candidate, run_id: i64, started: &Da
         file_name,
         run_id,
     };
-    let rendered = template.render(&ctx);
+    let refused = |shown: String| {
+        let why = format!(
+            "the target template {} gives {} for this file, which is no file name: change the template",
+            crate::validate::printable(&job.target_path),
+            crate::validate::printable(&shown)
+        );
+        (shown, why)
+    };
+    let rendered = template.render_checked(&ctx).map_err(refused)?;
     let joined = if template.names_file() {
         format!("{}/{rel_dir}/{}", path::parent(&rendered), path::file_name(&rendered))
     } else {
         format!("{rendered}/{}", cand.rel)
     };
-    path::normalize(&joined).unwrap_or(joined)
+    path::normalize(&joined).map_err(|_| refused(joined))
 }
 
 /// The temporary name of a delivery to `final_path` by run `run_id`: beside the final name,
@@ -191,15 +206,34 @@ mod tests {
     fn target_paths_keep_the_tree_and_fill_templates() {
         let when = Tz::Europe__Berlin.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let mut job = Job::new("nightly", 1, "/out", 2, "/in/{yyyy}/{mm}");
-        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/in/2026/01/a.csv");
-        assert_eq!(target_path(&job, &cand("sub/a.csv"), 7, &when), "/in/2026/01/sub/a.csv");
+        assert_eq!(
+            target_path(&job, &cand("a.csv"), 7, &when).unwrap(),
+            "/in/2026/01/a.csv"
+        );
+        assert_eq!(
+            target_path(&job, &cand("sub/a.csv"), 7, &when).unwrap(),
+            "/in/2026/01/sub/a.csv"
+        );
         job.target_path = "/in/{job}-{dd}-{name}".into();
         assert_eq!(
-            target_path(&job, &cand("sub/a.csv"), 7, &when),
+            target_path(&job, &cand("sub/a.csv"), 7, &when).unwrap(),
             "/in/sub/nightly-02-a.csv"
         );
         job.target_path = "/".into();
-        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when), "/a.csv");
+        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when).unwrap(), "/a.csv");
+        // A name that fills the template with dots or nothing is refused, never written as
+        // `..` or as the folder itself (found by the path_template fuzz target).
+        for (template, name) in [(".{ext}.{ext}", "odd."), ("/in/{ext}", "report."), ("{stem}", ".")] {
+            job.target_path = template.into();
+            let (shown, why) = target_path(&job, &cand(name), 7, &when).unwrap_err();
+            assert!(
+                why.contains("no file name") && why.contains(template),
+                "{template} {name}: {why}"
+            );
+            assert!(!shown.is_empty());
+        }
+        job.target_path = "/in/{stem}.{ext}".into();
+        assert_eq!(target_path(&job, &cand("report."), 7, &when).unwrap(), "/in/report.");
     }
 
     #[test]

@@ -97,6 +97,19 @@ impl PathTemplate {
         ["{name}", "{stem}", "{ext}"].iter().any(|p| self.raw.contains(p))
     }
 
+    /// Fills in the placeholders, refusing what no path can hold: a `..` segment, or (in a
+    /// template that names the file) a file name of nothing or dots, as a name like `report.`
+    /// or `.` can make of `{ext}` or `{stem}`. The error says what came out.
+    pub fn render_checked(&self, ctx: &TemplateContext<'_>) -> Result<String, String> {
+        let rendered = self.render(ctx);
+        let dots = rendered.split('/').any(|seg| seg == "..");
+        let leaf = rendered.rsplit('/').next().unwrap_or_default();
+        if dots || (self.names_file() && matches!(leaf, "" | "." | "..")) {
+            return Err(rendered);
+        }
+        Ok(rendered)
+    }
+
     /// Fills in the placeholders. A placeholder's value never contains '/' or '..' as a segment:
     /// file names were checked when listed, and dates are digits.
     pub fn render(&self, ctx: &TemplateContext<'_>) -> String {
