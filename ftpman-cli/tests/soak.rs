@@ -213,11 +213,8 @@ fn fifty_jobs_under_random_faults_lose_nothing_and_stay_flat() {
     let _ = serve.kill();
     let _ = serve.wait();
     eprintln!(
-        "soak: {seconds} s at '{cron}', {} files fed, {} runs, {} connections through the proxy (one in five cut); serve RSS peak {} KiB in the first half, {} KiB in the second, {} KiB at the end; descriptors peak {} then {}, {} at the end",
+        "soak: {seconds} s at '{cron}', {} files fed, {} connections through the proxy (one in five cut); serve RSS peak {} KiB in the first half, {} KiB in the second, {} KiB at the end; descriptors peak {} then {}, {} at the end",
         fed.len(),
-        ftpman(&db, dir.path(), &["runs", "--json", "--limit", "100000"], &[])
-            .matches("\"id\"")
-            .count(),
         proxy.connections.load(Ordering::SeqCst),
         first.0,
         second.0,
@@ -227,13 +224,52 @@ fn fifty_jobs_under_random_faults_lose_nothing_and_stay_flat() {
         end.1
     );
     assert_eq!(missing(&fed), 0, "every file delivered whole ({} fed)", fed.len());
-    // Exactly once: the runs' transferred counts add up to the files fed.
-    let runs: serde_json::Value =
-        serde_json::from_str(&ftpman(&db, dir.path(), &["runs", "--json", "--limit", "100000"], &[])).unwrap();
-    let runs = runs.as_array().cloned().unwrap_or_default();
-    let transferred: i64 = runs.iter().map(|r| r["transferred"].as_i64().unwrap_or(0)).sum();
-    assert_eq!(transferred, fed.len() as i64, "each file moved once");
-    assert!(runs.iter().all(|r| r["status"] != "running"), "no run left running");
+    // Exactly once: every run's transferred count, over all pages of the history, adds up to
+    // the files fed, and each file is in its job's ledger.
+    let (runs, transferred, in_ledger) = rt.block_on(async {
+        let key = ftpman_core::KeySource::Key(Box::new([b'1'; 32]));
+        let m = ftpman_core::Manager::open_with_key(&db, Some(key)).await.expect("open");
+        let mut filter = ftpman_core::manager::RunFilter {
+            limit: Some(1000),
+            ..Default::default()
+        };
+        let (mut runs, mut transferred) = (Vec::new(), 0i64);
+        loop {
+            let page = m.runs_page(&filter).await.expect("runs");
+            transferred += page.items.iter().map(|r| r.counts.transferred).sum::<i64>();
+            runs.extend(page.items.iter().map(|r| r.status));
+            match page.next {
+                Some(next) => filter.before = Some(next),
+                None => break,
+            }
+        }
+        let mut in_ledger = 0;
+        for j in 0..JOBS {
+            let job = m.job(&format!("j{j}")).await.expect("job");
+            let paths: Vec<String> = fed
+                .keys()
+                .filter(|(k, _)| *k == j)
+                .map(|(_, name)| format!("/f{j}/{name}"))
+                .collect();
+            in_ledger += m.store().ledger_entries(job.id, &paths).await.expect("ledger").len();
+        }
+        (runs, transferred, in_ledger)
+    });
+    eprintln!(
+        "soak: {} runs, {transferred} files transferred, {in_ledger} in the ledgers",
+        runs.len()
+    );
+    assert_eq!(
+        transferred,
+        fed.len() as i64,
+        "each file moved once ({} runs)",
+        runs.len()
+    );
+    assert_eq!(in_ledger, fed.len(), "each file in its job's ledger");
+    assert!(
+        runs.iter().all(|s| *s != ftpman_core::model::RunStatus::Running),
+        "no run left running"
+    );
     assert!(runs.len() >= JOBS, "every job fired ({} runs)", runs.len());
     // Flat: the second half holds no more descriptors and little more memory than the first.
     assert!(
