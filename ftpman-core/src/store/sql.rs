@@ -1302,7 +1302,8 @@ macro_rules! impl_sql_store {
                      CAST(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT) AS succeeded, \
                      CAST(SUM(CASE WHEN status IN ('failed', 'partial') THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
                      CAST(SUM(bytes) AS BIGINT) AS bytes \
-                     FROM runs WHERE created_at >= $1 GROUP BY CAST(created_at / 86400000 AS BIGINT) ORDER BY day",
+                     FROM runs WHERE created_at >= $1 AND NOT dry_run \
+                     GROUP BY CAST(created_at / 86400000 AS BIGINT) ORDER BY day",
                 )
                 .bind(to_ms(since))
                 .fetch_all(&self.pool)

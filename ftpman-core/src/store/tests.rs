@@ -1099,11 +1099,13 @@ async fn stats_retention_nodes_users(h: &Harness) {
     let t = add_site(&h.store, "t", "file:///b").await;
     let job = add_job(&h.store, "j", &s, &t).await;
     let now = Utc::now();
-    for (status, bytes) in [
-        (RunStatus::Succeeded, 100),
-        (RunStatus::Failed, 0),
-        (RunStatus::Partial, 50),
-        (RunStatus::Succeeded, 1000),
+    // The last is a dry run: it moves nothing and is no run of the job's in the totals.
+    for (status, bytes, dry_run) in [
+        (RunStatus::Succeeded, 100, false),
+        (RunStatus::Failed, 0, false),
+        (RunStatus::Partial, 50, false),
+        (RunStatus::Succeeded, 1000, false),
+        (RunStatus::Succeeded, 0, true),
     ] {
         let r = h
             .store
@@ -1112,7 +1114,7 @@ async fn stats_retention_nodes_users(h: &Harness) {
                 trigger: Trigger::Manual,
                 scheduled_for: None,
                 status: RunStatus::Queued,
-                dry_run: false,
+                dry_run,
             })
             .await
             .unwrap()
@@ -1199,7 +1201,11 @@ async fn stats_retention_nodes_users(h: &Harness) {
     .await;
     let report = h.store.purge_older_than(now - ChronoDuration::days(30)).await.unwrap();
     assert_eq!(report, PurgeReport { runs: 1, logs: 1 });
-    assert_eq!(h.store.runs(&RunQuery::default()).await.unwrap().len(), 4);
+    assert_eq!(
+        h.store.runs(&RunQuery::default()).await.unwrap().len(),
+        5,
+        "the four runs and the dry run stay"
+    );
     assert_eq!(
         h.store
             .logs(&LogQuery::default())
