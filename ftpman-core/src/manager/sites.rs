@@ -227,6 +227,29 @@ impl Manager {
         Ok(outcome)
     }
 
+    /// The views of every site, each with its last connection test.
+    pub async fn site_views(&self) -> ManagerResult<Vec<crate::manager::views::SiteView>> {
+        let tests = self.last_site_tests().await?;
+        Ok(self
+            .sites()
+            .await?
+            .iter()
+            .map(|s| {
+                let mut v = crate::manager::views::SiteView::from(s);
+                v.last_test = tests.get(&s.name).map(Into::into);
+                v
+            })
+            .collect())
+    }
+
+    /// The view of one site with its last connection test.
+    pub async fn site_view(&self, name: &str) -> ManagerResult<crate::manager::views::SiteView> {
+        let site = self.site(name).await?;
+        let mut v = crate::manager::views::SiteView::from(&site);
+        v.last_test = self.last_site_tests().await?.get(name).map(Into::into);
+        Ok(v)
+    }
+
     /// The last connection test of each site, by site name (sites never tested are absent).
     pub async fn last_site_tests(
         &self,

@@ -17,6 +17,29 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(time)
 }
 
+/// The outcome of a site's last connection test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SiteTestSummary {
+    /// When it was tested.
+    pub tested_at: String,
+    /// Whether it connected, logged in and listed its root.
+    pub ok: bool,
+    /// What went wrong.
+    pub message: Option<String>,
+}
+
+impl From<&crate::model::SiteTestRecord> for SiteTestSummary {
+    fn from(t: &crate::model::SiteTestRecord) -> Self {
+        SiteTestSummary {
+            tested_at: time(t.tested_at),
+            ok: t.ok,
+            message: t.message.clone(),
+        }
+    }
+}
+
 /// A site, without its secrets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -39,6 +62,9 @@ pub struct SiteView {
     pub has_private_key: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The last connection test, where the site was tested (and the view asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_test: Option<SiteTestSummary>,
 }
 
 impl From<&Site> for SiteView {
@@ -61,6 +87,7 @@ impl From<&Site> for SiteView {
             has_private_key: s.private_key.is_some(),
             created_at: time(s.created_at),
             updated_at: time(s.updated_at),
+            last_test: None,
         }
     }
 }

@@ -44,7 +44,7 @@ pub struct FolderQuery {
 #[utoipa::path(get, path = "/sites", tag = "sites",
     responses((status = 200, body = [SiteView]), (status = 401, body = ErrorBody)))]
 async fn list_sites(State(s): State<AppState>) -> ApiResult<Json<Vec<SiteView>>> {
-    Ok(Json(s.manager.sites().await?.iter().map(SiteView::from).collect()))
+    Ok(Json(s.manager.site_views().await?))
 }
 
 /// Adds a site. An SFTP site needs `host_key` (or `accept_new_host_key`); without them the
@@ -68,7 +68,7 @@ async fn add_site(
 #[utoipa::path(get, path = "/sites/{name}", tag = "sites", params(("name" = String, Path)),
     responses((status = 200, body = SiteView), (status = 404, body = ErrorBody)))]
 async fn show_site(State(s): State<AppState>, PathArg(name): PathArg<String>) -> ApiResult<Json<SiteView>> {
-    Ok(Json(SiteView::from(&s.manager.site(&name).await?)))
+    Ok(Json(s.manager.site_view(&name).await?))
 }
 
 /// Changes a site: only the fields given change; a secret given empty is cleared.

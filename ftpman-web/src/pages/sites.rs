@@ -50,29 +50,21 @@ struct SitesPage {
 
 pub(super) async fn sites(State(s): State<AppState>, frame: Frame) -> PageResult {
     let layout = layout(&s, &frame, "Sites", "/sites").await?;
-    let tests = s.manager.last_site_tests().await?;
     let sites = s
         .manager
-        .sites()
+        .site_views()
         .await?
-        .iter()
-        .map(|site| {
-            let v = SiteView::from(site);
-            let tested = tests.get(&site.name).map(|t| {
-                (
-                    t.ok,
-                    when(Some(&t.tested_at.to_rfc3339())),
-                    t.message.clone().unwrap_or_default(),
-                )
-            });
-            SiteRow {
-                credentials: credentials(&v, true),
-                name: v.name,
-                protocol: v.protocol,
-                url: v.url,
-                max_connections: v.max_connections,
-                tested,
-            }
+        .into_iter()
+        .map(|v| SiteRow {
+            credentials: credentials(&v, true),
+            tested: v
+                .last_test
+                .as_ref()
+                .map(|t| (t.ok, when(Some(&t.tested_at)), t.message.clone().unwrap_or_default())),
+            name: v.name,
+            protocol: v.protocol,
+            url: v.url,
+            max_connections: v.max_connections,
         })
         .collect();
     page(SitesPage {

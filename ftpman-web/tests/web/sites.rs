@@ -190,6 +190,26 @@ async fn sites_are_added_pinned_tested_browsed_and_move_files_both_ways() {
         "{}",
         a.text
     );
+    // Each site's last test is part of its view; a site never tested has none.
+    let a = srv.call(&admin, Method::GET, "/api/v1/sites", None).await;
+    let by_name = |n: &str| {
+        a.json()
+            .as_array()
+            .expect("sites")
+            .iter()
+            .find(|x| x["name"] == n)
+            .cloned()
+            .expect(n)
+    };
+    assert_eq!(by_name("partner")["last_test"]["ok"], json!(true), "{}", a.text);
+    assert_eq!(by_name("wrongpw")["last_test"]["ok"], json!(false), "{}", a.text);
+    assert!(
+        by_name("wrongpw")["last_test"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.contains(&s.password))
+    );
+    let a = srv.call(&admin, Method::GET, "/api/v1/sites/partner", None).await;
+    assert_eq!(a.json()["last_test"]["ok"], json!(true), "{}", a.text);
 
     // Browsing: the hostile name comes back exactly as the server sent it (JSON-escaped).
     let a = srv
