@@ -20,6 +20,21 @@ pub fn parse_cron(field: &str, expr: &str, tz: Tz, now: DateTime<Utc>) -> Valid<
             ),
         ));
     }
+    // An empty item in a list (`,5`, `1,,2`, `5,`) is refused here: the parser takes it for a
+    // set it then searches for years, seconds of CPU per expression (found by fuzzing).
+    if let Some(bad) = trimmed
+        .split_whitespace()
+        .find(|f| f.starts_with(',') || f.ends_with(',') || f.contains(",,"))
+    {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "'{}' has an empty item in the list '{}'; write e.g. '0,30 * * * *'",
+                printable(trimmed),
+                printable(bad)
+            ),
+        ));
+    }
     let cron = CronParser::builder()
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)

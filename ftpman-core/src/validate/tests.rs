@@ -36,6 +36,20 @@ fn refused<T: std::fmt::Debug>(result: Valid<T>, field: &str, words: &[&str]) {
 
 #[test]
 fn bad_inputs_are_refused_naming_their_field() {
+    // Lists with an empty item: refused at once (the cron parser would search for years).
+    for expr in [
+        ", 2 * * *",
+        " , * 06 6 02 4",
+        "000 , * * *",
+        "1,,2 * * * *",
+        "5, * * * *",
+    ] {
+        refused(
+            parse_cron("schedule", expr, Tz::UTC, now()),
+            "schedule",
+            &["empty item"],
+        );
+    }
     // Cron and time zones.
     refused(
         parse_cron("schedule", "61 * * * *", Tz::UTC, now()),
