@@ -246,7 +246,14 @@ impl Manager {
     pub async fn site_view(&self, name: &str) -> ManagerResult<crate::manager::views::SiteView> {
         let site = self.site(name).await?;
         let mut v = crate::manager::views::SiteView::from(&site);
-        v.last_test = self.last_site_tests().await?.get(name).map(Into::into);
+        // This site's test only: no need to read every site to name the tests.
+        v.last_test = self
+            .store
+            .site_tests()
+            .await?
+            .iter()
+            .find(|t| t.site_id == site.id)
+            .map(Into::into);
         Ok(v)
     }
 

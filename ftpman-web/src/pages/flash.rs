@@ -56,9 +56,9 @@ fn cookie(s: &AppState, value: &str, max_age: u64, secure: bool) -> Option<Heade
 /// Moves the cookie's message into the request, and clears the cookie once a page has shown it
 /// (unless the answer leaves a new message).
 pub async fn carry(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let found = crate::auth::cookie(req.headers(), COOKIE).and_then(decode);
-    let had_cookie = crate::auth::cookie(req.headers(), COOKIE).is_some();
-    if let Some(m) = found {
+    let raw = crate::auth::cookie(req.headers(), COOKIE).map(str::to_string);
+    let had_cookie = raw.is_some();
+    if let Some(m) = raw.as_deref().and_then(decode) {
         let flash = match m.split_at_checked(1) {
             Some(("!", text)) => Some(Flash {
                 text: text.into(),
