@@ -269,6 +269,15 @@ pub struct JobFlags {
     /// Ignore files older than this (7d).
     #[arg(long)]
     pub max_age: Option<String>,
+    /// Only the files of a period, from each run's reference time in the job's zone:
+    /// previous-day, previous-week, previous-month, cycle:DAY (cycle:26), cycle:FROM..TO,
+    /// last:DURATION (last:36h), DATE..DATE or YYYY-MM; none removes it.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Read each file's date for --window from its name instead of its modification time:
+    /// {yyyy}{mm}{dd}, D{yy}{mm}{dd}, ... (none removes it).
+    #[arg(long)]
+    pub name_date: Option<String>,
     /// Cron expression, 5 fields or 6 with seconds ("0 2 * * *").
     #[arg(long, conflicts_with = "at")]
     pub schedule: Option<String>,
@@ -373,13 +382,22 @@ pub enum JobCommand {
         paths: Vec<String>,
     },
     /// Run a job now; exit 0 only if the run succeeded.
-    #[command(after_help = "Example: ftpman job run nightly --dry-run")]
+    #[command(
+        after_help = "Examples:\n  ftpman job run nightly --dry-run\n  ftpman job run billing --as-of '2026-11-26 02:00' --again"
+    )]
     Run {
         #[arg(add = ArgValueCompleter::new(crate::complete::jobs))]
         name: String,
         /// Show what would move; move nothing.
         #[arg(long)]
         dry_run: bool,
+        /// A backfill: run as if fired at this time (2026-11-26T02:00:00+01:00, or
+        /// "2026-11-26 02:00" in the job's zone): its window and target path follow it.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Send the files of the window even if the ledger has them.
+        #[arg(long)]
+        again: bool,
     },
 }
 

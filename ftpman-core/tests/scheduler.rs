@@ -244,6 +244,8 @@ async fn a_fire_during_a_long_run_is_skipped() {
             scheduled_for: None,
             status: RunStatus::Queued,
             dry_run: false,
+            as_of: None,
+            again: false,
         })
         .await
         .unwrap()
@@ -295,6 +297,8 @@ async fn crash_recovery_and_graceful_stop() {
             scheduled_for: None,
             status: RunStatus::Queued,
             dry_run: false,
+            as_of: None,
+            again: false,
         })
         .await
         .unwrap()
@@ -318,6 +322,8 @@ async fn crash_recovery_and_graceful_stop() {
             scheduled_for: None,
             status: RunStatus::Queued,
             dry_run: false,
+            as_of: None,
+            again: false,
         })
         .await
         .unwrap()
@@ -393,6 +399,8 @@ async fn a_one_time_job_never_fires_again_once_retention_purged_its_runs() {
         scheduled_for: None,
         status: RunStatus::Skipped,
         dry_run: false,
+        as_of: None,
+        again: false,
     };
     w.store.create_runs(&[manual]).await.unwrap();
     // Retention removes everything older than tomorrow, but for the job's last fire.

@@ -6,7 +6,7 @@ use crate::wait::{Waited, block, runtime, wait};
 use ftpman_core::manager::views::{
     EntryView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
 };
-use ftpman_core::manager::{JobOptions, LogFilter, RunFilter, SiteOptions};
+use ftpman_core::manager::{JobOptions, LogFilter, RunFilter, RunOptions, SiteOptions};
 use ftpman_core::model::{LogLevel, RunStatus, Trigger, UserRole};
 use ftpman_core::{KeySource, Manager, ManagerError, Secret};
 use pyo3::prelude::*;
@@ -393,34 +393,43 @@ impl Core {
         )
     }
 
-    /// Starts a run of job `name` now, in this process.
-    #[pyo3(signature = (name, dry_run = false, trigger_name = "api"))]
+    /// Starts a run of job `name` now, in this process (a backfill with `as_of`).
+    #[pyo3(signature = (name, dry_run = false, trigger_name = "api", as_of = None, again = false))]
     fn start_run(
         &self,
         py: Python<'_>,
         name: String,
         dry_run: bool,
         trigger_name: &str,
+        as_of: Option<String>,
+        again: bool,
     ) -> PyResult<crate::handle::RunHandle> {
         let t = trigger(trigger_name)?;
         let m = self.manager.clone();
-        let handle = block(py, async move { m.start_run(&name, dry_run, t).await.map_err(core) })?;
+        let options = RunOptions { dry_run, as_of, again };
+        let handle = block(
+            py,
+            async move { m.start_run_with(&name, &options, t).await.map_err(core) },
+        )?;
         Ok(crate::handle::RunHandle::new(self.manager.clone(), handle))
     }
 
     /// The awaitable twin of `start_run`.
-    #[pyo3(signature = (name, dry_run = false, trigger_name = "api"))]
+    #[pyo3(signature = (name, dry_run = false, trigger_name = "api", as_of = None, again = false))]
     fn start_run_async<'py>(
         &self,
         py: Python<'py>,
         name: String,
         dry_run: bool,
         trigger_name: &str,
+        as_of: Option<String>,
+        again: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let t = trigger(trigger_name)?;
         let m = self.manager.clone();
+        let options = RunOptions { dry_run, as_of, again };
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let handle = m.start_run(&name, dry_run, t).await.map_err(core)?;
+            let handle = m.start_run_with(&name, &options, t).await.map_err(core)?;
             Ok(crate::handle::RunHandle::new(m, handle))
         })
     }
@@ -428,7 +437,8 @@ impl Core {
     /// Runs job `name` and waits for its end: the run with its files as JSON. `progress` is
     /// called with each event (JSON); if it raises, the run is cancelled and the exception
     /// raised here. Ctrl-C cancels the run cleanly, then raises KeyboardInterrupt.
-    #[pyo3(signature = (name, dry_run = false, progress = None, trigger_name = "api"))]
+    #[pyo3(signature = (name, dry_run = false, progress = None, trigger_name = "api", as_of = None, again = false))]
+    #[allow(clippy::too_many_arguments)]
     fn run_job(
         &self,
         py: Python<'_>,
@@ -436,8 +446,10 @@ impl Core {
         dry_run: bool,
         progress: Option<Py<PyAny>>,
         trigger_name: &str,
+        as_of: Option<String>,
+        again: bool,
     ) -> PyResult<String> {
-        let handle = self.start_run(py, name, dry_run, trigger_name)?;
+        let handle = self.start_run(py, name, dry_run, trigger_name, as_of, again)?;
         handle.follow(py, progress)
     }
 

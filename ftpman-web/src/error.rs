@@ -210,6 +210,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all stands for `T::default()`; one that is
+/// given is read as [`Body`] reads it.
+pub struct OptionalBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let empty = headers.get(axum::http::header::CONTENT_TYPE).is_none()
+            && headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_none_or(|v| v.as_bytes() == b"0");
+        if empty {
+            return Ok(OptionalBody(T::default()));
+        }
+        Body::<T>::from_request(req, state).await.map(|Body(v)| OptionalBody(v))
+    }
+}
+
 /// Query parameters; ones that do not parse are a 422 naming the parameter.
 pub struct Params<T>(pub T);
 

@@ -19,6 +19,8 @@ fn options(f: &JobFlags) -> JobOptions {
         recursive: crate::commands::on_off(f.recursive, f.no_recursive),
         min_age: f.min_age.clone(),
         max_age: f.max_age.clone(),
+        window: f.window.clone(),
+        name_date: f.name_date.clone(),
         schedule: f.schedule.clone(),
         tz: f.tz.clone(),
         at: f.at.clone(),
@@ -77,7 +79,23 @@ fn show(
     if let Some(max) = &view.max_age {
         files.push(format!("not older than {max}"));
     }
+    if let Some(window) = &view.window {
+        files.push(match &view.name_date {
+            Some(pattern) => format!("of the window {window}, by the date in their names ({pattern})"),
+            None => format!("of the window {window}, by modification time"),
+        });
+    }
     row("files", files.join("; "));
+    if let Some(next) = &view.next_window {
+        row(
+            "next window",
+            if fires.is_empty() {
+                format!("{next} (a run started now)")
+            } else {
+                next.clone()
+            },
+        );
+    }
     row("schedule", view.schedule.text.clone());
     if !fires.is_empty() {
         let when: Vec<String> = fires
@@ -177,6 +195,12 @@ pub fn counts(run: &ftpman_core::model::Run) -> String {
 pub fn summary(run: &ftpman_core::model::Run) -> String {
     let secs = run.duration_secs().unwrap_or(0.0);
     let mut line = format!("run {} {}: {} in {secs:.1}s", run.id, run.status, counts(run));
+    if run.counts.undated > 0 {
+        line.push_str(&format!(
+            "; {} passed over (no date for the window)",
+            run.counts.undated
+        ));
+    }
     if let Some(e) = &run.error {
         line.push_str(&format!(" — {}", output::safe(e.lines().next().unwrap_or(""))));
     }
@@ -217,9 +241,8 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
         }
         JobCommand::Show { name } => {
             let job = m.job(&name).await?;
-            let mut view = m.job_views(std::slice::from_ref(&job)).await?.remove(0);
+            let view = m.job_view_with_fires(&name, 5).await?;
             let fires = m.next_fires(&name, 5).await?;
-            view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
             if as_json {
                 output::json(&view);
             } else {
@@ -243,9 +266,15 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
             m.set_job_enabled(&name, false).await?;
             println!("job '{name}' disabled");
         }
-        JobCommand::Run { name, dry_run } => {
+        JobCommand::Run {
+            name,
+            dry_run,
+            as_of,
+            again,
+        } => {
             let job = m.job(&name).await?;
-            let mut handle = m.start_run(&name, dry_run, Trigger::Manual).await?;
+            let options = ftpman_core::manager::RunOptions { dry_run, as_of, again };
+            let mut handle = m.start_run_with(&name, &options, Trigger::Manual).await?;
             let mut progress = crate::progress::RunProgress::default();
             let shutdown = crate::commands::shutdown_signal();
             tokio::pin!(shutdown);
@@ -276,6 +305,9 @@ pub async fn run(m: &Manager, cmd: JobCommand, as_json: bool) -> CmdResult {
                 let files = m.run(run.id).await?.1;
                 output::json(&RunView::new(&run, &job.name).with_files(&files));
             } else {
+                if let Some(window) = &run.window {
+                    println!("window {}", output::safe(window));
+                }
                 if run.dry_run {
                     dry_run_listing(&m.run(run.id).await?.1, &run);
                 }

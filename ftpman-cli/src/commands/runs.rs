@@ -65,6 +65,20 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
             run.trigger,
             output::when(run.started_at)
         );
+        if let Some(as_of) = run.as_of {
+            println!(
+                "backfill as of {}{}",
+                output::when(Some(as_of)),
+                if run.again {
+                    ", sending again what the ledger had"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(window) = &run.window {
+            println!("window {}", output::safe(window));
+        }
         let rows = files
             .iter()
             .map(|f| {

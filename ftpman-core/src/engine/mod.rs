@@ -12,7 +12,7 @@ mod target;
 
 pub use events::RunEvent;
 
-use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunStatus, Site, Trigger};
+use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunRequest, RunStatus, Site, Trigger};
 use crate::notifier::{Notification, Notifier};
 use crate::scheduler::{Clock, SystemClock};
 use crate::store::{Store, StoreError};
@@ -289,13 +289,19 @@ impl Engine {
     /// Creates a run of `job` on this node: `running`, held by this node, for
     /// [`Engine::execute`] to execute, or `skipped` when the job's previous run is still going.
     pub async fn begin(&self, job: &Job, trigger: Trigger, dry_run: bool) -> Result<Run, EngineError> {
+        self.begin_with(job, RunRequest::now(trigger, dry_run)).await
+    }
+
+    /// [`Engine::begin`] with everything a run can be asked for: a backfill's reference time,
+    /// sending again what the ledger has.
+    pub async fn begin_with(&self, job: &Job, request: RunRequest) -> Result<Run, EngineError> {
         let store = &self.inner.store;
         let mut new = NewRun {
-            job_id: job.id,
-            trigger,
-            scheduled_for: None,
             status: RunStatus::Running,
-            dry_run,
+            dry_run: request.dry_run,
+            as_of: request.as_of,
+            again: request.again,
+            ..NewRun::new(job.id, request.trigger)
         };
         let now = self.inner.clock.now();
         // Created running, held by this node: never queued, so no scheduler claims it first.
@@ -580,6 +586,17 @@ impl Engine {
             ));
         }
         let tz = job.zone();
+        // The run's date window and target paths follow its reference time, not the clock.
+        let reference = run.reference_time();
+        let selection = plan::Selection {
+            window: job.window.as_ref().map(|w| w.resolve(reference, tz)),
+            again: run.again,
+        };
+        if let Some(window) = &selection.window {
+            store
+                .set_run_window(run.id, &self.inner.config.node_id, &window.to_string())
+                .await?;
+        }
         let ctx = Arc::new(RunContext {
             store: store.clone(),
             job: job.clone(),
@@ -588,7 +605,7 @@ impl Engine {
             dst,
             limiter: job.bwlimit.map(RateLimiter::new),
             events: self.inner.events.clone(),
-            started: now.with_timezone(&tz),
+            reference: reference.with_timezone(&tz),
             cancel: stop.clone(),
             dry_run: run.dry_run,
             bytes: AtomicU64::new(0),
@@ -609,7 +626,14 @@ impl Engine {
         // with backoff: a cancel or a lost lease stops it.
         let (found_tx, mut found) = tokio::sync::mpsc::channel(16);
         // Dropped once done or stopped, which closes `found` once what it holds is taken.
-        let mut planning = Some(Box::pin(plan::plan(&job, &src, store.as_ref(), now, found_tx)));
+        let mut planning = Some(Box::pin(plan::plan(
+            &job,
+            &src,
+            store.as_ref(),
+            now,
+            selection,
+            found_tx,
+        )));
         let mut found_open = true;
         let mut listing_error = None;
         let mut plan = plan::Plan::default();
@@ -637,6 +661,10 @@ impl Engine {
                     match planned {
                         Ok(p) => {
                             plan = p;
+                            counts.undated = plan.undated as i64;
+                            if plan.undated > 0 {
+                                tracing::warn!(target: "ftpman::engine", run = run.id, job = %job.name, files = plan.undated, "files passed over: no date could be read for the job's window (see its name date pattern)");
+                            }
                             let _ = self.inner.events.send(RunEvent::Planned {
                                 run_id: run.id,
                                 files: plan.files,

@@ -1,6 +1,6 @@
 //! Listing and filtering the source: which files a run moves.
 
-use crate::model::{Job, LedgerEntry};
+use crate::model::{Job, LedgerEntry, ResolvedWindow};
 use crate::store::Store;
 use crate::transport::layer::RetryPolicy;
 use crate::transport::pool::SitePool;
@@ -48,6 +48,20 @@ pub struct Plan {
     pub already_delivered: u64,
     /// Files left for later: still being written (younger than `min_age`).
     pub too_young: u64,
+    /// Files that passed the globs but lie outside the run's date window.
+    pub outside_window: u64,
+    /// Files passed over because no date could be read for the window (none in the name, or no
+    /// modification time listed).
+    pub undated: u64,
+}
+
+/// Which files of the source a run takes beyond the job's globs and ages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    /// The run's date window, resolved.
+    pub window: Option<ResolvedWindow>,
+    /// Send the files of the window even when the ledger has them unchanged.
+    pub again: bool,
 }
 
 /// Why planning failed.
@@ -145,6 +159,7 @@ pub async fn plan(
     source: &SitePool,
     store: &dyn Store,
     now: DateTime<Utc>,
+    selection: Selection,
     deliver: mpsc::Sender<Found>,
 ) -> Result<Plan, PlanError> {
     let filters = Filters {
@@ -162,7 +177,9 @@ pub async fn plan(
     let mut found = Vec::new();
     let mut handed_on = tokio::time::Instant::now();
     let mut listings = FuturesUnordered::new();
-    let exact_times = !job.min_age.is_zero() || job.max_age.is_some();
+    // A window on modification times needs them to the second, as ages do.
+    let exact_times =
+        !job.min_age.is_zero() || job.max_age.is_some() || (selection.window.is_some() && job.name_date.is_none());
     listings.push(list_folder(source, retry, root, String::new(), &filters, exact_times));
     // The ledger is read for many folders at once (one query per 500 paths), and what is left
     // handed on: when that many are found, when the listing ends, and at least every
@@ -175,7 +192,7 @@ pub async fn plan(
                 listed = listings.next() => listed,
                 () = tokio::time::sleep_until(handed_on + HAND_ON_EVERY) => {
                     handed_on = tokio::time::Instant::now();
-                    if !hand_on(job, &mut found, store, &mut plan, &deliver).await? {
+                    if !hand_on(job, selection, &mut found, store, &mut plan, &deliver).await? {
                         break;
                     }
                     continue;
@@ -187,7 +204,7 @@ pub async fn plan(
             Ok(listed) => listed,
             Err(e) => {
                 // What was found before stays found: it is delivered, and the run fails.
-                hand_on(job, &mut found, store, &mut plan, &deliver).await?;
+                hand_on(job, selection, &mut found, store, &mut plan, &deliver).await?;
                 return Err(e.into());
             }
         };
@@ -196,7 +213,7 @@ pub async fn plan(
             let rel = relative(&rel_dir, &entry.name);
             match entry.kind {
                 EntryKind::Dir if job.recursive && rel.split('/').count() > MAX_DEPTH => {
-                    hand_on(job, &mut found, store, &mut plan, &deliver).await?;
+                    hand_on(job, selection, &mut found, store, &mut plan, &deliver).await?;
                     return Err(PlanError::List(TransportError::Protocol {
                         site: source.site().name.clone(),
                         operation: "list".into(),
@@ -224,10 +241,10 @@ pub async fn plan(
                 _ => {}
             }
         }
-        found.extend(passing(job, &filters, files, now, &mut plan));
+        found.extend(passing(job, &filters, selection, files, now, &mut plan));
         if found.len() >= LEDGER_BATCH || listings.is_empty() {
             handed_on = tokio::time::Instant::now();
-            if !hand_on(job, &mut found, store, &mut plan, &deliver).await? {
+            if !hand_on(job, selection, &mut found, store, &mut plan, &deliver).await? {
                 break;
             }
         }
@@ -239,13 +256,14 @@ pub async fn plan(
 /// nobody delivers any more (the run stopped).
 async fn hand_on(
     job: &Job,
+    selection: Selection,
     found: &mut Vec<Candidate>,
     store: &dyn Store,
     plan: &mut Plan,
     deliver: &mpsc::Sender<Found>,
 ) -> Result<bool, PlanError> {
     let before = plan.already_delivered;
-    let (files, pending_after) = not_delivered(job, std::mem::take(found), store, plan).await?;
+    let (files, pending_after) = not_delivered(job, selection.again, std::mem::take(found), store, plan).await?;
     let already_delivered = plan.already_delivered - before;
     if files.is_empty() && already_delivered == 0 {
         return Ok(true);
@@ -287,6 +305,7 @@ impl Filters {
 fn passing(
     job: &Job,
     filters: &Filters,
+    selection: Selection,
     mut files: Vec<Candidate>,
     now: DateTime<Utc>,
     plan: &mut Plan,
@@ -319,6 +338,25 @@ fn passing(
                 continue;
             }
         }
+        if let Some(window) = &selection.window {
+            let dated = match &job.name_date {
+                Some(pattern) => pattern
+                    .find(&entry.name)
+                    .map(|local| crate::model::local_instant(window.tz, local)),
+                None => entry.mtime,
+            };
+            match dated {
+                None => {
+                    plan.undated += 1;
+                    continue;
+                }
+                Some(t) if !window.contains(t) => {
+                    plan.outside_window += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
         kept.push(cand);
     }
     kept
@@ -329,6 +367,7 @@ fn passing(
 /// `plan`.
 async fn not_delivered(
     job: &Job,
+    again: bool,
     kept: Vec<Candidate>,
     store: &dyn Store,
     plan: &mut Plan,
@@ -349,6 +388,7 @@ async fn not_delivered(
     for mut c in kept {
         c.delivered = delivered.get(&c.entry.path).cloned();
         if let Some(done) = &c.delivered
+            && !again
             && done.matches(
                 c.entry.size,
                 c.entry.mtime.map(|m| m.timestamp()),

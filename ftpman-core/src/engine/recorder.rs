@@ -126,6 +126,8 @@ mod tests {
             scheduled_for: None,
             status: RunStatus::Running,
             dry_run: false,
+            as_of: None,
+            again: false,
         };
         let lease = Duration::from_secs(60);
         let run = store

@@ -1,7 +1,7 @@
 //! Jobs: add, edit, enable, disable, remove; options given as the user typed them.
 
 use super::{Manager, ManagerError, ManagerResult, nearest};
-use crate::model::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule, Site};
+use crate::model::{AfterAction, ConflictPolicy, DateWindow, Job, NameDate, NotifyPolicy, Schedule, Site};
 use crate::validate::{
     ValidationError, check_email, check_glob, parse_cron, parse_duration, parse_rate, parse_time_zone, parse_timestamp,
     printable,
@@ -29,6 +29,13 @@ pub struct JobOptions {
     pub min_age: Option<String>,
     /// `7d`: ignore older files; `none` clears it.
     pub max_age: Option<String>,
+    /// Only the files of a period, resolved from each run's reference time: `previous-day`,
+    /// `previous-week`, `previous-month`, `cycle:DAY`, `cycle:FROM..TO`, `last:DURATION`,
+    /// `DATE..DATE` or `YYYY-MM`; `none` clears it.
+    pub window: Option<String>,
+    /// Read each file's date for the window from its name (`{yyyy}{mm}{dd}`, `D{yy}{mm}{dd}`)
+    /// instead of its modification time; `none` clears it.
+    pub name_date: Option<String>,
     /// A cron expression (5 or 6 fields).
     pub schedule: Option<String>,
     /// The cron expression's time zone (default UTC).
@@ -141,6 +148,12 @@ impl Manager {
             } else {
                 Some(parse_duration("max_age", v)?)
             };
+        }
+        if let Some(v) = &o.window {
+            job.window = if is_none(v) { None } else { Some(DateWindow::parse(v)?) };
+        }
+        if let Some(v) = &o.name_date {
+            job.name_date = if is_none(v) { None } else { Some(NameDate::parse(v)?) };
         }
         let tz = match &o.tz {
             Some(tz) => Some(parse_time_zone("tz", tz)?),

@@ -17,7 +17,7 @@ pub mod views;
 pub use errors::ErrorKind;
 pub use files::{DownloadStream, TransferReport};
 pub use jobs::JobOptions;
-pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunUpdate, RunWatch};
+pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunOptions, RunUpdate, RunWatch};
 pub use sites::SiteOptions;
 pub use summary::{DayView, FireView, SUMMARY_DAYS, SummaryView};
 

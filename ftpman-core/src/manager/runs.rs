@@ -2,7 +2,7 @@
 
 use super::{Manager, ManagerError, ManagerResult};
 use crate::engine::{EngineError, RunEvent, StopReason};
-use crate::model::{LogEntry, LogLevel, LogQuery, Run, RunFile, RunQuery, RunStatus, Trigger};
+use crate::model::{LogEntry, LogLevel, LogQuery, Run, RunFile, RunQuery, RunRequest, RunStatus, Trigger};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -184,6 +184,36 @@ impl RunWatch {
     }
 }
 
+/// How `job run` is asked for, as typed; the web API and Python take the same.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunOptions {
+    /// Move nothing; show what would be moved.
+    pub dry_run: bool,
+    /// A backfill: run as if fired at this instant (RFC 3339, or `YYYY-MM-DD HH:MM` in the
+    /// job's time zone); its date window and target path are resolved from it.
+    pub as_of: Option<String>,
+    /// Send the files of the window even when the ledger has them.
+    pub again: bool,
+}
+
+impl RunOptions {
+    /// The request for a run of `job`, `as_of` read in the job's zone.
+    pub fn request(&self, job: &crate::model::Job, trigger: Trigger) -> ManagerResult<RunRequest> {
+        let as_of = match self.as_of.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(text) => Some(crate::validate::parse_timestamp("as_of", text, job.zone())?),
+            None => None,
+        };
+        Ok(RunRequest {
+            trigger,
+            dry_run: self.dry_run,
+            as_of,
+            again: self.again,
+        })
+    }
+}
+
 impl Manager {
     /// Runs a job now on this process and returns the finished run ([`ManagerError::Cancelled`]
     /// if it was cancelled). Use [`Manager::start_run`] for its id and live progress while it
@@ -195,10 +225,25 @@ impl Manager {
     /// Starts a job now on this process and returns at once with the run's handle: its id,
     /// its live events, a way to cancel it and to wait for its end.
     pub async fn start_run(&self, name: &str, dry_run: bool, trigger: Trigger) -> ManagerResult<RunHandle> {
+        self.start_run_with(
+            name,
+            &RunOptions {
+                dry_run,
+                ..RunOptions::default()
+            },
+            trigger,
+        )
+        .await
+    }
+
+    /// [`Manager::start_run`] with every option of `job run`: a backfill (`as_of`), sending
+    /// again what the ledger has (`again`).
+    pub async fn start_run_with(&self, name: &str, options: &RunOptions, trigger: Trigger) -> ManagerResult<RunHandle> {
         let job = self.job(name).await?;
+        let request = options.request(&job, trigger)?;
         let engine = self.engine().clone();
         let events = engine.subscribe();
-        let run = engine.begin(&job, trigger, dry_run).await?;
+        let run = engine.begin_with(&job, request).await?;
         let done = (run.status == RunStatus::Running).then(|| {
             let run = run.clone();
             tokio::spawn(async move { engine.execute(run).await })

@@ -120,6 +120,10 @@ pub struct JobView {
     pub recursive: bool,
     pub min_age: String,
     pub max_age: Option<String>,
+    /// The date window (`previous-day`, `cycle:26`, ...): only the files of that period.
+    pub window: Option<String>,
+    /// The pattern a file's date is read from its name with (`D{yy}{mm}{dd}`).
+    pub name_date: Option<String>,
     pub schedule: ScheduleView,
     pub after: String,
     pub on_conflict: String,
@@ -136,6 +140,10 @@ pub struct JobView {
     /// The next fires (when asked for, as `job show` does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_fires: Option<Vec<String>>,
+    /// The window its next run takes files from, resolved (when asked for, as `job show` does;
+    /// for a job without a next fire, a run started now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_window: Option<String>,
 }
 
 impl JobView {
@@ -156,6 +164,8 @@ impl JobView {
             recursive: j.recursive,
             min_age: format_duration(j.min_age),
             max_age: j.max_age.map(format_duration),
+            window: j.window.as_ref().map(|w| w.to_string()),
+            name_date: j.name_date.as_ref().map(|p| p.to_string()),
             schedule: ScheduleView {
                 kind: kind.into(),
                 cron,
@@ -176,6 +186,7 @@ impl JobView {
             created_at: time(j.created_at),
             updated_at: time(j.updated_at),
             next_fires: None,
+            next_window: None,
         }
     }
 }
@@ -231,6 +242,14 @@ pub struct RunView {
     pub node: Option<String>,
     pub dry_run: bool,
     pub cancel_requested: bool,
+    /// A backfill's reference time (`job run --as-of`).
+    pub as_of: Option<String>,
+    /// Sent the files of its window even where the ledger had them (`--again`).
+    pub again: bool,
+    /// The date window it took files from, as resolved.
+    pub window: Option<String>,
+    /// Files passed over because no date could be read for the window.
+    pub undated: i64,
     /// While it runs: the files moving now, with their bytes so far.
     pub active_files: Vec<crate::model::ActiveFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +279,10 @@ impl RunView {
             node: r.node_id.clone(),
             dry_run: r.dry_run,
             cancel_requested: r.cancel_requested,
+            as_of: opt_time(r.as_of),
+            again: r.again,
+            window: r.window.clone(),
+            undated: r.counts.undated,
             active_files: r.active_files.clone(),
             files: None,
         }
@@ -567,8 +590,13 @@ impl super::Manager {
     pub async fn job_view_with_fires(&self, name: &str, count: usize) -> super::ManagerResult<JobView> {
         let job = self.job(name).await?;
         let mut view = self.job_views(std::slice::from_ref(&job)).await?.remove(0);
-        let fires = crate::scheduler::next_fires(&job, chrono::Utc::now(), count)?;
+        let now = chrono::Utc::now();
+        let fires = crate::scheduler::next_fires(&job, now, count)?;
         view.next_fires = Some(fires.iter().map(|t| t.to_rfc3339()).collect());
+        view.next_window = job
+            .window
+            .as_ref()
+            .map(|w| w.resolve(fires.first().copied().unwrap_or(now), job.zone()).to_string());
         Ok(view)
     }
 

@@ -1,6 +1,6 @@
 //! Jobs: what moves where, when, and what happens around each file.
 
-use super::string_enum;
+use super::{DateWindow, NameDate, string_enum};
 use crate::validate::{
     PathTemplate, Valid, ValidationError, check_email, check_glob, check_name, check_path, check_range, parse_cron,
     printable,
@@ -168,6 +168,11 @@ pub struct Job {
     pub min_age: Duration,
     /// Ignore files older than this.
     pub max_age: Option<Duration>,
+    /// Only the files of this period (by modification time, or by `name_date`), resolved from
+    /// each run's reference time.
+    pub window: Option<DateWindow>,
+    /// Read each file's date for `window` from its name with this pattern.
+    pub name_date: Option<NameDate>,
     /// What to do when the target name is taken.
     pub conflict: ConflictPolicy,
     /// What to do with the source after verified delivery.
@@ -214,6 +219,8 @@ impl Job {
             recursive: false,
             min_age: Duration::ZERO,
             max_age: None,
+            window: None,
+            name_date: None,
             conflict: ConflictPolicy::ReplaceOwn,
             after: AfterAction::Keep,
             atomic: true,
@@ -303,6 +310,12 @@ impl Job {
         }
         if let AfterAction::Move(dir) = &self.after {
             check_path("after", dir)?;
+        }
+        if self.name_date.is_some() && self.window.is_none() {
+            return Err(ValidationError::new(
+                "name_date",
+                "a date in the names is read to pick the files of a window: give a window too, e.g. --window previous-day",
+            ));
         }
         check_range("parallel", self.parallel as i64, 1, 64)?;
         check_range("retries", self.retries as i64, 0, 100)?;

@@ -4,14 +4,17 @@ mod job;
 mod record;
 mod run;
 mod site;
+mod window;
 
 pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule};
 pub use record::{
     ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, SiteTestRecord, User,
     UserRole, check_setting_key,
 };
-pub use run::{ActiveFile, NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunStatus, Trigger};
+pub use run::{ActiveFile, NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunRequest, RunStatus, Trigger};
 pub use site::{Protocol, Site, SiteUrl};
+pub(crate) use window::local_instant;
+pub use window::{DateWindow, NameDate, ResolvedWindow};
 
 /// Implements `as_str`, `Display` and `FromStr` for a field-less enum from one table of names, so
 /// the stored, printed and parsed spellings cannot drift apart.

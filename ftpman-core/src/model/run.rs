@@ -73,6 +73,9 @@ pub struct RunCounts {
     pub failed: i64,
     /// Bytes moved.
     pub bytes: i64,
+    /// Files passed over because no date could be read for the job's window (no date in the
+    /// name, or no modification time listed).
+    pub undated: i64,
 }
 
 /// A run as stored.
@@ -106,6 +109,13 @@ pub struct Run {
     pub dry_run: bool,
     /// Someone asked to cancel it (from any process or node); the node running it stops it.
     pub cancel_requested: bool,
+    /// The instant a backfill runs as if fired at (`--as-of`).
+    pub as_of: Option<DateTime<Utc>>,
+    /// Sends the files of its window even when the ledger has them.
+    pub again: bool,
+    /// The date window it took files from, as resolved (`2026-10-26 00:00 .. 2026-11-25
+    /// 23:59:59 Europe/Berlin`), once it has started.
+    pub window: Option<String>,
     /// While it runs: the files being moved now, with their bytes so far (as of the last
     /// progress write, at most a second old).
     pub active_files: Vec<ActiveFile>,
@@ -118,6 +128,13 @@ impl Run {
             (Some(s), Some(f)) => Some((f - s).num_milliseconds() as f64 / 1000.0),
             _ => None,
         }
+    }
+
+    /// The instant the run stands for: what its date window and its target path template are
+    /// resolved from. A backfill's `--as-of`; else the fire it stands for (so a late or catch-up
+    /// run takes what an on-time one would have); else when it was started.
+    pub fn reference_time(&self) -> DateTime<Utc> {
+        self.as_of.or(self.scheduled_for).unwrap_or(self.created_at)
     }
 }
 
@@ -146,6 +163,50 @@ pub struct NewRun {
     pub status: RunStatus,
     /// A dry run moves nothing.
     pub dry_run: bool,
+    /// A backfill: run as if fired at this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Send the files of the window even when the ledger has them.
+    pub again: bool,
+}
+
+impl NewRun {
+    /// A run of `job_id` started by `trigger`, queued, for no particular fire.
+    pub fn new(job_id: i64, trigger: Trigger) -> NewRun {
+        NewRun {
+            job_id,
+            trigger,
+            scheduled_for: None,
+            status: RunStatus::Queued,
+            dry_run: false,
+            as_of: None,
+            again: false,
+        }
+    }
+}
+
+/// How a run is asked for, beyond its job: what `job run` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRequest {
+    /// What starts it.
+    pub trigger: Trigger,
+    /// Move nothing; show what would be moved.
+    pub dry_run: bool,
+    /// A backfill: as if fired at this instant (its window and target path resolved from it).
+    pub as_of: Option<DateTime<Utc>>,
+    /// Send the files of its window even when the ledger has them.
+    pub again: bool,
+}
+
+impl RunRequest {
+    /// A run now, by `trigger`.
+    pub fn now(trigger: Trigger, dry_run: bool) -> RunRequest {
+        RunRequest {
+            trigger,
+            dry_run,
+            as_of: None,
+            again: false,
+        }
+    }
 }
 
 /// Filter and page for listing runs (newest first).

@@ -240,6 +240,8 @@ impl Service {
                     RunStatus::Queued
                 },
                 dry_run: false,
+                as_of: None,
+                again: false,
             })
             .collect();
         let created = match store.create_runs(&news).await {

@@ -216,6 +216,8 @@ pub trait Store: Send + Sync + 'static {
     /// once, a running one flagged for its node to stop. Returns the run as it is now (a
     /// finished run is left as it was).
     async fn request_cancel(&self, run_id: i64, now: DateTime<Utc>) -> StoreResult<Run>;
+    /// Records the date window a running run resolved to, on the node that holds it.
+    async fn set_run_window(&self, run_id: i64, node_id: &str, window: &str) -> StoreResult<()>;
     /// Ends a run with its final status, counts and error summary: a running run only on the
     /// node that holds it (`node_id`; [`StoreError::NotHeld`] otherwise), one that never ran
     /// with `None`.

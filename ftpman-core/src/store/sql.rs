@@ -14,14 +14,15 @@ macro_rules! job_cols {
         "id, name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, exclude_globs, \
          recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, retry_backoff_secs, \
          file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, notify, recipients, \
-         created_at, updated_at"
+         created_at, updated_at, date_window, name_date"
     };
 }
 
 macro_rules! run_cols {
     () => {
         "id, job_id, run_trigger, scheduled_for, created_at, started_at, finished_at, status, found, transferred, \
-         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested, active_files"
+         skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested, active_files, reference_at, \
+         again, date_window, undated"
     };
 }
 
@@ -290,6 +291,12 @@ macro_rules! impl_sql_store {
                     recipients: from_json(&what("recipients"), &r.try_get::<String, _>("recipients").map_err(e())?)?,
                     created_at: from_ms(r.try_get("created_at").map_err(e())?),
                     updated_at: from_ms(r.try_get("updated_at").map_err(e())?),
+                    window: r.try_get::<Option<String>, _>("date_window").map_err(e())?
+                        .map(|w| DateWindow::parse(&w).map_err(|err| corrupt(&what("window"), err)))
+                        .transpose()?,
+                    name_date: r.try_get::<Option<String>, _>("name_date").map_err(e())?
+                        .map(|p| NameDate::parse(&p).map_err(|err| corrupt(&what("name_date"), err)))
+                        .transpose()?,
                     name,
                 })
             }
@@ -314,7 +321,11 @@ macro_rules! impl_sql_store {
                         skipped: r.try_get("skipped").map_err(e())?,
                         failed: r.try_get("failed").map_err(e())?,
                         bytes: r.try_get("bytes").map_err(e())?,
+                        undated: r.try_get("undated").map_err(e())?,
                     },
+                    as_of: opt_time("reference_at")?,
+                    again: r.try_get("again").map_err(e())?,
+                    window: r.try_get("date_window").map_err(e())?,
                     error: r.try_get("error").map_err(e())?,
                     node_id: r.try_get("node_id").map_err(e())?,
                     lease_expires_at: opt_time("lease_expires_at")?,
@@ -560,8 +571,9 @@ macro_rules! impl_sql_store {
                     "INSERT INTO jobs (name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, \
                      exclude_globs, recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, \
                      retry_backoff_secs, file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, \
-                     notify, recipients, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                     $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $26) RETURNING ", job_cols!()))
+                     notify, recipients, created_at, updated_at, date_window, name_date) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $26, $27, \
+                     $28) RETURNING ", job_cols!()))
                     .bind(&job.name)
                     .bind(job.enabled)
                     .bind(job.source_site_id)
@@ -588,6 +600,8 @@ macro_rules! impl_sql_store {
                     .bind(job.notify.as_str())
                     .bind(to_json(&job.recipients))
                     .bind(now)
+                    .bind(job.window.as_ref().map(|w| w.to_string()))
+                    .bind(job.name_date.as_ref().map(|p| p.to_string()))
                     .fetch_one(&self.pool)
                     .await
                     .map_err(|e| {
@@ -611,7 +625,7 @@ macro_rules! impl_sql_store {
                      max_age_secs = $12, conflict = $13, after_action = $14, atomic = $15, parallel = $16, retries = $17, \
                      retry_backoff_secs = $18, file_timeout_secs = $19, bwlimit = $20, schedule_kind = $21, \
                      schedule_expr = $22, schedule_tz = $23, schedule_at = $24, notify = $25, recipients = $26, \
-                     updated_at = $27 WHERE id = $1 RETURNING ", job_cols!()))
+                     updated_at = $27, date_window = $28, name_date = $29 WHERE id = $1 RETURNING ", job_cols!()))
                     .bind(job.id)
                     .bind(&job.name)
                     .bind(job.enabled)
@@ -639,6 +653,8 @@ macro_rules! impl_sql_store {
                     .bind(job.notify.as_str())
                     .bind(to_json(&job.recipients))
                     .bind(to_ms(Utc::now()))
+                    .bind(job.window.as_ref().map(|w| w.to_string()))
+                    .bind(job.name_date.as_ref().map(|p| p.to_string()))
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| {
@@ -713,8 +729,8 @@ macro_rules! impl_sql_store {
                 for new in news {
                     let finished = new.status.is_final().then_some(now);
                     let row = sqlx::query(concat!(
-                        "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
+                        "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run, \
+                         reference_at, again) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
                         .bind(new.job_id)
                         .bind(new.trigger.as_str())
                         .bind(new.scheduled_for.map(to_ms))
@@ -722,6 +738,8 @@ macro_rules! impl_sql_store {
                         .bind(finished)
                         .bind(new.status.as_str())
                         .bind(new.dry_run)
+                        .bind(new.as_of.map(to_ms))
+                        .bind(new.again)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
@@ -823,7 +841,8 @@ macro_rules! impl_sql_store {
             async fn start_new_run(&self, new: &NewRun, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
                 let row = sqlx::query(concat!(
                     "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, started_at, status, dry_run, node_id, \
-                     lease_expires_at) VALUES ($1, $2, $3, $4, $4, 'running', $5, $6, $7) RETURNING ", run_cols!()))
+                     lease_expires_at, reference_at, again) VALUES ($1, $2, $3, $4, $4, 'running', $5, $6, $7, $8, $9) \
+                     RETURNING ", run_cols!()))
                     .bind(new.job_id)
                     .bind(new.trigger.as_str())
                     .bind(new.scheduled_for.map(to_ms))
@@ -831,6 +850,8 @@ macro_rules! impl_sql_store {
                     .bind(new.dry_run)
                     .bind(node_id)
                     .bind(lease_until(now, lease))
+                    .bind(new.as_of.map(to_ms))
+                    .bind(new.again)
                     .fetch_optional(&self.pool)
                     .await;
                 match row {
@@ -934,8 +955,8 @@ macro_rules! impl_sql_store {
             async fn update_run_counts(&self, run_id: i64, node_id: &str, c: &RunCounts, active: &[ActiveFile]) -> StoreResult<bool> {
                 let active = serde_json::to_string(active).map_err(|err| corrupt("run's active files", err))?;
                 let row = sqlx::query(
-                    "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6, active_files = $8 \
-                     WHERE id = $1 AND node_id = $7 AND status = 'running' RETURNING cancel_requested",
+                    "UPDATE runs SET found = $2, transferred = $3, skipped = $4, failed = $5, bytes = $6, active_files = $8, \
+                     undated = $9 WHERE id = $1 AND node_id = $7 AND status = 'running' RETURNING cancel_requested",
                 )
                     .bind(run_id)
                     .bind(c.found)
@@ -945,6 +966,7 @@ macro_rules! impl_sql_store {
                     .bind(c.bytes)
                     .bind(node_id)
                     .bind(active)
+                    .bind(c.undated)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db(format!("saving progress of run {run_id}")))?;
@@ -952,6 +974,20 @@ macro_rules! impl_sql_store {
                     Some(row) => row.try_get("cancel_requested").map_err(db(format!("saving progress of run {run_id}"))),
                     None => Err(StoreError::NotHeld { run_id }),
                 }
+            }
+
+            async fn set_run_window(&self, run_id: i64, node_id: &str, window: &str) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE runs SET date_window = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'")
+                    .bind(run_id)
+                    .bind(node_id)
+                    .bind(window)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db(format!("recording the window of run {run_id}")))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotHeld { run_id });
+                }
+                Ok(())
             }
 
             async fn finish_run(
@@ -967,7 +1003,7 @@ macro_rules! impl_sql_store {
                 // (queued, skipped) by anyone.
                 let done = sqlx::query(
                     "UPDATE runs SET status = $2, found = $3, transferred = $4, skipped = $5, failed = $6, bytes = $7, \
-                     error = $8, finished_at = $9, lease_expires_at = NULL, active_files = NULL WHERE id = $1 \
+                     error = $8, finished_at = $9, lease_expires_at = NULL, active_files = NULL, undated = $11 WHERE id = $1 \
                      AND ((status = 'running' AND node_id = $10) OR ($10 IS NULL AND status <> 'running'))",
                 )
                 .bind(run_id)
@@ -980,6 +1016,7 @@ macro_rules! impl_sql_store {
                 .bind(error)
                 .bind(to_ms(now))
                 .bind(node_id)
+                .bind(c.undated)
                 .execute(&self.pool)
                 .await
                 .map_err(db(format!("finishing run {run_id}")))?;

@@ -368,6 +368,8 @@ async fn sites_and_jobs_crud(h: &Harness) {
     };
     job.notify = NotifyPolicy::Always;
     job.recipients = vec!["ops@example.com".into()];
+    job.window = Some(DateWindow::parse("cycle:26").unwrap());
+    job.name_date = Some(NameDate::parse("D{yy}{mm}{dd}").unwrap());
     let saved = h.store.create_job(&job).await.unwrap();
     let back = h.store.job("nightly").await.unwrap();
     assert_eq!(
@@ -441,6 +443,8 @@ async fn each_fire_becomes_one_run(h: &Harness) {
         scheduled_for: Some(fire),
         status: RunStatus::Queued,
         dry_run: false,
+        as_of: None,
+        again: false,
     };
     let first = h
         .store
@@ -453,13 +457,21 @@ async fn each_fire_becomes_one_run(h: &Harness) {
         h.store.create_run(&new).await.unwrap().is_none(),
         "the same fire must not create a second run"
     );
-    // Manual runs have no fire and never collide.
+    // Manual runs have no fire and never collide; a backfill keeps its reference time.
+    let as_of = Utc.with_ymd_and_hms(2026, 10, 26, 1, 0, 0).unwrap();
     let manual = NewRun {
         trigger: Trigger::Manual,
         scheduled_for: None,
+        as_of: Some(as_of),
+        again: true,
         ..new.clone()
     };
-    h.store.create_run(&manual).await.unwrap().unwrap();
+    let backfill = h.store.create_run(&manual).await.unwrap().unwrap();
+    assert_eq!(
+        (backfill.as_of, backfill.again, backfill.reference_time()),
+        (Some(as_of), true, as_of)
+    );
+    assert_eq!(first.reference_time(), fire, "a fire's run stands for the fire");
     h.store.create_run(&manual).await.unwrap().unwrap();
     let skipped = NewRun {
         scheduled_for: Some(fire + ChronoDuration::minutes(5)),
@@ -532,6 +544,8 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         scheduled_for: None,
         status: RunStatus::Queued,
         dry_run: false,
+        as_of: None,
+        again: false,
     };
     let r1 = h.store.create_run(&queue(&j1)).await.unwrap().unwrap();
     let r1b = h.store.create_run(&queue(&j1)).await.unwrap().unwrap();
@@ -575,6 +589,7 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         skipped: 0,
         failed: 1,
         bytes: 1234,
+        undated: 2,
     };
     let moving = vec![ActiveFile {
         path: "/out/big.bin".into(),
@@ -587,6 +602,14 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         .unwrap();
     let progress = h.store.run(c1.id).await.unwrap();
     assert_eq!((progress.counts, progress.active_files), (counts, moving));
+    // The window a run resolved to is kept with it, written by its node only.
+    let window = "2026-10-26 00:00 .. 2026-11-25 23:59:59 Europe/Berlin";
+    h.store.set_run_window(c1.id, "node-a", window).await.unwrap();
+    assert_eq!(h.store.run(c1.id).await.unwrap().window.as_deref(), Some(window));
+    assert!(matches!(
+        h.store.set_run_window(c1.id, "node-b", "x").await,
+        Err(StoreError::NotHeld { .. })
+    ));
     // Only the node that holds a run writes its progress and its end.
     assert!(matches!(
         h.store
@@ -667,6 +690,8 @@ async fn concurrent_claimers_claim_each_run_once(h: &Harness) {
                     scheduled_for: None,
                     status: RunStatus::Queued,
                     dry_run: false,
+                    as_of: None,
+                    again: false,
                 })
                 .await
                 .unwrap()
@@ -763,6 +788,8 @@ async fn run_files_and_ledger(h: &Harness) {
                 scheduled_for: None,
                 status: RunStatus::Running,
                 dry_run: false,
+                as_of: None,
+                again: false,
             },
             "n",
             Utc::now(),
@@ -876,6 +903,8 @@ async fn files_are_recorded_in_groups(h: &Harness) {
         scheduled_for: None,
         status: RunStatus::Running,
         dry_run: false,
+        as_of: None,
+        again: false,
     };
     let lease = std::time::Duration::from_secs(60);
     let run = h
@@ -1115,6 +1144,8 @@ async fn stats_retention_nodes_users(h: &Harness) {
                 scheduled_for: None,
                 status: RunStatus::Queued,
                 dry_run,
+                as_of: None,
+                again: false,
             })
             .await
             .unwrap()
@@ -1190,6 +1221,8 @@ async fn stats_retention_nodes_users(h: &Harness) {
             scheduled_for: None,
             status: RunStatus::Queued,
             dry_run: false,
+            as_of: None,
+            again: false,
         })
         .await
         .unwrap()
@@ -1272,6 +1305,8 @@ async fn two_stores_see_each_others_writes(h: &Harness) {
         scheduled_for: fire,
         status: RunStatus::Queued,
         dry_run: false,
+        as_of: None,
+        again: false,
     };
     assert!(h.store.create_run(&new).await.unwrap().is_some());
     assert!(
@@ -1399,6 +1434,8 @@ async fn runs_and_logs_page_by_cursor_and_time(h: &Harness) {
                     RunStatus::Queued
                 },
                 dry_run: false,
+                as_of: None,
+                again: false,
             })
             .await
             .unwrap()

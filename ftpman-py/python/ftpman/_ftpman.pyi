@@ -10,14 +10,30 @@ class Core:
     def __init__(self, db_url: str, encryption_key: Optional[str] = None) -> None: ...
     def call(self, op: str, args: str) -> str: ...
     def call_async(self, op: str, args: str) -> Awaitable[str]: ...
-    def start_run(self, name: str, dry_run: bool = False, trigger_name: str = "api") -> RunHandle: ...
-    def start_run_async(self, name: str, dry_run: bool = False, trigger_name: str = "api") -> Awaitable[RunHandle]: ...
+    def start_run(
+        self,
+        name: str,
+        dry_run: bool = False,
+        trigger_name: str = "api",
+        as_of: Optional[str] = None,
+        again: bool = False,
+    ) -> RunHandle: ...
+    def start_run_async(
+        self,
+        name: str,
+        dry_run: bool = False,
+        trigger_name: str = "api",
+        as_of: Optional[str] = None,
+        again: bool = False,
+    ) -> Awaitable[RunHandle]: ...
     def run_job(
         self,
         name: str,
         dry_run: bool = False,
         progress: Optional[Callable[[str], Any]] = None,
         trigger_name: str = "api",
+        as_of: Optional[str] = None,
+        again: bool = False,
     ) -> str: ...
     def read_file(self, site: str, path: str) -> bytes: ...
     def serve(

@@ -49,6 +49,16 @@ def _when(v: When) -> Optional[str]:
     return str(v)
 
 
+def _as_of(v: Union[str, datetime, None]) -> Optional[str]:
+    """A backfill's reference time for the core: ISO 8601 (a naive datetime is read in the
+    job's time zone)."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.isoformat() if v.tzinfo is not None else v.strftime("%Y-%m-%d %H:%M:%S")
+    return str(v)
+
+
 def _args(**kwargs: Any) -> str:
     return json.dumps({k: v for k, v in kwargs.items() if v is not None})
 
@@ -309,6 +319,8 @@ class Manager:
         recursive: Optional[bool] = None,
         min_age: Optional[str] = None,
         max_age: Optional[str] = None,
+        window: Optional[str] = None,
+        name_date: Optional[str] = None,
         schedule: Optional[str] = None,
         tz: Optional[str] = None,
         at: Optional[str] = None,
@@ -341,6 +353,8 @@ class Manager:
         recursive: Optional[bool] = None,
         min_age: Optional[str] = None,
         max_age: Optional[str] = None,
+        window: Optional[str] = None,
+        name_date: Optional[str] = None,
         schedule: Optional[str] = None,
         tz: Optional[str] = None,
         at: Optional[str] = None,
@@ -371,6 +385,8 @@ class Manager:
         recursive: Optional[bool] = None,
         min_age: Optional[str] = None,
         max_age: Optional[str] = None,
+        window: Optional[str] = None,
+        name_date: Optional[str] = None,
         schedule: Optional[str] = None,
         tz: Optional[str] = None,
         at: Optional[str] = None,
@@ -401,6 +417,8 @@ class Manager:
         recursive: Optional[bool] = None,
         min_age: Optional[str] = None,
         max_age: Optional[str] = None,
+        window: Optional[str] = None,
+        name_date: Optional[str] = None,
         schedule: Optional[str] = None,
         tz: Optional[str] = None,
         at: Optional[str] = None,
@@ -455,9 +473,20 @@ class Manager:
     # --- runs ----------------------------------------------------------------------------
 
     def run_job(
-        self, name: str, dry_run: bool = False, progress: Optional[Callable[[RunEvent], None]] = None
+        self,
+        name: str,
+        dry_run: bool = False,
+        progress: Optional[Callable[[RunEvent], None]] = None,
+        *,
+        as_of: Union[str, datetime, None] = None,
+        again: bool = False,
     ) -> Run:
         """Runs the job now, in this process, and returns the finished run with its files.
+
+        ``as_of`` makes it a backfill: run as if fired at that time (a naive datetime or a
+        ``"2026-11-26 02:00"`` string is read in the job's time zone), its date window and
+        target path resolved from it; ``again`` sends the window's files even where the ledger
+        has them.
 
         ``progress`` is called with each :class:`ftpman.RunEvent`; if it raises, the run is
         cancelled and the exception raised here. Ctrl-C cancels the run cleanly (no partial file
@@ -472,24 +501,30 @@ class Manager:
             def callback(event: str) -> None:
                 user(RunEvent.from_dict(json.loads(event)))
 
-        return Run.from_dict(json.loads(self._core.run_job(name, dry_run, callback, "api")))
+        return Run.from_dict(json.loads(self._core.run_job(name, dry_run, callback, "api", _as_of(as_of), again)))
 
-    async def run_job_async(self, name: str, dry_run: bool = False) -> Run:
+    async def run_job_async(
+        self, name: str, dry_run: bool = False, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> Run:
         """The awaitable twin of :meth:`run_job` (follow progress with :meth:`start_run_async`)."""
-        handle = await self.start_run_async(name, dry_run)
+        handle = await self.start_run_async(name, dry_run, as_of=as_of, again=again)
         return await handle.wait_async()
 
-    def start_run(self, name: str, dry_run: bool = False) -> RunHandle:
+    def start_run(
+        self, name: str, dry_run: bool = False, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> RunHandle:
         """Starts the job now, in this process, and returns at once with its handle."""
         if self._core is None:
             raise RuntimeError("this Manager is closed")
-        return RunHandle(self._core.start_run(name, dry_run, "api"))
+        return RunHandle(self._core.start_run(name, dry_run, "api", _as_of(as_of), again))
 
-    async def start_run_async(self, name: str, dry_run: bool = False) -> RunHandle:
+    async def start_run_async(
+        self, name: str, dry_run: bool = False, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> RunHandle:
         """The awaitable twin of :meth:`start_run`."""
         if self._core is None:
             raise RuntimeError("this Manager is closed")
-        return RunHandle(await self._core.start_run_async(name, dry_run, "api"))
+        return RunHandle(await self._core.start_run_async(name, dry_run, "api", _as_of(as_of), again))
 
     def runs(
         self,

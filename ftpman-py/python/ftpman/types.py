@@ -165,6 +165,8 @@ class Job(_Record):
     recursive: bool
     min_age: str
     max_age: Optional[str]
+    window: Optional[str]
+    name_date: Optional[str]
     schedule: Schedule
     after: str
     on_conflict: str
@@ -179,6 +181,7 @@ class Job(_Record):
     created_at: datetime
     updated_at: datetime
     next_fires: Optional[Tuple[datetime, ...]] = None
+    next_window: Optional[str] = None
     _keys = {"source": "from", "target": "to"}
     _convert = {
         "include": _strings,
@@ -235,10 +238,15 @@ class Run(_Record):
     node: Optional[str]
     dry_run: bool
     cancel_requested: bool
+    as_of: Optional[datetime] = None
+    again: bool = False
+    window: Optional[str] = None
+    undated: int = 0
     active_files: Tuple[ActiveFile, ...] = ()
     files: Optional[Tuple[RunFile, ...]] = None
     _convert = {
         "scheduled_for": _time,
+        "as_of": _time,
         "created_at": _time,
         "started_at": _time,
         "finished_at": _time,

@@ -1,14 +1,14 @@
 //! Jobs: list, add, show, edit, remove, enable or disable, run now, dry run, forget deliveries.
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, Body, ErrorBody, PathArg};
+use crate::error::{ApiResult, Body, ErrorBody, OptionalBody, PathArg};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ftpman_core::manager::JobOptions;
 use ftpman_core::manager::views::{JobView, RunView};
+use ftpman_core::manager::{JobOptions, RunOptions};
 use ftpman_core::model::Trigger;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -172,18 +172,23 @@ fn trigger(caller: &Caller) -> Trigger {
 }
 
 /// Runs the job now, on this node: answers at once with the run (`running`, or `skipped`
-/// when the job is still running); follow it at `/runs/{id}/events`.
+/// when the job is still running); follow it at `/runs/{id}/events`. The body may be left
+/// out; `as_of` makes it a backfill (its window and target path resolved from that time),
+/// `again` sends the window's files even where the ledger has them.
 #[utoipa::path(post, path = "/jobs/{name}/run", tag = "jobs", params(("name" = String, Path)),
+    request_body = Option<RunOptions>,
     responses(
         (status = 202, description = "Started; `Location` is the run", body = RunView),
         (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
     ))]
 async fn run_job(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathArg(name): PathArg<String>,
+    OptionalBody(options): OptionalBody<RunOptions>,
 ) -> ApiResult<Response> {
-    let handle = s.manager.start_run(&name, false, trigger(&caller)).await?;
+    let handle = s.manager.start_run_with(&name, &options, trigger(&caller)).await?;
     let view = s.manager.run_view(handle.run()).await?;
     let location = format!("{}/api/v1/runs/{}", s.config.base_path, view.id);
     let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
@@ -195,14 +200,26 @@ async fn run_job(
 
 /// Runs the job as a dry run and waits for it: each file that would move (with its target),
 /// each that would be skipped and why. Nothing is written, deleted or recorded as delivered.
+/// The body may be left out, or give `as_of` and `again` as for a run.
 #[utoipa::path(post, path = "/jobs/{name}/dry-run", tag = "jobs", params(("name" = String, Path)),
-    responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    request_body = Option<RunOptions>,
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn dry_run_job(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathArg(name): PathArg<String>,
+    OptionalBody(options): OptionalBody<RunOptions>,
 ) -> ApiResult<Json<RunView>> {
-    let run = s.manager.run_job(&name, true, trigger(&caller)).await?;
+    let options = RunOptions {
+        dry_run: true,
+        ..options
+    };
+    let run = s
+        .manager
+        .start_run_with(&name, &options, trigger(&caller))
+        .await?
+        .wait()
+        .await?;
     Ok(Json(s.manager.run_view_with_files(run.id).await?))
 }
 

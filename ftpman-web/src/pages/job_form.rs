@@ -11,7 +11,20 @@ use ftpman_core::ManagerError;
 use serde::Deserialize;
 /// The fields the form shows an error beside.
 const FIELDS: &[&str] = &[
-    "name", "from", "to", "include", "exclude", "schedule", "tz", "min_age", "after", "parallel", "retries", "bwlimit",
+    "name",
+    "from",
+    "to",
+    "include",
+    "exclude",
+    "schedule",
+    "tz",
+    "min_age",
+    "window",
+    "name_date",
+    "after",
+    "parallel",
+    "retries",
+    "bwlimit",
     "email",
 ];
 
@@ -28,6 +41,8 @@ pub(super) struct JobFormValues {
     schedule: String,
     tz: String,
     min_age: String,
+    window: String,
+    name_date: String,
     after: String,
     on_conflict: String,
     parallel: String,
@@ -48,6 +63,8 @@ struct JobFormView {
     schedule: String,
     tz: String,
     min_age: String,
+    window: String,
+    name_date: String,
     after: String,
     parallel: String,
     retries: String,
@@ -99,6 +116,9 @@ impl JobFormValues {
             exclude: Some(list(&self.exclude)),
             recursive: Some(self.recursive.is_some()),
             min_age: given(&self.min_age),
+            // Emptied, the job takes files of any date again.
+            window: Some(given(&self.window).unwrap_or_else(|| "none".into())),
+            name_date: Some(given(&self.name_date).unwrap_or_else(|| "none".into())),
             schedule: given(&self.schedule),
             tz: given(&self.tz),
             // An emptied schedule makes the job manual.
@@ -125,6 +145,8 @@ impl JobFormValues {
             schedule: self.schedule.clone(),
             tz: self.tz.clone(),
             min_age: self.min_age.clone(),
+            window: self.window.clone(),
+            name_date: self.name_date.clone(),
             after: self.after.clone(),
             parallel: self.parallel.clone(),
             retries: self.retries.clone(),
@@ -144,6 +166,8 @@ impl JobFormValues {
             schedule: j.schedule.cron.clone().unwrap_or_default(),
             tz: j.schedule.tz.clone().unwrap_or_default(),
             min_age: j.min_age.clone(),
+            window: j.window.clone().unwrap_or_default(),
+            name_date: j.name_date.clone().unwrap_or_default(),
             after: j.after.clone(),
             on_conflict: j.on_conflict.clone(),
             parallel: j.parallel.to_string(),

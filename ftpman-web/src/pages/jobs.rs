@@ -155,6 +155,15 @@ pub(super) async fn job_page(State(s): State<AppState>, frame: Frame, Path(name)
             },
         ),
         ("Unchanged for", job.min_age.clone()),
+        (
+            "Period",
+            match (&job.window, &job.name_date) {
+                (None, _) => "any date".to_string(),
+                (Some(w), None) => format!("{w}, by modification time"),
+                (Some(w), Some(p)) => format!("{w}, by the date in the names ({p})"),
+            },
+        ),
+        ("Next window", job.next_window.clone().unwrap_or_else(|| "–".into())),
         ("After delivery", job.after.clone()),
         ("Existing target", job.on_conflict.clone()),
         (

@@ -107,6 +107,10 @@ struct RunFacts {
     started: String,
     node: String,
     error: String,
+    window: String,
+    as_of: String,
+    again: bool,
+    undated: i64,
 }
 
 struct FileRow {
@@ -204,6 +208,10 @@ pub(super) async fn run(State(s): State<AppState>, frame: Frame, Path(id): Path<
             started: when(v.started_at.as_deref()),
             node: v.node.clone().unwrap_or_else(|| "–".into()),
             error: v.error.clone().unwrap_or_default(),
+            window: v.window.clone().unwrap_or_default(),
+            as_of: v.as_of.as_deref().map(|t| when(Some(t))).unwrap_or_default(),
+            again: v.again,
+            undated: v.undated,
         },
     })
 }
