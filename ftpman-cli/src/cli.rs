@@ -248,7 +248,7 @@ pub struct JobFlags {
     /// SITE:PATH files come from.
     #[arg(long, add = ArgValueCompleter::new(crate::complete::site_paths))]
     pub from: Option<String>,
-    /// SITE:PATH files go to ({yyyy} {mm} {dd} {hh} {mi} {ss} {job} {name} {stem} {ext} {run}).
+    /// SITE:PATH files go to ({yyyy} {mm} {dd} {hh} {mi} {ss} {job} {name} {stem} {ext} {run} {group}).
     #[arg(long, add = ArgValueCompleter::new(crate::complete::site_paths))]
     pub to: Option<String>,
     /// Only files matching this glob (repeatable).

@@ -246,6 +246,7 @@ async fn a_fire_during_a_long_run_is_skipped() {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         })
         .await
         .unwrap()
@@ -299,6 +300,7 @@ async fn crash_recovery_and_graceful_stop() {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         })
         .await
         .unwrap()
@@ -324,6 +326,7 @@ async fn crash_recovery_and_graceful_stop() {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         })
         .await
         .unwrap()
@@ -401,6 +404,7 @@ async fn a_one_time_job_never_fires_again_once_retention_purged_its_runs() {
         dry_run: false,
         as_of: None,
         again: false,
+        group_run_id: None,
     };
     w.store.create_runs(&[manual]).await.unwrap();
     // Retention removes everything older than tomorrow, but for the job's last fire.

@@ -5,13 +5,13 @@
 mod harness;
 
 use chrono::{DateTime, TimeZone, Utc};
+use ftpman_core::Manager;
 use ftpman_core::engine::{Engine, EngineConfig};
 use ftpman_core::manager::{JobOptions, RunOptions};
 use ftpman_core::model::{DateWindow, Job, RunQuery, RunStatus, Schedule, Trigger};
 use ftpman_core::scheduler::ManualClock;
 use ftpman_core::scheduler::service::{Service, ServiceConfig};
 use ftpman_core::transport::ProtocolConnector;
-use ftpman_core::Manager;
 use harness::{Kind, save_site, scratch, site, sqlite_store};
 use std::path::Path;
 use std::sync::Arc;

@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         job: "nightly",
         file_name: name,
         run_id: 7,
+        group: "",
     };
     if let Ok(rendered) = t.render_checked(&ctx) {
         assert!(

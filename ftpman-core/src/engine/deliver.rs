@@ -36,6 +36,8 @@ pub(crate) struct RunContext {
     /// The run's reference time in the job's time zone (for path templates): the fire it
     /// stands for, a backfill's `--as-of`, else its start.
     pub reference: DateTime<Tz>,
+    /// The group whose run this run is part of (for `{group}`), or empty.
+    pub group: String,
     pub cancel: watch::Receiver<Option<super::StopReason>>,
     pub dry_run: bool,
     /// Bytes moved by the run so far.
@@ -467,7 +469,7 @@ pub(crate) async fn finish_pending_after(ctx: Arc<RunContext>, cand: Candidate) 
 /// bytes have moved, so the next file starts while this one is made durable, renamed and
 /// recorded.
 pub(crate) async fn deliver(ctx: Arc<RunContext>, cand: Candidate, mut slot: Slot) -> FileOutcome {
-    let (planned_path, no_name) = match target_path(&ctx.job, &cand, ctx.run_id, &ctx.reference) {
+    let (planned_path, no_name) = match target_path(&ctx.job, &cand, ctx.run_id, &ctx.reference, &ctx.group) {
         Ok(p) => (p, None),
         Err((shown, why)) => (shown, Some(why)),
     };

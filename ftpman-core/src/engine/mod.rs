@@ -5,12 +5,14 @@
 
 mod deliver;
 pub mod events;
+mod group;
 mod hold;
 pub mod plan;
 mod recorder;
 mod target;
 
 pub use events::RunEvent;
+pub use group::GroupRequest;
 
 use crate::model::{Job, NewRun, NotifyPolicy, Run, RunCounts, RunFileStatus, RunRequest, RunStatus, Site, Trigger};
 use crate::notifier::{Notification, Notifier};
@@ -272,6 +274,7 @@ impl Engine {
         for id in &ids {
             tracing::warn!(target: "ftpman::engine", run = id, "run was left running by a stopped process: marked interrupted");
         }
+        self.recover_groups().await?;
         Ok(ids)
     }
 
@@ -301,6 +304,7 @@ impl Engine {
             dry_run: request.dry_run,
             as_of: request.as_of,
             again: request.again,
+            group_run_id: request.group_run_id,
             ..NewRun::new(job.id, request.trigger)
         };
         let now = self.inner.clock.now();
@@ -597,7 +601,15 @@ impl Engine {
                 .set_run_window(run.id, &self.inner.config.node_id, &window.to_string())
                 .await?;
         }
+        let group = match run.group_run_id {
+            Some(id) => {
+                let group_run = store.group_run(id).await?;
+                store.group_by_id(group_run.group_id).await?.name
+            }
+            None => String::new(),
+        };
         let ctx = Arc::new(RunContext {
+            group,
             store: store.clone(),
             job: job.clone(),
             run_id: run.id,

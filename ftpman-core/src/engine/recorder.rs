@@ -128,6 +128,7 @@ mod tests {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         };
         let lease = Duration::from_secs(60);
         let run = store

@@ -28,6 +28,7 @@ pub(crate) fn target_path(
     cand: &Candidate,
     run_id: i64,
     started: &DateTime<Tz>,
+    group: &str,
 ) -> Result<String, (String, String)> {
     let template = PathTemplate::parse("target_path", &job.target_path)
         .unwrap_or_else(|_| PathTemplate::parse("target_path", "/").expect("'/' is a valid template"));
@@ -41,6 +42,7 @@ pub(crate) fn target_path(
         job: &job.name,
         file_name,
         run_id,
+        group,
     };
     let refused = |shown: String| {
         let why = format!(
@@ -207,25 +209,25 @@ mod tests {
         let when = Tz::Europe__Berlin.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let mut job = Job::new("nightly", 1, "/out", 2, "/in/{yyyy}/{mm}");
         assert_eq!(
-            target_path(&job, &cand("a.csv"), 7, &when).unwrap(),
+            target_path(&job, &cand("a.csv"), 7, &when, "").unwrap(),
             "/in/2026/01/a.csv"
         );
         assert_eq!(
-            target_path(&job, &cand("sub/a.csv"), 7, &when).unwrap(),
+            target_path(&job, &cand("sub/a.csv"), 7, &when, "").unwrap(),
             "/in/2026/01/sub/a.csv"
         );
         job.target_path = "/in/{job}-{dd}-{name}".into();
         assert_eq!(
-            target_path(&job, &cand("sub/a.csv"), 7, &when).unwrap(),
+            target_path(&job, &cand("sub/a.csv"), 7, &when, "").unwrap(),
             "/in/sub/nightly-02-a.csv"
         );
         job.target_path = "/".into();
-        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when).unwrap(), "/a.csv");
+        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when, "").unwrap(), "/a.csv");
         // A name that fills the template with dots or nothing is refused, never written as
         // `..` or as the folder itself (found by the path_template fuzz target).
         for (template, name) in [(".{ext}.{ext}", "odd."), ("/in/{ext}", "report."), ("{stem}", ".")] {
             job.target_path = template.into();
-            let (shown, why) = target_path(&job, &cand(name), 7, &when).unwrap_err();
+            let (shown, why) = target_path(&job, &cand(name), 7, &when, "").unwrap_err();
             assert!(
                 why.contains("no file name") && why.contains(template),
                 "{template} {name}: {why}"
@@ -233,7 +235,17 @@ mod tests {
             assert!(!shown.is_empty());
         }
         job.target_path = "/in/{stem}.{ext}".into();
-        assert_eq!(target_path(&job, &cand("report."), 7, &when).unwrap(), "/in/report.");
+        assert_eq!(
+            target_path(&job, &cand("report."), 7, &when, "").unwrap(),
+            "/in/report."
+        );
+        // {group} is the group run's group, and nothing for a run of the job alone.
+        job.target_path = "/in/{group}/{name}".into();
+        assert_eq!(
+            target_path(&job, &cand("a.csv"), 7, &when, "carriers").unwrap(),
+            "/in/carriers/a.csv"
+        );
+        assert_eq!(target_path(&job, &cand("a.csv"), 7, &when, "").unwrap(), "/in/a.csv");
     }
 
     #[test]

@@ -89,6 +89,45 @@ fn is_none(v: &str) -> bool {
     matches!(v.trim(), "" | "none" | "off")
 }
 
+/// Applies `--schedule`/`--at`/`--manual` and `--tz` as typed to `schedule` (a job's or a
+/// group's): one of the three at most; `--tz` alone moves a cron schedule to another zone.
+pub(super) fn apply_schedule(
+    schedule: &mut Schedule,
+    cron: &Option<String>,
+    at: &Option<String>,
+    manual: bool,
+    tz: &Option<String>,
+) -> ManagerResult<()> {
+    let tz = match tz {
+        Some(tz) => Some(parse_time_zone("tz", tz)?),
+        None => None,
+    };
+    match (cron, at, manual) {
+        (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
+            return Err(ValidationError::new("schedule", "give one of --schedule, --at or --manual").into());
+        }
+        (Some(expr), None, false) => {
+            let tz = tz.unwrap_or(chrono_tz::UTC);
+            parse_cron("schedule", expr, tz, Utc::now())?;
+            *schedule = Schedule::Cron {
+                expr: expr.trim().to_string(),
+                tz,
+            };
+        }
+        (None, Some(at), false) => {
+            let at = parse_timestamp("at", at, tz.unwrap_or(chrono_tz::UTC))?;
+            *schedule = Schedule::Once { at };
+        }
+        (None, None, true) => *schedule = Schedule::Manual,
+        (None, None, false) => {
+            if let (Some(tz), Schedule::Cron { expr, .. }) = (tz, &*schedule) {
+                *schedule = Schedule::Cron { expr: expr.clone(), tz };
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Manager {
     /// A job by name, or a not-found error naming the nearest job.
     pub async fn job(&self, name: &str) -> ManagerResult<Job> {
@@ -155,34 +194,7 @@ impl Manager {
         if let Some(v) = &o.name_date {
             job.name_date = if is_none(v) { None } else { Some(NameDate::parse(v)?) };
         }
-        let tz = match &o.tz {
-            Some(tz) => Some(parse_time_zone("tz", tz)?),
-            None => None,
-        };
-        match (&o.schedule, &o.at, o.manual) {
-            (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
-                return Err(ValidationError::new("schedule", "give one of --schedule, --at or --manual").into());
-            }
-            (Some(expr), None, false) => {
-                let tz = tz.unwrap_or(chrono_tz::UTC);
-                parse_cron("schedule", expr, tz, Utc::now())?;
-                job.schedule = Schedule::Cron {
-                    expr: expr.trim().to_string(),
-                    tz,
-                };
-            }
-            (None, Some(at), false) => {
-                let at = parse_timestamp("at", at, tz.unwrap_or(chrono_tz::UTC))?;
-                job.schedule = Schedule::Once { at };
-            }
-            (None, None, true) => job.schedule = Schedule::Manual,
-            (None, None, false) => {
-                // A new zone for an existing cron schedule.
-                if let (Some(tz), Schedule::Cron { expr, .. }) = (tz, &job.schedule) {
-                    job.schedule = Schedule::Cron { expr: expr.clone(), tz };
-                }
-            }
-        }
+        apply_schedule(&mut job.schedule, &o.schedule, &o.at, o.manual, &o.tz)?;
         if let Some(v) = &o.after {
             job.after = AfterAction::parse(v)?;
         }
@@ -266,7 +278,14 @@ impl Manager {
 
     /// Removes a job with its runs and ledger.
     pub async fn remove_job(&self, name: &str) -> ManagerResult<()> {
-        self.job(name).await?;
+        let job = self.job(name).await?;
+        let groups = self.groups_of_job(job.id).await?;
+        if !groups.is_empty() {
+            return Err(ManagerError::Conflict(format!(
+                "job '{name}' is in group {}: take it out of the group (group edit --jobs) or remove the group first",
+                groups.iter().map(|g| format!("'{g}'")).collect::<Vec<_>>().join(", ")
+            )));
+        }
         self.store.delete_job(name).await?;
         self.audit(format!("job '{name}' removed"), serde_json::json!({"job": name}))
             .await;

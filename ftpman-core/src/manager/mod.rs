@@ -5,6 +5,7 @@
 pub mod access;
 mod errors;
 mod files;
+mod groups;
 mod jobs;
 pub mod limiter;
 mod runs;
@@ -16,6 +17,7 @@ pub mod views;
 
 pub use errors::ErrorKind;
 pub use files::{DownloadStream, TransferReport};
+pub use groups::{GroupOptions, GroupRunView, GroupView};
 pub use jobs::JobOptions;
 pub use runs::{LogFilter, Page, RunFilter, RunHandle, RunOptions, RunUpdate, RunWatch};
 pub use sites::SiteOptions;

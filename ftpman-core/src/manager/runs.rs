@@ -210,6 +210,7 @@ impl RunOptions {
             dry_run: self.dry_run,
             as_of,
             again: self.again,
+            group_run_id: None,
         })
     }
 }
@@ -315,6 +316,7 @@ impl Manager {
                 before_id: filter.before,
                 limit: Some(limit),
                 offset: 0,
+                group_run_id: None,
             })
             .await?;
         Ok(Page::of(runs, limit, |r| r.id))

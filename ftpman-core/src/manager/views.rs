@@ -9,11 +9,11 @@ use crate::validate::{format_duration, format_rate};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339()
 }
 
-fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
+pub(super) fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(time)
 }
 
@@ -106,6 +106,24 @@ pub struct ScheduleView {
     pub text: String,
 }
 
+impl ScheduleView {
+    /// The view of a job's or a group's schedule.
+    pub fn of(schedule: &Schedule) -> ScheduleView {
+        let (kind, cron, tz, at) = match schedule {
+            Schedule::Manual => ("manual", None, None, None),
+            Schedule::Cron { expr, tz } => ("cron", Some(expr.clone()), Some(tz.name().to_string()), None),
+            Schedule::Once { at } => ("once", None, None, Some(time(*at))),
+        };
+        ScheduleView {
+            kind: kind.into(),
+            cron,
+            tz,
+            at,
+            text: schedule.describe(),
+        }
+    }
+}
+
 /// A job, its sites by name (`from`/`to` as the CLI takes them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -149,11 +167,6 @@ pub struct JobView {
 impl JobView {
     /// The view of `j`, whose source and target sites are named `from_site` and `to_site`.
     pub fn new(j: &Job, from_site: &str, to_site: &str) -> JobView {
-        let (kind, cron, tz, at) = match &j.schedule {
-            Schedule::Manual => ("manual", None, None, None),
-            Schedule::Cron { expr, tz } => ("cron", Some(expr.clone()), Some(tz.name().to_string()), None),
-            Schedule::Once { at } => ("once", None, None, Some(time(*at))),
-        };
         JobView {
             name: j.name.clone(),
             enabled: j.enabled,
@@ -166,13 +179,7 @@ impl JobView {
             max_age: j.max_age.map(format_duration),
             window: j.window.as_ref().map(|w| w.to_string()),
             name_date: j.name_date.as_ref().map(|p| p.to_string()),
-            schedule: ScheduleView {
-                kind: kind.into(),
-                cron,
-                tz,
-                at,
-                text: j.schedule.describe(),
-            },
+            schedule: ScheduleView::of(&j.schedule),
             after: j.after.to_string(),
             on_conflict: j.conflict.as_str().into(),
             atomic: j.atomic,

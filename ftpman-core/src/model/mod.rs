@@ -1,11 +1,13 @@
 //! The domain model (docs/architecture.md, "Data model"): sites, jobs, runs and what hangs off them.
 
+mod group;
 mod job;
 mod record;
 mod run;
 mod site;
 mod window;
 
+pub use group::{Group, GroupRun, NewGroupRun};
 pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule};
 pub use record::{
     ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, SiteTestRecord, User,

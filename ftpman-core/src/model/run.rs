@@ -113,6 +113,8 @@ pub struct Run {
     pub as_of: Option<DateTime<Utc>>,
     /// Sends the files of its window even when the ledger has them.
     pub again: bool,
+    /// The group run it is part of.
+    pub group_run_id: Option<i64>,
     /// The date window it took files from, as resolved (`2026-10-26 00:00 .. 2026-11-25
     /// 23:59:59 Europe/Berlin`), once it has started.
     pub window: Option<String>,
@@ -167,6 +169,8 @@ pub struct NewRun {
     pub as_of: Option<DateTime<Utc>>,
     /// Send the files of the window even when the ledger has them.
     pub again: bool,
+    /// The group run it is part of.
+    pub group_run_id: Option<i64>,
 }
 
 impl NewRun {
@@ -180,6 +184,7 @@ impl NewRun {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         }
     }
 }
@@ -195,6 +200,8 @@ pub struct RunRequest {
     pub as_of: Option<DateTime<Utc>>,
     /// Send the files of its window even when the ledger has them.
     pub again: bool,
+    /// The group run it is part of.
+    pub group_run_id: Option<i64>,
 }
 
 impl RunRequest {
@@ -205,6 +212,7 @@ impl RunRequest {
             dry_run,
             as_of: None,
             again: false,
+            group_run_id: None,
         }
     }
 }
@@ -220,6 +228,8 @@ pub struct RunQuery {
     pub since: Option<DateTime<Utc>>,
     /// Only runs created before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Only the runs of this group run.
+    pub group_run_id: Option<i64>,
     /// Only runs with an id below this: the cursor of the next page (the last id of this one).
     pub before_id: Option<i64>,
     /// Page size (default 50).

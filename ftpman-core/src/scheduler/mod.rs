@@ -3,6 +3,7 @@
 //! nodes); workers claim queued runs and execute them. [`service::Service`] is the
 //! implementation `ftpman serve` runs.
 
+mod group_fires;
 pub mod service;
 
 use async_trait::async_trait;
@@ -65,7 +66,12 @@ impl Clock for ManualClock {
 /// jobs whose instant has passed). Cron fires are computed in the job's time zone, so
 /// daylight-saving changes are handled by the calendar rules of that zone.
 pub fn next_fires(job: &Job, after: DateTime<Utc>, count: usize) -> Valid<Vec<DateTime<Utc>>> {
-    match &job.schedule {
+    next_fires_of(&job.schedule, after, count)
+}
+
+/// The next `count` fires of `schedule` (a job's or a group's) after `after`.
+pub fn next_fires_of(schedule: &Schedule, after: DateTime<Utc>, count: usize) -> Valid<Vec<DateTime<Utc>>> {
+    match schedule {
         Schedule::Manual => Ok(Vec::new()),
         Schedule::Once { at } => Ok(if *at > after { vec![*at] } else { Vec::new() }),
         Schedule::Cron { expr, tz } => {
@@ -108,7 +114,12 @@ pub enum CompiledSchedule {
 impl CompiledSchedule {
     /// Parses a job's schedule (a cron that no longer parses yields no fires).
     pub fn new(job: &Job) -> CompiledSchedule {
-        match &job.schedule {
+        Self::of(&job.schedule)
+    }
+
+    /// A schedule (a job's or a group's), parsed once.
+    pub fn of(schedule: &Schedule) -> CompiledSchedule {
+        match schedule {
             Schedule::Manual => CompiledSchedule::Manual,
             Schedule::Once { at } => CompiledSchedule::Once(*at),
             Schedule::Cron { expr, tz } => match parse_cron("schedule", expr, *tz, Utc::now()) {

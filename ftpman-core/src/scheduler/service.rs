@@ -87,6 +87,8 @@ pub struct Service {
     running: Mutex<JoinSet<()>>,
     /// Woken when a run ends, so the next queued run is claimed at once, not at the next tick.
     wake: Arc<tokio::sync::Notify>,
+    /// The scheduled groups' fires.
+    groups: super::group_fires::GroupFires,
 }
 
 impl Service {
@@ -99,6 +101,7 @@ impl Service {
             cache: Mutex::new(None),
             running: Mutex::new(JoinSet::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
+            groups: Default::default(),
         }
     }
 
@@ -242,6 +245,7 @@ impl Service {
                 dry_run: false,
                 as_of: None,
                 again: false,
+                group_run_id: None,
             })
             .collect();
         let created = match store.create_runs(&news).await {
@@ -280,9 +284,42 @@ impl Service {
         Ok(count)
     }
 
-    /// Claims queued runs while this node has room, and starts them.
+    /// Creates the group runs of every group fire due up to now: one per group at most.
+    pub async fn fire_due_groups(&self) -> Result<usize, StoreError> {
+        self.groups.fire_due(self.engine.store().as_ref(), self.now()).await
+    }
+
+    /// Claims queued runs (of jobs and of groups) while this node has room, and starts them.
+    /// A group run takes one place while its jobs run one after another on this node.
     pub async fn claim_and_start(&self) -> Result<usize, StoreError> {
         let mut started = 0;
+        loop {
+            let busy = self.running.lock().map(|r| r.len()).unwrap_or(usize::MAX);
+            if busy >= self.config.max_concurrent_runs {
+                break;
+            }
+            let cfg = self.engine.config();
+            let Some(group_run) = self
+                .engine
+                .store()
+                .claim_group_run(&cfg.node_id, self.now(), cfg.lease)
+                .await?
+            else {
+                break;
+            };
+            let engine = self.engine.clone();
+            let wake = self.wake.clone();
+            if let Ok(mut running) = self.running.lock() {
+                running.spawn(async move {
+                    let id = group_run.id;
+                    if let Err(e) = engine.execute_group(group_run).await {
+                        tracing::error!(target: "ftpman::engine", group_run = id, "group run could not be recorded: {e}");
+                    }
+                    wake.notify_one();
+                });
+            }
+            started += 1;
+        }
         loop {
             let busy = self.running.lock().map(|r| r.len()).unwrap_or(usize::MAX);
             if busy >= self.config.max_concurrent_runs {
@@ -325,6 +362,10 @@ impl Service {
     async fn sleep_until_next(&self, shutdown: &mut watch::Receiver<bool>) {
         let now = self.now();
         let next = self.next_fires().first().map(|(_, t)| *t);
+        let next = match (next, self.groups.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut wait = self.config.poll;
         if let Some(next) = next
             && let Ok(d) = (next - now).to_std()
@@ -352,6 +393,13 @@ impl Service {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(target: "ftpman::scheduler", "retention sweep failed: {e}"),
+        }
+        match store.purge_group_runs(self.now() - chrono::Duration::days(days)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(target: "ftpman::scheduler", group_runs = n, days, "retention: removed old group runs")
+            }
+            Err(e) => tracing::warn!(target: "ftpman::scheduler", "retention sweep of group runs failed: {e}"),
         }
     }
 
@@ -382,7 +430,7 @@ impl Service {
 #[async_trait]
 impl Scheduler for Service {
     async fn tick(&self) -> Result<usize, StoreError> {
-        let created = self.fire_due().await?;
+        let created = self.fire_due().await? + self.fire_due_groups().await?;
         self.claim_and_start().await?;
         // Idle connections give their cluster slots back well before the slots' lease runs out.
         self.engine

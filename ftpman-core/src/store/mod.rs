@@ -6,6 +6,7 @@
 //! LOCKED` on PostgreSQL; SQLite serialises writers). Times are stored as Unix milliseconds.
 //! Secrets are sealed by the store itself, so no caller can write one in clear by mistake.
 
+mod groups;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -13,6 +14,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use groups::GroupStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -117,9 +119,10 @@ pub struct PurgeReport {
     pub logs: u64,
 }
 
-/// Persistent state of ftpman. Every frontend and the engine go through this trait.
+/// Persistent state of ftpman. Every frontend and the engine go through this trait; the
+/// aggregates split off so far ([`GroupStore`]) are part of it.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: GroupStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Closes the connection pool.

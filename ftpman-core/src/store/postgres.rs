@@ -49,3 +49,4 @@ impl_sql_store!(
     Backend::Postgres,
     claim_sql!("FOR UPDATE SKIP LOCKED")
 );
+super::groups::impl_group_store!(PgStore, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");

@@ -22,7 +22,7 @@ macro_rules! run_cols {
     () => {
         "id, job_id, run_trigger, scheduled_for, created_at, started_at, finished_at, status, found, transferred, \
          skipped, failed, bytes, error, node_id, lease_expires_at, dry_run, cancel_requested, active_files, reference_at, \
-         again, date_window, undated"
+         again, date_window, undated, group_run_id"
     };
 }
 
@@ -326,6 +326,7 @@ macro_rules! impl_sql_store {
                     as_of: opt_time("reference_at")?,
                     again: r.try_get("again").map_err(e())?,
                     window: r.try_get("date_window").map_err(e())?,
+                    group_run_id: r.try_get("group_run_id").map_err(e())?,
                     error: r.try_get("error").map_err(e())?,
                     node_id: r.try_get("node_id").map_err(e())?,
                     lease_expires_at: opt_time("lease_expires_at")?,
@@ -730,7 +731,7 @@ macro_rules! impl_sql_store {
                     let finished = new.status.is_final().then_some(now);
                     let row = sqlx::query(concat!(
                         "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, finished_at, status, dry_run, \
-                         reference_at, again) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
+                         reference_at, again, group_run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job_id, scheduled_for) DO NOTHING RETURNING ", run_cols!()))
                         .bind(new.job_id)
                         .bind(new.trigger.as_str())
                         .bind(new.scheduled_for.map(to_ms))
@@ -740,6 +741,7 @@ macro_rules! impl_sql_store {
                         .bind(new.dry_run)
                         .bind(new.as_of.map(to_ms))
                         .bind(new.again)
+                        .bind(new.group_run_id)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(db(format!("queueing a run of job #{}", new.job_id)))?;
@@ -787,6 +789,9 @@ macro_rules! impl_sql_store {
                 }
                 if let Some(status) = query.status {
                     q.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(group_run) = query.group_run_id {
+                    q.push(" AND group_run_id = ").push_bind(group_run);
                 }
                 if let Some(since) = query.since {
                     q.push(" AND created_at >= ").push_bind(to_ms(since));
@@ -841,7 +846,8 @@ macro_rules! impl_sql_store {
             async fn start_new_run(&self, new: &NewRun, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
                 let row = sqlx::query(concat!(
                     "INSERT INTO runs (job_id, run_trigger, scheduled_for, created_at, started_at, status, dry_run, node_id, \
-                     lease_expires_at, reference_at, again) VALUES ($1, $2, $3, $4, $4, 'running', $5, $6, $7, $8, $9) \
+                     lease_expires_at, reference_at, again, group_run_id) VALUES ($1, $2, $3, $4, $4, 'running', $5, $6, $7, \
+                     $8, $9, $10) \
                      RETURNING ", run_cols!()))
                     .bind(new.job_id)
                     .bind(new.trigger.as_str())
@@ -852,6 +858,7 @@ macro_rules! impl_sql_store {
                     .bind(lease_until(now, lease))
                     .bind(new.as_of.map(to_ms))
                     .bind(new.again)
+                    .bind(new.group_run_id)
                     .fetch_optional(&self.pool)
                     .await;
                 match row {

@@ -119,3 +119,4 @@ pub fn key_file_for(db_path: &Path) -> PathBuf {
 }
 
 impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, Backend::Sqlite, claim_sql!(""));
+super::groups::impl_group_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");

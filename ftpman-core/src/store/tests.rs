@@ -445,6 +445,7 @@ async fn each_fire_becomes_one_run(h: &Harness) {
         dry_run: false,
         as_of: None,
         again: false,
+        group_run_id: None,
     };
     let first = h
         .store
@@ -546,6 +547,7 @@ async fn claim_renew_and_expire_leases(h: &Harness) {
         dry_run: false,
         as_of: None,
         again: false,
+        group_run_id: None,
     };
     let r1 = h.store.create_run(&queue(&j1)).await.unwrap().unwrap();
     let r1b = h.store.create_run(&queue(&j1)).await.unwrap().unwrap();
@@ -692,6 +694,7 @@ async fn concurrent_claimers_claim_each_run_once(h: &Harness) {
                     dry_run: false,
                     as_of: None,
                     again: false,
+                    group_run_id: None,
                 })
                 .await
                 .unwrap()
@@ -790,6 +793,7 @@ async fn run_files_and_ledger(h: &Harness) {
                 dry_run: false,
                 as_of: None,
                 again: false,
+                group_run_id: None,
             },
             "n",
             Utc::now(),
@@ -905,6 +909,7 @@ async fn files_are_recorded_in_groups(h: &Harness) {
         dry_run: false,
         as_of: None,
         again: false,
+        group_run_id: None,
     };
     let lease = std::time::Duration::from_secs(60);
     let run = h
@@ -1146,6 +1151,7 @@ async fn stats_retention_nodes_users(h: &Harness) {
                 dry_run,
                 as_of: None,
                 again: false,
+                group_run_id: None,
             })
             .await
             .unwrap()
@@ -1223,6 +1229,7 @@ async fn stats_retention_nodes_users(h: &Harness) {
             dry_run: false,
             as_of: None,
             again: false,
+            group_run_id: None,
         })
         .await
         .unwrap()
@@ -1307,6 +1314,7 @@ async fn two_stores_see_each_others_writes(h: &Harness) {
         dry_run: false,
         as_of: None,
         again: false,
+        group_run_id: None,
     };
     assert!(h.store.create_run(&new).await.unwrap().is_some());
     assert!(
@@ -1436,6 +1444,7 @@ async fn runs_and_logs_page_by_cursor_and_time(h: &Harness) {
                 dry_run: false,
                 as_of: None,
                 again: false,
+                group_run_id: None,
             })
             .await
             .unwrap()

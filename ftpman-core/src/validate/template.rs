@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: &[&str] = &[
-    "yyyy", "mm", "dd", "hh", "mi", "ss", "job", "name", "stem", "ext", "run",
+    "yyyy", "mm", "dd", "hh", "mi", "ss", "job", "name", "stem", "ext", "run", "group",
 ];
 
 /// A validated target path template.
@@ -18,7 +18,8 @@ pub struct PathTemplate {
 /// What a template is rendered with.
 #[derive(Debug, Clone)]
 pub struct TemplateContext<'a> {
-    /// When the run started, in the job's time zone.
+    /// The run's reference time (its fire, a backfill's `--as-of`, else its start), in the
+    /// job's time zone.
     pub time: DateTime<Tz>,
     /// The job's name.
     pub job: &'a str,
@@ -26,6 +27,9 @@ pub struct TemplateContext<'a> {
     pub file_name: &'a str,
     /// The run's id.
     pub run_id: i64,
+    /// The group whose run this is part of; empty for a run of the job alone (so
+    /// `/in/{group}/{name}` delivers to `/in/NAME` then).
+    pub group: &'a str,
 }
 
 impl PathTemplate {
@@ -137,6 +141,7 @@ impl PathTemplate {
                 "stem" => stem.to_string(),
                 "ext" => ext.to_string(),
                 "run" => ctx.run_id.to_string(),
+                "group" => ctx.group.to_string(),
                 other => format!("{{{other}}}"),
             };
             out.push_str(&value);

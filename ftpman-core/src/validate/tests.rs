@@ -311,6 +311,7 @@ fn templates_render_each_placeholder_once() {
         job: "nightly",
         file_name: "report.final.csv",
         run_id: 42,
+        group: "",
     };
     assert_eq!(tpl.render(&ctx), "/in/2026/03/09/nightly-report.final.csv");
     assert!(tpl.names_file());
