@@ -36,6 +36,9 @@ pub enum Command {
     /// Jobs: what moves where, and when.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Groups: jobs run one after another as one unit.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Recent runs.
     #[command(after_help = "Example: ftpman runs --job nightly --limit 20")]
     Runs {
@@ -396,6 +399,94 @@ pub enum JobCommand {
         #[arg(long)]
         as_of: Option<String>,
         /// Send the files of the window even if the ledger has them.
+        #[arg(long)]
+        again: bool,
+    },
+}
+
+#[derive(Args, Default)]
+pub struct GroupFlags {
+    /// The jobs, in the order they run (a,b,c).
+    #[arg(long, value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::jobs))]
+    pub jobs: Vec<String>,
+    /// Cron expression, 5 fields or 6 with seconds ("0 3 * * *").
+    #[arg(long, conflicts_with = "at")]
+    pub schedule: Option<String>,
+    /// Time zone of the schedule (Europe/Berlin; default UTC); the group's backfill times are
+    /// read in it too.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Run only when started by hand (removes a schedule).
+    #[arg(long, conflicts_with_all = ["schedule", "at"])]
+    pub manual: bool,
+    /// Go on with the next job after one failed (by default the group stops there).
+    #[arg(long, conflicts_with = "stop_on_failure")]
+    pub continue_on_failure: bool,
+    /// Stop at the first failed job (the default; undoes --continue-on-failure).
+    #[arg(long)]
+    pub stop_on_failure: bool,
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Add a group of jobs.
+    #[command(
+        after_help = "Example: ftpman group add carriers --jobs collect-a,collect-b,upload --schedule '0 3 * * *' --tz Europe/Berlin"
+    )]
+    Add {
+        /// Group name.
+        name: String,
+        #[command(flatten)]
+        flags: GroupFlags,
+    },
+    /// List groups.
+    #[command(after_help = "Example: ftpman group list --json")]
+    List,
+    /// Show a group, its next fires and its latest runs.
+    #[command(after_help = "Example: ftpman group show carriers")]
+    Show {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+    },
+    /// Change a group.
+    #[command(after_help = "Example: ftpman group edit carriers --jobs collect-a,upload --continue-on-failure")]
+    Edit {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+        #[command(flatten)]
+        flags: GroupFlags,
+    },
+    /// Remove a group with its runs (its jobs stay).
+    #[command(after_help = "Example: ftpman group remove carriers")]
+    Remove {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+    },
+    /// Enable a group's schedule.
+    Enable {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+    },
+    /// Disable a group's schedule.
+    Disable {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+    },
+    /// Run a group now: its jobs one after another; exit 0 only if every job succeeded.
+    #[command(
+        after_help = "Examples:\n  ftpman group run carriers\n  ftpman group run carriers --as-of '2026-11-26 03:00' --again"
+    )]
+    Run {
+        #[arg(add = ArgValueCompleter::new(crate::complete::groups))]
+        name: String,
+        /// A backfill: as if fired at this time (read in the group's zone); each job's window
+        /// and target path follow it.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Send the files of the jobs' windows even if their ledgers have them.
         #[arg(long)]
         again: bool,
     },

@@ -20,6 +20,11 @@ pub fn jobs(current: &OsStr) -> Vec<CompletionCandidate> {
     candidates(current, Names::Jobs, "")
 }
 
+/// Group names starting with what is typed.
+pub fn groups(current: &OsStr) -> Vec<CompletionCandidate> {
+    candidates(current, Names::Groups, "")
+}
+
 /// `SITE:` for a `SITE:PATH` value (the path is the user's to type).
 pub fn site_paths(current: &OsStr) -> Vec<CompletionCandidate> {
     candidates(current, Names::Sites, ":")
@@ -29,6 +34,7 @@ pub fn site_paths(current: &OsStr) -> Vec<CompletionCandidate> {
 enum Names {
     Sites,
     Jobs,
+    Groups,
 }
 
 fn candidates(current: &OsStr, which: Names, suffix: &str) -> Vec<CompletionCandidate> {
@@ -76,6 +82,7 @@ fn names(which: Names) -> Vec<String> {
         let found = match which {
             Names::Sites => m.sites().await.map(|v| v.into_iter().map(|s| s.name).collect()),
             Names::Jobs => m.jobs().await.map(|v| v.into_iter().map(|j| j.name).collect()),
+            Names::Groups => m.groups().await.map(|v| v.into_iter().map(|g| g.name).collect()),
         };
         found.unwrap_or_default()
     })

@@ -1405,3 +1405,158 @@ fn users_change_role_and_password_and_the_last_admin_stays() {
         "{listed}"
     );
 }
+
+#[test]
+fn windows_backfills_and_groups_from_the_command_line() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    for name in [
+        "20261025.CDR",
+        "20261026.CDR",
+        "20261125.CDR",
+        "20261126.CDR",
+        "README.txt",
+    ] {
+        std::fs::write(src.path().join(name), name).unwrap();
+    }
+    let mut u = User::new(None);
+    u.local_sites(src.path(), dst.path());
+    u.ok(
+        &[
+            "job",
+            "add",
+            "billing",
+            "--from",
+            "src:/",
+            "--to",
+            "dst:/{yyyy}-{mm}",
+            "--window",
+            "cycle:26",
+            "--name-date",
+            "{yyyy}{mm}{dd}",
+            "--schedule",
+            "0 2 26 * *",
+            "--tz",
+            "Europe/Berlin",
+        ],
+        &[],
+    );
+    let o = u.ok(&["job", "show", "billing"], &[]);
+    assert!(
+        o.stdout.contains("of the window cycle:26, by the date in their names"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("next window") && o.stdout.contains("Europe/Berlin"),
+        "{}",
+        o.stdout
+    );
+    // A dry-run backfill says which period it takes, and moves nothing.
+    let o = u.ok(
+        &["job", "run", "billing", "--as-of", "2026-11-26 02:00", "--dry-run"],
+        &[],
+    );
+    assert!(
+        o.stdout
+            .contains("window 2026-10-26 00:00 .. 2026-11-25 23:59:59 Europe/Berlin"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("would move 2 file(s)"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("1 passed over (no date for the window)"),
+        "{}",
+        o.stdout
+    );
+    assert!(std::fs::read_dir(dst.path()).unwrap().next().is_none());
+    u.ok(&["job", "run", "billing", "--as-of", "2026-11-26 02:00"], &[]);
+    assert!(dst.path().join("2026-11/20261026.CDR").exists());
+    assert!(dst.path().join("2026-11/20261125.CDR").exists());
+    let run = u.runs()[0].clone();
+    assert_eq!(run["window"], "2026-10-26 00:00 .. 2026-11-25 23:59:59 Europe/Berlin");
+    let o = u.ok(&["run", "show", &run["id"].to_string()], &[]);
+    assert!(o.stdout.contains("backfill as of 2026-11-26 01:00"), "{}", o.stdout);
+    // Again without --again: nothing; with it: both again.
+    u.ok(&["job", "run", "billing", "--as-of", "2026-11-26 02:00"], &[]);
+    assert_eq!(u.runs()[0]["transferred"], 0);
+    u.ok(
+        &["job", "run", "billing", "--as-of", "2026-11-26 02:00", "--again"],
+        &[],
+    );
+    assert_eq!(u.runs()[0]["transferred"], 2);
+    // Bad values say what would be right, exit 2.
+    for (args, says) in [
+        (vec!["job", "edit", "billing", "--window", "yesterday"], "previous-day"),
+        (
+            vec!["job", "edit", "billing", "--name-date", "{yyyy}{mm}"],
+            "{yyyy}{mm}{dd}",
+        ),
+        (vec!["job", "run", "billing", "--as-of", "soon"], "as_of"),
+    ] {
+        let o = u.run(&args);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.contains(says), "{args:?}: {}", o.stderr);
+    }
+
+    // A group: two jobs in order, the second failing, the group stopping there.
+    u.ok(&["job", "add", "first", "--from", "src:/", "--to", "dst:/{group}"], &[]);
+    u.ok(
+        &[
+            "job",
+            "add",
+            "broken",
+            "--from",
+            "src:/missing",
+            "--to",
+            "dst:/x",
+            "--retries",
+            "0",
+        ],
+        &[],
+    );
+    u.ok(&["job", "add", "last", "--from", "src:/", "--to", "dst:/last"], &[]);
+    let o = u.ok(&["group", "add", "carriers", "--jobs", "first,broken,last"], &[]);
+    assert!(o.stdout.contains("group 'carriers' added"), "{}", o.stdout);
+    let o = u.ok(&["group", "list"], &[]);
+    assert!(o.stdout.contains("first,broken,last"), "{}", o.stdout);
+    let o = u.run(&["group", "run", "carriers"]);
+    assert_eq!(o.code, 1, "a failed group exits 1: {}", o.stdout);
+    assert!(
+        o.stdout.contains("job first: run") && o.stdout.contains("job broken: run"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("failed") && o.stdout.contains("not run: last"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        dst.path().join("carriers/20261026.CDR").exists(),
+        "{{group}} is the group's name"
+    );
+    assert!(!dst.path().join("last").exists());
+    u.ok(&["group", "edit", "carriers", "--continue-on-failure"], &[]);
+    let o = u.run(&["group", "run", "carriers"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stdout.contains("partial"), "{}", o.stdout);
+    assert!(dst.path().join("last").exists());
+    let o = u.ok(&["group", "show", "carriers"], &[]);
+    assert!(
+        o.stdout.contains("first -> broken -> last") && o.stdout.contains("go on"),
+        "{}",
+        o.stdout
+    );
+    let shown: serde_json::Value = parsed(&mut u, &["group", "show", "carriers"]);
+    assert_eq!(shown["runs"][0]["status"], "partial");
+    // A job in a group stays; the group goes, its jobs stay.
+    let o = u.run(&["job", "remove", "broken"]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("group 'carriers'"), "{}", o.stderr);
+    u.ok(&["group", "remove", "carriers"], &[]);
+    u.ok(&["job", "remove", "broken"], &[]);
+    let o = u.run(&["group", "run", "carriers"]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("group 'carriers' not found"), "{}", o.stderr);
+}

@@ -2,9 +2,9 @@
 //! middleware asks it before any handler runs). A route it does not name needs an admin, so a
 //! new route is closed until it is placed here.
 //!
-//! - `viewer` reads: sites and their folders, jobs, runs, logs, nodes, status, metrics, the API
+//! - `viewer` reads: sites and their folders, jobs, groups, runs, logs, nodes, status, metrics, the API
 //!   description, their own API tokens.
-//! - `operator` also adds, edits, runs and cancels jobs, tests sites, uploads and downloads,
+//! - `operator` also adds, edits, runs and cancels jobs and groups, tests sites, uploads and downloads,
 //!   and makes and revokes their own API tokens.
 //! - `admin` does everything, including sites, settings (and their page), users and everyone's
 //!   tokens.
@@ -39,6 +39,7 @@ const ADMIN_ONLY: &[&str] = &["/api/v1/settings", "/api/v1/users", "/settings"];
 /// change nothing stored).
 const OPERATOR_CHANGES: &[&str] = &[
     "/api/v1/jobs",
+    "/api/v1/groups",
     "/api/v1/runs",
     "/api/v1/sites/{name}/test",
     "/api/v1/sites/{name}/files",

@@ -1,6 +1,7 @@
 //! One function per command; each parses nothing itself beyond its flags and calls the core.
 
 mod files;
+mod groups;
 mod jobs;
 mod logs;
 mod runs;
@@ -88,6 +89,7 @@ async fn dispatch(m: Manager, command: Command, json: bool) -> CmdResult {
         Command::Serve(args) => serve::serve(m, args).await,
         Command::Site(c) => sites::run(&m, c, json).await,
         Command::Job(c) => jobs::run(&m, c, json).await,
+        Command::Group(c) => groups::run(&m, c, json).await,
         Command::Runs { job, limit } => runs::list(&m, job.as_deref(), limit, json).await,
         Command::Run(crate::cli::RunCommand::Show { id }) => runs::show(&m, id, json).await,
         Command::Run(crate::cli::RunCommand::Cancel { id }) => runs::cancel(&m, id, json).await,

@@ -65,7 +65,9 @@ pub async fn show(m: &Manager, id: i64, as_json: bool) -> CmdResult {
             run.trigger,
             output::when(run.started_at)
         );
-        if let Some(as_of) = run.as_of {
+        if let Some(group_run) = run.group_run_id {
+            println!("part of group run {group_run}, as of {}", output::when(run.as_of));
+        } else if let Some(as_of) = run.as_of {
             println!(
                 "backfill as of {}{}",
                 output::when(Some(as_of)),

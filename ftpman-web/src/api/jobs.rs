@@ -162,7 +162,7 @@ async fn disable_job(State(s): State<AppState>, PathArg(name): PathArg<String>) 
     Ok(Json(view_with_fires(&s, &name).await?))
 }
 
-fn trigger(caller: &Caller) -> Trigger {
+pub(super) fn trigger(caller: &Caller) -> Trigger {
     // A person in the browser, or a program with a token.
     if caller.session.is_some() {
         Trigger::Manual

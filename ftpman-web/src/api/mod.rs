@@ -2,6 +2,7 @@
 //! calling the [`ftpman_core::Manager`] and rendering the core's views.
 
 pub mod files;
+pub mod groups;
 pub mod jobs;
 pub mod logs;
 pub mod openapi;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sites::routes())
         .merge(files::routes())
         .merge(jobs::routes())
+        .merge(groups::routes())
         .merge(runs::routes())
         .merge(logs::routes())
         .merge(settings::routes())

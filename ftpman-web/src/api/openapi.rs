@@ -22,6 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "session", description = "Signing in and out"),
         (name = "sites", description = "Servers and local folders"),
         (name = "jobs", description = "What moves where, and when"),
+        (name = "groups", description = "Jobs run one after another as one unit"),
         (name = "runs", description = "Runs of jobs, their files and live events"),
         (name = "logs", description = "The system log and audit trail"),
         (name = "settings", description = "SMTP, webhook, retention"),

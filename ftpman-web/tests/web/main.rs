@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod browser;
+mod groups;
 mod jobs;
 mod sites;
 mod system;
