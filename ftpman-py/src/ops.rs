@@ -6,7 +6,7 @@ use crate::wait::{Waited, block, runtime, wait};
 use ftpman_core::manager::views::{
     EntryView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
 };
-use ftpman_core::manager::{JobOptions, LogFilter, RunFilter, RunOptions, SiteOptions};
+use ftpman_core::manager::{GroupOptions, JobOptions, LogFilter, RunFilter, RunOptions, SiteOptions};
 use ftpman_core::model::{LogLevel, RunStatus, Trigger, UserRole};
 use ftpman_core::{KeySource, Manager, ManagerError, Secret};
 use pyo3::prelude::*;
@@ -106,6 +106,19 @@ async fn job_view(m: &Manager, name: &str) -> OpResult {
     to_value(m.job_view_with_fires(name, 5).await.map_err(core)?)
 }
 
+async fn group_view(m: &Manager, name: &str) -> OpResult {
+    to_value(m.group_view_with_runs(name, 5, 10).await.map_err(core)?)
+}
+
+/// A group run's options (`as_of`, `again`; a `dry_run` is refused by the core) and trigger
+/// (`api` unless given).
+fn group_run_args(args: &Args) -> PyResult<(String, RunOptions, Trigger)> {
+    let name = args.str("name")?;
+    let options: RunOptions = args.options(&["name", "trigger"])?;
+    let t = trigger(args.opt_str("trigger")?.as_deref().unwrap_or("api"))?;
+    Ok((name, options, t))
+}
+
 /// One operation by name.
 async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
     match op.as_str() {
@@ -168,6 +181,49 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
             m.remove_job(&args.str("name")?).await.map_err(core)?;
             Ok(Value::Null)
         }
+        "groups" => {
+            let groups = m.groups().await.map_err(core)?;
+            to_value(m.group_views(&groups).await.map_err(core)?)
+        }
+        "group" => group_view(&m, &args.str("name")?).await,
+        "add_group" => {
+            let opts: GroupOptions = args.options(&["name"])?;
+            let name = args.str("name")?;
+            m.add_group(&name, &opts).await.map_err(core)?;
+            group_view(&m, &name).await
+        }
+        "edit_group" => {
+            let opts: GroupOptions = args.options(&["name"])?;
+            let name = args.str("name")?;
+            m.edit_group(&name, &opts).await.map_err(core)?;
+            group_view(&m, &name).await
+        }
+        "enable_group" | "disable_group" => {
+            let name = args.str("name")?;
+            m.set_group_enabled(&name, op == "enable_group").await.map_err(core)?;
+            group_view(&m, &name).await
+        }
+        "remove_group" => {
+            m.remove_group(&args.str("name")?).await.map_err(core)?;
+            Ok(Value::Null)
+        }
+        "run_group" => {
+            let (name, options, t) = group_run_args(&args)?;
+            // On a task of its own: a wait given up (Ctrl-C, a cancelled asyncio task) leaves
+            // the group run to end and be recorded, never dropped in the middle of a job.
+            let runner = m.clone();
+            let (run, _) = tokio::spawn(async move { runner.run_group(&name, &options, t).await })
+                .await
+                .map_err(|e| core(ManagerError::Internal(format!("the group run's task ended: {e}"))))?
+                .map_err(core)?;
+            to_value(m.group_run_view(run.id).await.map_err(core)?)
+        }
+        "start_group_run" => {
+            let (name, options, t) = group_run_args(&args)?;
+            let run = m.start_group_run(&name, &options, t).await.map_err(core)?;
+            to_value(m.group_run_view(run.id).await.map_err(core)?)
+        }
+        "group_run" => to_value(m.group_run_view(args.i64("id")?).await.map_err(core)?),
         "forget" => {
             let n = m
                 .forget(&args.str("name")?, &args.strings("paths")?)

@@ -14,6 +14,8 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, Iterator, List,
 from . import _ftpman
 from .types import (
     Entry,
+    Group,
+    GroupRun,
     Job,
     LogEntry,
     NewToken,
@@ -469,6 +471,161 @@ class Manager:
     async def forget_async(self, name: str, paths: Optional[Sequence[str]] = None) -> int:
         """The awaitable twin of :meth:`forget`."""
         return int(await self._acall("forget", _args(name=name, paths=list(paths or []))))
+
+    # --- groups --------------------------------------------------------------------------
+
+    def groups(self) -> List[Group]:
+        """Every group, with its jobs in order and its schedule in words."""
+        return [Group.from_dict(g) for g in self._call("groups", "{}")]
+
+    async def groups_async(self) -> List[Group]:
+        """The awaitable twin of :meth:`groups`."""
+        return [Group.from_dict(g) for g in await self._acall("groups", "{}")]
+
+    def group(self, name: str) -> Group:
+        """One group, with its next five fires and its latest ten runs (newest first)."""
+        return Group.from_dict(self._call("group", _args(name=name)))
+
+    async def group_async(self, name: str) -> Group:
+        """The awaitable twin of :meth:`group`."""
+        return Group.from_dict(await self._acall("group", _args(name=name)))
+
+    @staticmethod
+    def _group_args(name: str, jobs: Optional[Sequence[str]], **options: Any) -> str:
+        # A lone string is one job's name, not a sequence of letters.
+        names = None if jobs is None else [jobs] if isinstance(jobs, str) else list(jobs)
+        return _args(name=name, jobs=names, **options)
+
+    def add_group(
+        self,
+        name: str,
+        *,
+        jobs: Sequence[str],
+        schedule: Optional[str] = None,
+        tz: Optional[str] = None,
+        at: Optional[str] = None,
+        manual: bool = False,
+        continue_on_failure: Optional[bool] = None,
+        enabled: Optional[bool] = None,
+    ) -> Group:
+        """Adds a group: its ``jobs`` (by name) run one after another, in that order, each to
+        its end before the next starts. By default the group stops at the first job that fails
+        (the rest are not run); ``continue_on_failure=True`` goes on with the next job. The
+        schedule is the group's own (``schedule`` cron in ``tz``, or once ``at``); a job in a
+        group cannot be removed. :class:`ftpman.InvalidInput` names the argument at fault
+        (``jobs`` for an unknown or repeated job)."""
+        return Group.from_dict(self._call("add_group", self._group_args(**_locals(locals()))))
+
+    async def add_group_async(
+        self,
+        name: str,
+        *,
+        jobs: Sequence[str],
+        schedule: Optional[str] = None,
+        tz: Optional[str] = None,
+        at: Optional[str] = None,
+        manual: bool = False,
+        continue_on_failure: Optional[bool] = None,
+        enabled: Optional[bool] = None,
+    ) -> Group:
+        """The awaitable twin of :meth:`add_group`."""
+        return Group.from_dict(await self._acall("add_group", self._group_args(**_locals(locals()))))
+
+    def edit_group(
+        self,
+        name: str,
+        *,
+        jobs: Optional[Sequence[str]] = None,
+        schedule: Optional[str] = None,
+        tz: Optional[str] = None,
+        at: Optional[str] = None,
+        manual: bool = False,
+        continue_on_failure: Optional[bool] = None,
+        enabled: Optional[bool] = None,
+    ) -> Group:
+        """Changes a group: only the arguments given change (``jobs`` replaces the list)."""
+        return Group.from_dict(self._call("edit_group", self._group_args(**_locals(locals()))))
+
+    async def edit_group_async(
+        self,
+        name: str,
+        *,
+        jobs: Optional[Sequence[str]] = None,
+        schedule: Optional[str] = None,
+        tz: Optional[str] = None,
+        at: Optional[str] = None,
+        manual: bool = False,
+        continue_on_failure: Optional[bool] = None,
+        enabled: Optional[bool] = None,
+    ) -> Group:
+        """The awaitable twin of :meth:`edit_group`."""
+        return Group.from_dict(await self._acall("edit_group", self._group_args(**_locals(locals()))))
+
+    def enable_group(self, name: str) -> Group:
+        """Lets the group's schedule fire."""
+        return Group.from_dict(self._call("enable_group", _args(name=name)))
+
+    async def enable_group_async(self, name: str) -> Group:
+        """The awaitable twin of :meth:`enable_group`."""
+        return Group.from_dict(await self._acall("enable_group", _args(name=name)))
+
+    def disable_group(self, name: str) -> Group:
+        """Stops the group's schedule (runs now are still possible)."""
+        return Group.from_dict(self._call("disable_group", _args(name=name)))
+
+    async def disable_group_async(self, name: str) -> Group:
+        """The awaitable twin of :meth:`disable_group`."""
+        return Group.from_dict(await self._acall("disable_group", _args(name=name)))
+
+    def remove_group(self, name: str) -> None:
+        """Removes a group and its group runs; its jobs and their runs stay."""
+        self._call("remove_group", _args(name=name))
+
+    async def remove_group_async(self, name: str) -> None:
+        """The awaitable twin of :meth:`remove_group`."""
+        await self._acall("remove_group", _args(name=name))
+
+    def run_group(self, name: str, *, as_of: Union[str, datetime, None] = None, again: bool = False) -> GroupRun:
+        """Runs the group now, in this process, and returns the finished group run with its
+        jobs' runs in order: ``succeeded``; ``failed`` when it stopped at a failed job
+        (``error`` names it and the jobs not run); ``partial`` when, with
+        ``continue_on_failure``, some jobs failed; ``skipped`` when the group is still running.
+
+        ``as_of`` makes it a backfill (a naive datetime or a ``"2026-11-26 02:00"`` string is
+        read in the group's time zone): each job's date window and target path follow it;
+        ``again`` sends the windows' files even where the ledger has them. Ctrl-C stops the
+        wait, not the group run."""
+        return GroupRun.from_dict(self._call("run_group", _args(name=name, as_of=_as_of(as_of), again=again)))
+
+    async def run_group_async(
+        self, name: str, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> GroupRun:
+        """The awaitable twin of :meth:`run_group`."""
+        return GroupRun.from_dict(await self._acall("run_group", _args(name=name, as_of=_as_of(as_of), again=again)))
+
+    def start_group_run(
+        self, name: str, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> GroupRun:
+        """Starts the group now, in this process, and returns at once with its group run
+        (``running``, or ``skipped`` when the group is still running); follow it with
+        :meth:`group_run`. ``as_of`` and ``again`` as for :meth:`run_group`."""
+        return GroupRun.from_dict(self._call("start_group_run", _args(name=name, as_of=_as_of(as_of), again=again)))
+
+    async def start_group_run_async(
+        self, name: str, *, as_of: Union[str, datetime, None] = None, again: bool = False
+    ) -> GroupRun:
+        """The awaitable twin of :meth:`start_group_run`."""
+        return GroupRun.from_dict(
+            await self._acall("start_group_run", _args(name=name, as_of=_as_of(as_of), again=again))
+        )
+
+    def group_run(self, id: int) -> GroupRun:
+        """One group run with its jobs' runs, in the order they ran."""
+        return GroupRun.from_dict(self._call("group_run", _args(id=id)))
+
+    async def group_run_async(self, id: int) -> GroupRun:
+        """The awaitable twin of :meth:`group_run`."""
+        return GroupRun.from_dict(await self._acall("group_run", _args(id=id)))
 
     # --- runs ----------------------------------------------------------------------------
 

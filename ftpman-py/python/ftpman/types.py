@@ -22,6 +22,8 @@ __all__ = [
     "RunFile",
     "ActiveFile",
     "RunEvent",
+    "Group",
+    "GroupRun",
     "LogEntry",
     "Setting",
     "User",
@@ -142,7 +144,7 @@ class Entry(_Record):
 
 @dataclass(frozen=True)
 class Schedule(_Record):
-    """When a job runs: ``manual``, ``cron`` (with its time zone) or ``once``; ``text`` in words."""
+    """When a job or group runs: ``manual``, ``cron`` (with its time zone) or ``once``; ``text`` in words."""
 
     kind: str
     cron: Optional[str]
@@ -275,6 +277,58 @@ class RunEvent(_Record):
         """The finished run, on a ``finished`` event."""
         r = self.data.get("run")
         return Run.from_dict(r) if isinstance(r, Mapping) else None
+
+
+@dataclass(frozen=True)
+class GroupRun(_Record):
+    """One run of a group: its status (``succeeded``, ``partial`` when some jobs failed and the
+    group went on, ``failed``, ``skipped``, ``interrupted``...), which job failed and what was
+    not run (``error``), and (where asked) its jobs' runs in the order they ran."""
+
+    id: int
+    group: str
+    trigger: str
+    status: str
+    scheduled_for: Optional[datetime]
+    as_of: Optional[datetime]
+    again: bool
+    created_at: datetime
+    started_at: Optional[datetime]
+    finished_at: Optional[datetime]
+    error: Optional[str]
+    node: Optional[str]
+    runs: Optional[Tuple[Run, ...]] = None
+    _convert = {
+        "scheduled_for": _time,
+        "as_of": _time,
+        "created_at": _time,
+        "started_at": _time,
+        "finished_at": _time,
+        "runs": lambda v: None if v is None else tuple(Run.from_dict(x) for x in v),
+    }
+
+
+@dataclass(frozen=True)
+class Group(_Record):
+    """Jobs run one after another, by name in order, on a schedule of their own or by hand."""
+
+    name: str
+    enabled: bool
+    jobs: Tuple[str, ...]
+    schedule: Schedule
+    continue_on_failure: bool
+    created_at: datetime
+    updated_at: datetime
+    next_fires: Optional[Tuple[datetime, ...]] = None
+    runs: Optional[Tuple[GroupRun, ...]] = None
+    _convert = {
+        "jobs": _strings,
+        "schedule": lambda v: Schedule.from_dict(v),
+        "created_at": _time,
+        "updated_at": _time,
+        "next_fires": _times,
+        "runs": lambda v: None if v is None else tuple(GroupRun.from_dict(x) for x in v),
+    }
 
 
 @dataclass(frozen=True)
