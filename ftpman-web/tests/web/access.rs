@@ -41,6 +41,7 @@ fn only_admins(path: &str) -> bool {
 
 fn operator_may_change(path: &str) -> bool {
     path.starts_with("/api/v1/jobs")
+        || path.starts_with("/api/v1/groups")
         || path.starts_with("/api/v1/runs")
         || path == "/api/v1/sites/{name}/test"
         || path == "/api/v1/sites/{name}/files"
