@@ -48,6 +48,7 @@ const OPERATOR_CHANGES: &[&str] = &[
     "/sites/{name}/test",
     "/upload",
     "/jobs",
+    "/groups",
     "/runs",
 ];
 

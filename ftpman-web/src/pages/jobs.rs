@@ -27,6 +27,7 @@ struct JobRow {
 struct JobsPage {
     layout: Layout,
     jobs: Vec<JobRow>,
+    groups: Vec<super::groups::GroupRow>,
     can_run: bool,
 }
 
@@ -70,6 +71,7 @@ pub(super) async fn jobs(State(s): State<AppState>, frame: Frame) -> PageResult 
     page(JobsPage {
         layout,
         jobs: rows,
+        groups: super::groups::rows(&s).await?,
         can_run: frame.can(UserRole::Operator),
     })
 }

@@ -208,6 +208,31 @@ async fn windows_backfills_and_groups_over_the_api() {
     assert_eq!(a.json()["next_fires"].as_array().map(Vec::len), Some(5));
     let a = srv.call(&viewer, Method::GET, "/api/v1/groups", None).await;
     assert_eq!(a.json().as_array().map(Vec::len), Some(1));
+    // The jobs page lists the group with its jobs in order, and runs it for an operator.
+    let session = srv.sign_in("ops", crate::support::PASSWORD).await;
+    let a = srv.call(&session, Method::GET, "/jobs", None).await;
+    assert!(
+        a.text.contains(r#"id="groups""#) && a.text.contains("b → a"),
+        "{}",
+        a.text
+    );
+    assert!(a.text.contains("/groups/carriers/run"), "an operator gets the button");
+    let a = srv.call(&session, Method::POST, "/groups/carriers/run", None).await;
+    assert_eq!(a.status, 200, "redirected back to the jobs page: {}", a.text);
+    assert!(a.text.contains("<title>Jobs · ftpman</title>"), "{}", a.text);
+    let watcher = srv.sign_in("eyes", crate::support::PASSWORD).await;
+    let a = srv.call(&watcher, Method::GET, "/jobs", None).await;
+    assert!(!a.text.contains("/groups/carriers/run"), "a viewer gets no button");
+    let a = srv.call(&watcher, Method::POST, "/groups/carriers/run", None).await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    let latest = srv
+        .call(&viewer, Method::GET, "/api/v1/groups/carriers", None)
+        .await
+        .json()["runs"][0]["id"]
+        .as_i64()
+        .expect("the page's run");
+    assert_eq!(finished_group_run(&srv, &viewer, latest).await["status"], "succeeded");
+
     // A job in a group is not removed from under it.
     let a = srv.call(&ops, Method::DELETE, "/api/v1/jobs/a", None).await;
     assert_eq!(a.status, 409, "{}", a.text);
