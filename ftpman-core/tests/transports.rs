@@ -4,8 +4,8 @@
 mod harness;
 
 use ftpman_core::transport::copy::{copy_file, copy_resumable};
-use ftpman_core::transport::layer::RetryPolicy;
 use ftpman_core::transport::pool::SitePool;
+use ftpman_core::transport::retry::RetryPolicy;
 use ftpman_core::transport::site_test::{SiteProblem, test_site};
 use ftpman_core::transport::{Connector, EntryKind, ProtocolConnector, Transport, TransportError};
 use harness::{Kind, Noise, scratch_for, servers, site};

@@ -13,8 +13,8 @@ use super::target::{
 use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFileStatus};
 use crate::store::Store;
 use crate::transport::copy::copy_file;
-use crate::transport::layer::RateLimiter;
 use crate::transport::pool::SitePool;
+use crate::transport::throttle::RateLimiter;
 use crate::transport::{EntryKind, TransportError, path};
 use chrono::DateTime;
 use chrono_tz::Tz;

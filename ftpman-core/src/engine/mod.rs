@@ -19,8 +19,8 @@ use crate::notifier::{Notification, Notifier};
 use crate::scheduler::{Clock, SystemClock};
 use crate::store::{Store, StoreError};
 use crate::transport::Connector;
-use crate::transport::layer::RateLimiter;
 use crate::transport::pool::SitePool;
+use crate::transport::throttle::RateLimiter;
 use chrono::{DateTime, Utc};
 use deliver::{RunContext, deliver};
 use std::collections::HashMap;
@@ -116,8 +116,8 @@ const STREAM_AFTER: Duration = Duration::from_millis(250);
 /// How a job retries a file's transfer or a folder's listing: `retries` more attempts, the
 /// delay starting at `retry_backoff` and doubling, at most 10 minutes (with a little jitter, so
 /// parallel files do not return to a server in step).
-pub(crate) fn retry_policy(job: &Job) -> crate::transport::layer::RetryPolicy {
-    crate::transport::layer::RetryPolicy {
+pub(crate) fn retry_policy(job: &Job) -> crate::transport::retry::RetryPolicy {
+    crate::transport::retry::RetryPolicy {
         attempts: job.retries.saturating_add(1),
         initial_backoff: job.retry_backoff,
         max_backoff: Duration::from_secs(600),

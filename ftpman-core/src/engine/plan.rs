@@ -2,8 +2,8 @@
 
 use crate::model::{Job, LedgerEntry, ResolvedWindow};
 use crate::store::Store;
-use crate::transport::layer::RetryPolicy;
 use crate::transport::pool::SitePool;
+use crate::transport::retry::RetryPolicy;
 use crate::transport::{Entry, EntryKind, TransportError, path};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;

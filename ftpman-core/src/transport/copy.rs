@@ -2,9 +2,10 @@
 //! memory does not grow with file size, and resuming a broken transfer from its offset.
 
 use super::io::stream_error;
-use super::layer::throttle::ThrottledReader;
-use super::layer::{RateLimiter, RetryPolicy};
 use super::pool::SitePool;
+use super::retry::RetryPolicy;
+use super::throttle::RateLimiter;
+use super::throttle::ThrottledReader;
 use super::{FileReader, Finished, Transport, TransportError, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,7 +1,9 @@
 //! The [`Transport`] trait: one connection to one site, speaking FTP, FTPS, SFTP or the local
-//! file system, one folder per protocol (`ftp/`, `sftp/`, `local/`) split by role. Behaviour
-//! that wraps any transport (retry, throttle, metrics) is written once in `layer/`; the
-//! connection pool in `pool.rs`; the site test in `site_test.rs`.
+//! file system, one folder per protocol (`ftp/`, `sftp/`, `local/`) split by role. What acts on
+//! any transport is written once beside them: the retry rule (`retry.rs`), the bandwidth limit
+//! (`throttle.rs`), resumable copying (`copy.rs`), the connection pool (`pool.rs`) and the site
+//! test (`site_test.rs`). Bytes and timings are counted where transfers are recorded
+//! (`crate::metrics`).
 //!
 //! Paths given to a transport are relative to the site's root; a transport never reaches outside
 //! it, and refuses names from a server that would (`..`, `/`, `\` or NUL inside a name).
@@ -10,13 +12,14 @@ mod connector;
 pub mod copy;
 pub mod ftp;
 pub mod io;
-pub mod layer;
 pub mod listing;
 pub mod local;
 pub mod path;
 pub mod pool;
+pub mod retry;
 pub mod sftp;
 pub mod site_test;
+pub mod throttle;
 
 pub use connector::{ProtocolConnector, fetch_host_key};
 

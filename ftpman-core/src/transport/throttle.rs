@@ -1,9 +1,6 @@
-//! Bandwidth limit: a token bucket shared by every stream of a job (or a site), applied to the
-//! reading side of a transfer.
+//! Bandwidth limit: a token bucket shared by every stream of a job, applied to the reading side
+//! of each transfer (`copy`), so one limit holds however many files move at once.
 
-use crate::model::Site;
-use crate::transport::{Checksum, Entry, FileReader, FileWriter, Transport, TransportResult};
-use async_trait::async_trait;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -92,79 +89,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for ThrottledReader<R> {
             }
         }
         poll
-    }
-}
-
-/// A transport whose file reads keep to a shared rate.
-pub struct ThrottledTransport {
-    inner: Box<dyn Transport>,
-    limiter: Arc<RateLimiter>,
-}
-
-impl ThrottledTransport {
-    /// Wraps `inner`; every stream it opens for reading shares `limiter`.
-    pub fn new(inner: Box<dyn Transport>, limiter: Arc<RateLimiter>) -> Self {
-        ThrottledTransport { inner, limiter }
-    }
-}
-
-#[async_trait]
-impl Transport for ThrottledTransport {
-    fn site(&self) -> &Site {
-        self.inner.site()
-    }
-    async fn list(&mut self, path: &str) -> TransportResult<Vec<Entry>> {
-        self.inner.list(path).await
-    }
-    async fn stat(&mut self, path: &str) -> TransportResult<Entry> {
-        self.inner.stat(path).await
-    }
-    async fn read(&mut self, path: &str, offset: u64) -> TransportResult<FileReader<'_>> {
-        let limiter = self.limiter.clone();
-        let reader = self.inner.read(path, offset).await?;
-        Ok(Box::new(ThrottledReader::new(reader, limiter)))
-    }
-    async fn read_sized(&mut self, path: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
-        let limiter = self.limiter.clone();
-        let reader = self.inner.read_sized(path, offset, size).await?;
-        Ok(Box::new(ThrottledReader::new(reader, limiter)))
-    }
-    async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        self.inner.write(path, offset).await
-    }
-    async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
-        self.inner.rename(from, to, overwrite).await
-    }
-    async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.make_durable(path).await
-    }
-    async fn delete(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.delete(path).await
-    }
-    async fn mkdir_all(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.mkdir_all(path).await
-    }
-    async fn rmdir(&mut self, path: &str) -> TransportResult<()> {
-        self.inner.rmdir(path).await
-    }
-    async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
-        self.inner.checksum(path).await
-    }
-    fn precise_listing_times(&self) -> bool {
-        self.inner.precise_listing_times()
-    }
-    fn cheap_checksum(&self) -> bool {
-        self.inner.cheap_checksum()
-    }
-
-    fn resume_margin(&self) -> u64 {
-        self.inner.resume_margin()
-    }
-    async fn check(&mut self) -> TransportResult<()> {
-        self.inner.check().await
-    }
-    async fn close(self: Box<Self>) -> TransportResult<()> {
-        self.inner.close().await
     }
 }
 
