@@ -8,7 +8,8 @@ use ftpman_core::engine::{Engine, EngineConfig, RunEvent, StopReason};
 use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Schedule, Trigger};
 use ftpman_core::scheduler::ManualClock;
 use ftpman_core::transport::{
-    Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError, TransportResult,
+    Capabilities, Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError,
+    TransportResult,
 };
 use harness::{Kind, Scratch, chown_tree, noise_file, save_site, scratch, servers, site, sqlite_store, tree};
 use std::path::Path;
@@ -261,6 +262,9 @@ impl Transport for FlakyListing {
         self.inner.rename(from, to, overwrite).await?;
         self.note(format!("renamed {to}"));
         Ok(())
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
     }
     async fn make_durable(&mut self, path: &str) -> TransportResult<()> {
         self.inner.make_durable(path).await?;

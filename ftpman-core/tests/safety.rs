@@ -8,7 +8,8 @@ mod harness;
 use ftpman_core::engine::{Engine, EngineConfig};
 use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Site, Trigger};
 use ftpman_core::transport::{
-    Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError, TransportResult,
+    Capabilities, Checksum, Connector, Entry, FileReader, FileWriter, ProtocolConnector, Transport, TransportError,
+    TransportResult,
 };
 use harness::{Kind, noise_file, save_site, scratch, site, sqlite_store, tree};
 use std::sync::Arc;
@@ -134,10 +135,11 @@ impl Transport for HookedTransport {
             _ => inner,
         })
     }
-    fn resume_margin(&self) -> u64 {
-        match &self.holes {
-            Some(h) => h.margin,
-            None => self.inner.resume_margin(),
+    fn capabilities(&self) -> Capabilities {
+        let inner = self.inner.capabilities();
+        Capabilities {
+            resume_margin: self.holes.as_ref().map_or(inner.resume_margin, |h| h.margin),
+            ..inner
         }
     }
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
@@ -159,12 +161,6 @@ impl Transport for HookedTransport {
     }
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>> {
         self.inner.checksum(path).await
-    }
-    fn precise_listing_times(&self) -> bool {
-        self.inner.precise_listing_times()
-    }
-    fn cheap_checksum(&self) -> bool {
-        self.inner.cheap_checksum()
     }
     async fn close(self: Box<Self>) -> TransportResult<()> {
         self.inner.close().await

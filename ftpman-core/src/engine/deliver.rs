@@ -272,7 +272,7 @@ async fn attempt(
             match tgt.stat(&temp).await {
                 // Where the writes before a break may have left holes (pipelined writes), only
                 // what lies before them is built on.
-                Ok(e) if e.size <= size => e.size.saturating_sub(tgt.resume_margin()),
+                Ok(e) if e.size <= size => e.size.saturating_sub(tgt.capabilities().resume_margin),
                 _ => 0,
             }
         } else {
@@ -283,7 +283,7 @@ async fn attempt(
                 "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version",
             ));
         }
-        let compare_checksums = tgt.cheap_checksum() && src.cheap_checksum();
+        let compare_checksums = tgt.capabilities().cheap_checksum && src.capabilities().cheap_checksum;
         wrote.store(true, Ordering::Relaxed);
         let mut events = ProgressEvents::new(ctx, cand);
         let copied = {

@@ -375,23 +375,24 @@ impl Engine {
         match pools.get(&site.id) {
             Some((updated, pool)) if *updated == site.updated_at => pool.clone(),
             _ => {
-                let pool =
-                    if site.protocol.has_server() && self.inner.store.backend() == crate::store::Backend::Postgres {
-                        // Several nodes may share this database: hold cluster-wide slots (a local
-                        // folder is each node's own, so it has none).
-                        SitePool::with_cluster(
-                            site.clone(),
-                            self.inner.connector.clone(),
-                            crate::transport::pool::ClusterSlots::new(
-                                self.inner.store.clone(),
-                                self.inner.config.node_id.clone(),
-                                self.inner.config.lease,
-                                self.inner.clock.clone(),
-                            ),
-                        )
-                    } else {
-                        SitePool::new(site.clone(), self.inner.connector.clone())
-                    };
+                let pool = if crate::transport::declared_capabilities(site.protocol).remote
+                    && self.inner.store.backend() == crate::store::Backend::Postgres
+                {
+                    // Several nodes may share this database: hold cluster-wide slots (a local
+                    // folder is each node's own, so it has none).
+                    SitePool::with_cluster(
+                        site.clone(),
+                        self.inner.connector.clone(),
+                        crate::transport::pool::ClusterSlots::new(
+                            self.inner.store.clone(),
+                            self.inner.config.node_id.clone(),
+                            self.inner.config.lease,
+                            self.inner.clock.clone(),
+                        ),
+                    )
+                } else {
+                    SitePool::new(site.clone(), self.inner.connector.clone())
+                };
                 if let Some((_, old)) = pools.get(&site.id) {
                     let old = old.clone();
                     tokio::spawn(async move { old.close_idle().await });

@@ -118,7 +118,7 @@ async fn list_folder(
                 if let Ok(entries) = listed.as_mut()
                     && exact_times
                 {
-                    let precise = conn.precise_listing_times();
+                    let precise = conn.capabilities().exact_listing_times;
                     for entry in entries.iter_mut().filter(|e| e.kind == EntryKind::File) {
                         if (entry.mtime.is_none() || !precise)
                             && filters.pass(&relative(rel_dir, &entry.name))

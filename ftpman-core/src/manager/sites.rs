@@ -1,7 +1,7 @@
 //! Sites: add, edit, remove, test, browse.
 
 use super::{Manager, ManagerError, ManagerResult, nearest};
-use crate::model::{Protocol, Site, SiteUrl};
+use crate::model::{Site, SiteUrl};
 use crate::secrets::Secret;
 use crate::transport::site_test::{SiteTestFailure, SiteTestReport, test_site};
 use crate::transport::{Entry, ProtocolConnector, fetch_host_key};
@@ -97,7 +97,7 @@ impl Manager {
     /// A local site's folder must exist (or be made, with `create`): a typo in the path is
     /// caught when the site is added, not at the first run.
     fn local_folder(site: &Site, create: bool) -> ManagerResult<()> {
-        if site.protocol != Protocol::Local {
+        if crate::transport::declared_capabilities(site.protocol).remote {
             return Ok(());
         }
         let root = std::path::Path::new(&site.root);
@@ -125,7 +125,7 @@ impl Manager {
 
     /// Pins the SFTP host key the server offers, when asked to; otherwise says what it offers.
     async fn pin_host_key(site: &mut Site, accept_new: bool) -> ManagerResult<()> {
-        if site.protocol != Protocol::Sftp || site.host_key.is_some() {
+        if !crate::transport::declared_capabilities(site.protocol).pins_host_key || site.host_key.is_some() {
             return Ok(());
         }
         let offered = fetch_host_key(site).await?;
@@ -143,7 +143,7 @@ impl Manager {
     /// Whether a new site at `url` needs a password: every server, unless it logs in with a
     /// private key (a local folder needs none). Frontends ask for one when this says so.
     pub fn site_needs_password(url: &str, has_private_key: bool) -> ManagerResult<bool> {
-        Ok(!has_private_key && SiteUrl::parse(url)?.protocol != Protocol::Local)
+        Ok(!has_private_key && crate::transport::declared_capabilities(SiteUrl::parse(url)?.protocol).remote)
     }
 
     /// Adds a site. For SFTP without `host_key`, the server's key is fetched: it is pinned with

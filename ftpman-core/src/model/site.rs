@@ -46,12 +46,6 @@ impl Protocol {
     pub fn is_ftp(&self) -> bool {
         matches!(self, Protocol::Ftp | Protocol::Ftps | Protocol::FtpsImplicit)
     }
-
-    /// Whether a server is at the other end, whose connections are counted and shared between
-    /// nodes; a local folder is each node's own, and its "connections" are handles on it.
-    pub fn has_server(&self) -> bool {
-        *self != Protocol::Local
-    }
 }
 
 /// A site as stored: where it is, how to log in, and how much it may be loaded.

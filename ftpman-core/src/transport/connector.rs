@@ -84,6 +84,16 @@ impl Connector for ProtocolConnector {
     }
 }
 
+/// What the transport of `protocol` declares it can do, before any connection is made (a
+/// connection may refine it: see [`Transport::capabilities`]).
+pub fn declared_capabilities(protocol: Protocol) -> super::Capabilities {
+    match protocol {
+        Protocol::Local => super::local::capabilities(),
+        Protocol::Sftp => super::sftp::capabilities(),
+        Protocol::Ftp | Protocol::Ftps | Protocol::FtpsImplicit => super::ftp::capabilities(),
+    }
+}
+
 /// Fetches the SSH host key fingerprint an SFTP site's server offers, so a user can pin it.
 pub async fn fetch_host_key(site: &Site) -> TransportResult<String> {
     if site.protocol != Protocol::Sftp {

@@ -21,7 +21,7 @@ pub mod sftp;
 pub mod site_test;
 pub mod throttle;
 
-pub use connector::{ProtocolConnector, fetch_host_key};
+pub use connector::{ProtocolConnector, declared_capabilities, fetch_host_key};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -298,23 +298,10 @@ pub trait Transport: Send {
     async fn rmdir(&mut self, path: &str) -> TransportResult<()>;
     /// A checksum, where the server computes one cheaply.
     async fn checksum(&mut self, path: &str) -> TransportResult<Option<Checksum>>;
-    /// Whether listed modification times are exact to the second (FTP LIST shows minutes only;
-    /// the engine then asks [`Transport::stat`] when a job's age filters need the exact time).
-    fn precise_listing_times(&self) -> bool {
-        true
-    }
-    /// How many bytes before the end of a file this connection wrote may be missing after the
-    /// connection broke mid-write: writes sent ahead of their acknowledgements may land out of
-    /// order, leaving holes near the end (SFTP pipelines them). A resumed transfer starts this
-    /// far before the size the target reports.
-    fn resume_margin(&self) -> u64 {
-        0
-    }
-    /// Whether [`Transport::checksum`] is cheap here (computed by the server without sending
-    /// the file). The engine compares checksums only when both ends say so.
-    fn cheap_checksum(&self) -> bool {
-        false
-    }
+    /// What this connection can do, as far as callers need to know: declared by each
+    /// transport (and refined by what the server said it supports), never guessed from the
+    /// protocol's name.
+    fn capabilities(&self) -> Capabilities;
     /// Checks that the connection still works (an idle one may have been dropped by the
     /// server): FTP NOOP, an SFTP round trip.
     async fn check(&mut self) -> TransportResult<()> {
@@ -322,6 +309,30 @@ pub trait Transport: Send {
     }
     /// Logs out and closes.
     async fn close(self: Box<Self>) -> TransportResult<()>;
+}
+
+/// What a transport can do that its callers plan around. Each transport declares its own
+/// (`ftp::capabilities`, `sftp::capabilities`, `local::capabilities`, known before connecting);
+/// a connection's [`Transport::capabilities`] may refine them from what its server offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A server at the other end: its connections are counted against the site's
+    /// `max_connections` and shared between nodes, and it needs credentials. A local folder is
+    /// each node's own, and its "connections" are handles on it.
+    pub remote: bool,
+    /// The server proves itself with an SSH host key, which a site pins.
+    pub pins_host_key: bool,
+    /// Listed modification times are exact to the second (FTP `LIST` shows minutes only: the
+    /// engine then asks [`Transport::stat`] where a job's age filters or date window need them).
+    pub exact_listing_times: bool,
+    /// [`Transport::checksum`] is computed by the server without sending the file; the engine
+    /// compares checksums only when both ends say so.
+    pub cheap_checksum: bool,
+    /// How many bytes before the end of a file this connection wrote may be missing after it
+    /// broke mid-write (writes sent ahead of their acknowledgements may land out of order, as
+    /// SFTP pipelines them): a resumed transfer starts this far before the size the target
+    /// reports.
+    pub resume_margin: u64,
 }
 
 /// Opens [`Transport`]s for sites; the engine holds one and asks it for connections.

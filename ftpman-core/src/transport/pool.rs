@@ -195,7 +195,7 @@ const CHECK_AFTER: Duration = Duration::from_secs(2);
 /// no server to spare, and its "connections" are handles on the folder: there the job's
 /// `parallel` is the limit, and files waiting for the disk after their transfer hold one each.
 fn connection_limit(site: &Site) -> usize {
-    if site.protocol.has_server() {
+    if super::declared_capabilities(site.protocol).remote {
         site.max_connections.max(1) as usize
     } else {
         Semaphore::MAX_PERMITS
@@ -263,7 +263,7 @@ impl SitePool {
         if let Some((conn, slot)) = self.take_idle().await {
             return Ok(self.loan(conn, slot, permit));
         }
-        if !self.site.protocol.has_server() {
+        if !super::declared_capabilities(self.site.protocol).remote {
             // A folder opens at once: nothing to race.
             let (conn, slot, permit) = self.open(permit).await?;
             return Ok(self.loan(conn, slot, permit));

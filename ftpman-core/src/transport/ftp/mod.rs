@@ -31,8 +31,8 @@ mod tests;
 
 use super::io::{CountingWriter, IdleTimeout};
 use super::{
-    Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError, TransportResult,
-    accept_listing, path,
+    Capabilities, Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError,
+    TransportResult, accept_listing, path,
 };
 use crate::model::Site;
 use async_trait::async_trait;
@@ -115,6 +115,18 @@ async fn timed<T>(
             seconds: site.connect_timeout.as_secs(),
         })?
         .map_err(|e| ftp_error(&site.name, op, rel, e))
+}
+
+/// What FTP and FTPS declare before connecting: a server whose listings show minutes only and
+/// that computes no checksum; a connection whose server offers `MLSD` or `HASH` says so.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        remote: true,
+        pins_host_key: false,
+        exact_listing_times: false,
+        cheap_checksum: false,
+        resume_margin: 0,
+    }
 }
 
 #[async_trait]
@@ -315,12 +327,12 @@ impl Transport for FtpTransport {
         timed(&self.site, "NOOP", "", self.ftp.noop()).await
     }
 
-    fn cheap_checksum(&self) -> bool {
-        self.hash
-    }
-
-    fn precise_listing_times(&self) -> bool {
-        self.mlsd
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exact_listing_times: self.mlsd,
+            cheap_checksum: self.hash,
+            ..capabilities()
+        }
     }
 
     async fn close(mut self: Box<Self>) -> TransportResult<()> {

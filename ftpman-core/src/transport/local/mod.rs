@@ -14,8 +14,8 @@ use beneath::Beneath;
 use beneath::OPENAT2;
 
 use super::{
-    Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult, accept_listing,
-    listed_entry, path,
+    Capabilities, Checksum, Entry, EntryKind, FileReader, FileWriter, Transport, TransportError, TransportResult,
+    accept_listing, listed_entry, path,
 };
 use crate::model::Site;
 use async_trait::async_trait;
@@ -345,6 +345,18 @@ fn mtime(meta: &std::fs::Metadata) -> Option<DateTime<Utc>> {
     meta.modified().ok().map(DateTime::<Utc>::from)
 }
 
+/// What a local folder declares: no server (each node's own folder, no credentials), exact
+/// times, and a checksum computed by reading the file (not cheap: the engine verifies by size).
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        remote: false,
+        pins_host_key: false,
+        exact_listing_times: true,
+        cheap_checksum: false,
+        resume_margin: 0,
+    }
+}
+
 #[async_trait]
 impl Transport for LocalTransport {
     fn site(&self) -> &Site {
@@ -578,6 +590,10 @@ impl Transport for LocalTransport {
 
     async fn check(&mut self) -> TransportResult<()> {
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
     }
 
     async fn close(self: Box<Self>) -> TransportResult<()> {

@@ -10,8 +10,8 @@ pub use connect::fetch_host_key;
 
 use super::io::{CountingWriter, IdleTimeout};
 use super::{
-    Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError, TransportResult,
-    accept_listing, listed_entry, path,
+    Capabilities, Checksum, Entry, EntryKind, FileReader, FileWriter, Finished, Transport, TransportError,
+    TransportResult, accept_listing, listed_entry, path,
 };
 use crate::model::Site;
 use async_trait::async_trait;
@@ -158,6 +158,19 @@ fn ssh_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// What SFTP declares: a server that proves itself with a host key, exact listing times, and
+/// writes pipelined ahead of their acknowledgements, so up to `PIPELINE_DEPTH` of russh-sftp's
+/// write packets before the end may be missing after a break.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        remote: true,
+        pins_host_key: true,
+        exact_listing_times: true,
+        cheap_checksum: false,
+        resume_margin: PIPELINE_DEPTH as u64 * u64::from(russh_sftp::client::Config::default().max_write_packet_len),
+    }
+}
+
 #[async_trait]
 impl Transport for SftpTransport {
     fn site(&self) -> &Site {
@@ -294,9 +307,8 @@ impl Transport for SftpTransport {
         }))
     }
 
-    fn resume_margin(&self) -> u64 {
-        // Writes in flight: up to PIPELINE_DEPTH of them, each at most russh-sftp's write packet.
-        PIPELINE_DEPTH as u64 * u64::from(russh_sftp::client::Config::default().max_write_packet_len)
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
     }
 
     async fn make_durable(&mut self, _path: &str) -> TransportResult<()> {
