@@ -6,19 +6,32 @@
 //! LOCKED` on PostgreSQL; SQLite serialises writers). Times are stored as Unix milliseconds.
 //! Secrets are sealed by the store itself, so no caller can write one in clear by mistake.
 
+mod cluster;
 mod groups;
+mod jobs;
+mod ledger;
 mod postgres;
+mod runs;
+mod settings;
+mod sites;
 mod sql;
 mod sqlite;
+mod users;
 
 #[cfg(test)]
 mod tests;
 
+pub use cluster::ClusterStore;
 pub use groups::GroupStore;
+pub use jobs::JobStore;
+pub use ledger::LedgerStore;
 pub use postgres::PgStore;
+pub use runs::RunStore;
+pub use settings::SettingStore;
+pub use sites::SiteStore;
 pub use sqlite::SqliteStore;
+pub use users::UserStore;
 
-use crate::model::*;
 use crate::secrets::{KeySource, SecretError};
 use crate::validate::ValidationError;
 use async_trait::async_trait;
@@ -119,10 +132,24 @@ pub struct PurgeReport {
     pub logs: u64,
 }
 
-/// Persistent state of ftpman. Every frontend and the engine go through this trait; the
-/// aggregates split off so far ([`GroupStore`]) are part of it.
+/// Persistent state of ftpman. Every frontend and the engine go through this trait: one trait
+/// per aggregate ([`SiteStore`], [`JobStore`], [`RunStore`], [`LedgerStore`], [`GroupStore`],
+/// [`SettingStore`], [`ClusterStore`], [`UserStore`]) under this one, which adds what concerns
+/// the database as a whole.
 #[async_trait]
-pub trait Store: GroupStore + Send + Sync + 'static {
+pub trait Store:
+    SiteStore
+    + JobStore
+    + RunStore
+    + LedgerStore
+    + GroupStore
+    + SettingStore
+    + ClusterStore
+    + UserStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which database this is.
     fn backend(&self) -> Backend;
     /// Closes the connection pool.
@@ -131,249 +158,9 @@ pub trait Store: GroupStore + Send + Sync + 'static {
     /// node: a second process pointed at it is refused with a clear error. PostgreSQL takes any
     /// number of nodes.
     fn claim_single_node(&self) -> StoreResult<()>;
-
-    /// Saves a new site; its name must be free.
-    async fn create_site(&self, site: &Site) -> StoreResult<Site>;
-    /// Saves changes to a site (matched by id).
-    async fn update_site(&self, site: &Site) -> StoreResult<Site>;
-    /// A site by name.
-    async fn site(&self, name: &str) -> StoreResult<Site>;
-    /// A site by id.
-    async fn site_by_id(&self, id: i64) -> StoreResult<Site>;
-    /// Every site, by name.
-    async fn sites(&self) -> StoreResult<Vec<Site>>;
-    /// Removes a site no job uses.
-    async fn delete_site(&self, name: &str) -> StoreResult<()>;
-
-    /// Saves a new job; its name must be free and its sites must exist.
-    async fn create_job(&self, job: &Job) -> StoreResult<Job>;
-    /// Saves changes to a job (matched by id).
-    async fn update_job(&self, job: &Job) -> StoreResult<Job>;
-    /// A job by name.
-    async fn job(&self, name: &str) -> StoreResult<Job>;
-    /// A job by id.
-    async fn job_by_id(&self, id: i64) -> StoreResult<Job>;
-    /// Every job, by name.
-    async fn jobs(&self) -> StoreResult<Vec<Job>>;
-    /// Removes a job with its runs and ledger.
-    async fn delete_job(&self, name: &str) -> StoreResult<()>;
-    /// A cheap summary that changes whenever a job is added, changed or removed (count and
-    /// latest change), so a scheduler can keep its job list until it does.
-    async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)>;
-
-    /// Creates a run. Returns `None` when a run for the same job and `scheduled_for` exists
-    /// already: that uniqueness makes each fire happen once, across nodes.
-    async fn create_run(&self, new: &NewRun) -> StoreResult<Option<Run>>;
-    /// Creates many runs in one transaction (the fires of one instant); each entry is `None`
-    /// where the fire had a run already.
-    async fn create_runs(&self, new: &[NewRun]) -> StoreResult<Vec<Option<Run>>>;
-    /// How many runs are in `status`.
-    async fn count_runs(&self, status: RunStatus) -> StoreResult<i64>;
-    /// Ids of the jobs that have a running run.
-    async fn running_job_ids(&self) -> StoreResult<Vec<i64>>;
-    /// A run by id.
-    async fn run(&self, id: i64) -> StoreResult<Run>;
-    /// Runs, newest first, filtered and paged.
-    async fn runs(&self, query: &RunQuery) -> StoreResult<Vec<Run>>;
-    /// Claims the oldest queued run whose job has no running run, for `node_id`, holding a lease
-    /// until `now + lease`. Each queued run is claimed by exactly one caller.
-    async fn claim_run(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>>;
-    /// Starts a given queued run on `node_id` (a run started by hand on this node); `None` when
-    /// it is no longer queued.
-    async fn start_run(
-        &self,
-        run_id: i64,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<Option<Run>>;
-    /// Creates a run already `running` on `node_id` (a run started by hand, or through the
-    /// API), in one statement, so no scheduler can claim it first; `None` when the job has a
-    /// running run.
-    async fn start_new_run(
-        &self,
-        new: &NewRun,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<Option<Run>>;
-    /// The latest `scheduled_for` among a job's runs: the last fire that was recorded.
-    async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>>;
-    /// Extends the lease of a run this node holds; `false` when it no longer holds it.
-    async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool>;
-    /// Marks running runs whose lease expired before `now` as `interrupted`; returns their ids.
-    async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>>;
-    /// Whether the job has a run in `running` state.
-    async fn job_running(&self, job_id: i64) -> StoreResult<bool>;
-    /// Stores the counts (progress) of a run `node_id` holds, and the files it is moving now;
-    /// [`StoreError::NotHeld`] when it holds it no longer. Returns whether a cancel was
-    /// requested.
-    async fn update_run_counts(
-        &self,
-        run_id: i64,
-        node_id: &str,
-        counts: &RunCounts,
-        active: &[ActiveFile],
-    ) -> StoreResult<bool>;
-    /// Asks for a run to be cancelled, from any process or node: a queued run is cancelled at
-    /// once, a running one flagged for its node to stop. Returns the run as it is now (a
-    /// finished run is left as it was).
-    async fn request_cancel(&self, run_id: i64, now: DateTime<Utc>) -> StoreResult<Run>;
-    /// Records the date window a running run resolved to, on the node that holds it.
-    async fn set_run_window(&self, run_id: i64, node_id: &str, window: &str) -> StoreResult<()>;
-    /// Ends a run with its final status, counts and error summary: a running run only on the
-    /// node that holds it (`node_id`; [`StoreError::NotHeld`] otherwise), one that never ran
-    /// with `None`.
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_run(
-        &self,
-        run_id: i64,
-        node_id: Option<&str>,
-        status: RunStatus,
-        counts: &RunCounts,
-        error: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
-
-    /// Records a finished file of a run `node_id` holds and, for a delivered file, its ledger
-    /// entry, in one transaction: [`Store::record_files`] of one.
-    async fn record_file(
-        &self,
-        node_id: &str,
-        file: &RunFile,
-        delivered: Option<&LedgerEntry>,
-    ) -> StoreResult<RunFile> {
-        let saved = self
-            .record_files(node_id, &[(file.clone(), delivered.cloned())])
-            .await?;
-        saved.into_iter().next().ok_or_else(|| StoreError::Corrupt {
-            what: "run file".into(),
-            reason: "the insert returned no row".into(),
-        })
-    }
-    /// Records finished files, each with its ledger entry when delivered, in one transaction:
-    /// the engine's group commit. Returns them saved, in the order given. Their runs must be
-    /// held by `node_id` ([`StoreError::NotHeld`] otherwise, and nothing is written).
-    async fn record_files(&self, node_id: &str, files: &[(RunFile, Option<LedgerEntry>)]) -> StoreResult<Vec<RunFile>>;
-    /// Saves a run file's outcome (matched by id), while `node_id` holds its run.
-    async fn update_run_file(&self, node_id: &str, file: &RunFile) -> StoreResult<()>;
-    /// A run's files, in the order they were added.
-    async fn run_files(&self, run_id: i64) -> StoreResult<Vec<RunFile>>;
-    /// A page of a run's files: up to `limit` recorded after the one with id `after_id` (0
-    /// for the first page), in the order they were recorded.
-    async fn run_files_after(&self, run_id: i64, after_id: i64, limit: i64) -> StoreResult<Vec<RunFile>>;
-
-    /// The ledger entry of a source path, if it was delivered before.
-    async fn ledger_entry(&self, job_id: i64, source_path: &str) -> StoreResult<Option<LedgerEntry>>;
-    /// The ledger entries of those of `source_paths` delivered before (in no particular order).
-    async fn ledger_entries(&self, job_id: i64, source_paths: &[String]) -> StoreResult<Vec<LedgerEntry>>;
-    /// Records (or updates) a delivery in the job's ledger.
-    async fn record_delivery(&self, entry: &LedgerEntry) -> StoreResult<()>;
-    /// A job's ledger, newest delivery first.
-    async fn ledger(&self, job_id: i64, limit: i64) -> StoreResult<Vec<LedgerEntry>>;
-    /// Notes that the after-delivery action of a file `run_id` delivered has been applied.
-    async fn after_applied(&self, job_id: i64, source_path: &str, run_id: i64) -> StoreResult<()>;
-    /// Forgets what a job delivered, so every file is sent again (where each copy went is
-    /// kept: `replace-own` may replace this job's own copies); returns how many entries.
-    async fn forget_ledger(&self, job_id: i64) -> StoreResult<u64>;
-    /// Forgets the deliveries of `source_paths` only, likewise; returns how many there were.
-    async fn forget_ledger_paths(&self, job_id: i64, source_paths: &[String]) -> StoreResult<u64>;
-
-    /// A setting by key.
-    async fn setting(&self, key: &str) -> StoreResult<Option<Setting>>;
-    /// Creates or replaces a setting (sealed when secret).
-    async fn set_setting(&self, setting: &Setting) -> StoreResult<()>;
-    /// Every setting, by key.
-    async fn settings(&self) -> StoreResult<Vec<Setting>>;
-    /// Removes a setting; `false` when there was none.
-    async fn delete_setting(&self, key: &str) -> StoreResult<bool>;
-
-    /// Appends to the system log; returns the entry's id.
-    async fn append_log(&self, entry: &LogEntry) -> StoreResult<i64>;
-    /// System log entries, newest first, filtered and paged.
-    async fn logs(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>>;
-
-    /// Runs, successes, failures and bytes per UTC day since `since`.
-    async fn daily_stats(&self, since: DateTime<Utc>) -> StoreResult<Vec<DayStats>>;
     /// Removes finished runs and log entries older than `cutoff`, but for each job's last fire
     /// (what the scheduler continues from).
     async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> StoreResult<PurgeReport>;
-
-    /// Takes a free connection slot of a site for `node_id` (one of `0..max`, or one whose
-    /// holder's lease expired); `None` when all `max` are held. This is what makes a site's
-    /// max_connections a cap across every node.
-    async fn acquire_site_slot(
-        &self,
-        site_id: i64,
-        max: u32,
-        node_id: &str,
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<Option<u32>>;
-    /// Gives a slot back.
-    async fn release_site_slot(&self, site_id: i64, slot: u32, node_id: &str) -> StoreResult<()>;
-    /// Extends the slots `held` (site id, slot) of `node_id`; returns how many it still held.
-    /// Only slots a pool holds are renewed: one whose release failed expires.
-    async fn renew_site_slots(
-        &self,
-        node_id: &str,
-        held: &[(i64, u32)],
-        now: DateTime<Utc>,
-        lease: Duration,
-    ) -> StoreResult<u64>;
-    /// Slots held now (not expired) for a site.
-    async fn site_slots_held(&self, site_id: i64, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// Records a node's heartbeat (creating the node on its first beat).
-    async fn heartbeat(&self, node_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Every node that ever beat, newest heartbeat first.
-    async fn nodes(&self) -> StoreResult<Vec<Node>>;
-
-    /// Records a site's connection test, replacing the one before.
-    async fn record_site_test(&self, test: &SiteTestRecord) -> StoreResult<()>;
-    /// The last connection test of every site tested.
-    async fn site_tests(&self) -> StoreResult<Vec<SiteTestRecord>>;
-
-    /// Saves a new web user.
-    async fn create_user(&self, user: &User) -> StoreResult<User>;
-    /// A user by name.
-    async fn user(&self, username: &str) -> StoreResult<User>;
-    /// Every user, by name.
-    async fn users(&self) -> StoreResult<Vec<User>>;
-    /// Removes a user (their tokens and sessions go with them).
-    async fn delete_user(&self, username: &str) -> StoreResult<()>;
-    /// Saves a user's role and password hash; with `end_sessions`, their web sessions end.
-    async fn update_user(&self, user: &User, end_sessions: bool) -> StoreResult<User>;
-
-    /// Saves a new API token of `user_id`, by the hash of its secret.
-    async fn create_token(
-        &self,
-        user_id: i64,
-        name: &str,
-        role: UserRole,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<ApiToken>;
-    /// Every API token (never a secret: those are not stored).
-    async fn tokens(&self) -> StoreResult<Vec<ApiToken>>;
-    /// Removes a token; `false` when there was none with that id.
-    async fn delete_token(&self, id: i64) -> StoreResult<bool>;
-    /// The token whose secret hashes to `token_hash` (noting its use at `now`).
-    async fn use_token(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<ApiToken>>;
-    /// Saves a web session of `user_id`, by the hash of its secret, ending at `expires_at`
-    /// whatever its use.
-    async fn create_session(
-        &self,
-        user_id: i64,
-        token_hash: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()>;
-    /// The user of the session whose secret hashes to `token_hash`, if it has not expired and
-    /// was used within `idle`; its use at `now` is noted.
-    async fn use_session(&self, token_hash: &str, now: DateTime<Utc>, idle: Duration) -> StoreResult<Option<User>>;
-    /// Ends a session; `false` when there was none.
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store a database URL names, applies migrations and checks the encryption key.

@@ -49,4 +49,11 @@ impl_sql_store!(
     Backend::Postgres,
     claim_sql!("FOR UPDATE SKIP LOCKED")
 );
+super::sites::impl_sites_store!(PgStore, sqlx::postgres::PgRow);
+super::jobs::impl_jobs_store!(PgStore, sqlx::postgres::PgRow);
+super::runs::impl_runs_store!(PgStore, sqlx::postgres::PgRow, claim_sql!("FOR UPDATE SKIP LOCKED"));
+super::ledger::impl_ledger_store!(PgStore, sqlx::postgres::PgRow);
+super::settings::impl_settings_store!(PgStore, sqlx::postgres::PgRow);
+super::cluster::impl_cluster_store!(PgStore, sqlx::postgres::PgRow);
+super::users::impl_users_store!(PgStore, sqlx::postgres::PgRow);
 super::groups::impl_group_store!(PgStore, sqlx::postgres::PgRow, "FOR UPDATE SKIP LOCKED");

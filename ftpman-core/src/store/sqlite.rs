@@ -1,5 +1,6 @@
 //! The embedded SQLite store: WAL journal, created on first use, one node.
 
+use super::StoreError;
 use super::sql::{claim_sql, impl_sql_store};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::{Path, PathBuf};
@@ -119,4 +120,11 @@ pub fn key_file_for(db_path: &Path) -> PathBuf {
 }
 
 impl_sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, Backend::Sqlite, claim_sql!(""));
+super::sites::impl_sites_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::jobs::impl_jobs_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::runs::impl_runs_store!(SqliteStore, sqlx::sqlite::SqliteRow, claim_sql!(""));
+super::ledger::impl_ledger_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::settings::impl_settings_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::cluster::impl_cluster_store!(SqliteStore, sqlx::sqlite::SqliteRow);
+super::users::impl_users_store!(SqliteStore, sqlx::sqlite::SqliteRow);
 super::groups::impl_group_store!(SqliteStore, sqlx::sqlite::SqliteRow, "");
