@@ -289,62 +289,52 @@ impl Service {
         self.groups.fire_due(self.engine.store().as_ref(), self.now()).await
     }
 
+    /// Whether this node runs as many runs as it may.
+    fn full(&self) -> bool {
+        self.running.lock().map(|r| r.len()).unwrap_or(usize::MAX) >= self.config.max_concurrent_runs
+    }
+
+    /// Starts a claimed run's execution on this node; when it ends, the loop is woken to claim
+    /// the next.
+    fn start(&self, execution: impl Future<Output = ()> + Send + 'static) {
+        let wake = self.wake.clone();
+        if let Ok(mut running) = self.running.lock() {
+            running.spawn(async move {
+                execution.await;
+                wake.notify_one();
+            });
+        }
+    }
+
     /// Claims queued runs (of jobs and of groups) while this node has room, and starts them.
     /// A group run takes one place while its jobs run one after another on this node.
     pub async fn claim_and_start(&self) -> Result<usize, StoreError> {
         let mut started = 0;
-        loop {
-            let busy = self.running.lock().map(|r| r.len()).unwrap_or(usize::MAX);
-            if busy >= self.config.max_concurrent_runs {
-                break;
-            }
-            let cfg = self.engine.config();
-            let Some(group_run) = self
-                .engine
-                .store()
-                .claim_group_run(&cfg.node_id, self.now(), cfg.lease)
-                .await?
-            else {
+        let (store, cfg) = (self.engine.store(), self.engine.config());
+        while !self.full() {
+            let Some(group_run) = store.claim_group_run(&cfg.node_id, self.now(), cfg.lease).await? else {
                 break;
             };
             let engine = self.engine.clone();
-            let wake = self.wake.clone();
-            if let Ok(mut running) = self.running.lock() {
-                running.spawn(async move {
-                    let id = group_run.id;
-                    if let Err(e) = engine.execute_group(group_run).await {
-                        tracing::error!(target: "ftpman::engine", group_run = id, "group run could not be recorded: {e}");
-                    }
-                    wake.notify_one();
-                });
-            }
+            self.start(async move {
+                let id = group_run.id;
+                if let Err(e) = engine.execute_group(group_run).await {
+                    tracing::error!(target: "ftpman::engine", group_run = id, "group run could not be recorded: {e}");
+                }
+            });
             started += 1;
         }
-        loop {
-            let busy = self.running.lock().map(|r| r.len()).unwrap_or(usize::MAX);
-            if busy >= self.config.max_concurrent_runs {
-                break;
-            }
-            let cfg = self.engine.config();
-            let Some(run) = self
-                .engine
-                .store()
-                .claim_run(&cfg.node_id, self.now(), cfg.lease)
-                .await?
-            else {
+        while !self.full() {
+            let Some(run) = store.claim_run(&cfg.node_id, self.now(), cfg.lease).await? else {
                 break;
             };
             let engine = self.engine.clone();
-            let wake = self.wake.clone();
-            if let Ok(mut running) = self.running.lock() {
-                running.spawn(async move {
-                    let id = run.id;
-                    if let Err(e) = engine.execute(run).await {
-                        tracing::error!(target: "ftpman::engine", run = id, "run could not be recorded: {e}");
-                    }
-                    wake.notify_one();
-                });
-            }
+            self.start(async move {
+                let id = run.id;
+                if let Err(e) = engine.execute(run).await {
+                    tracing::error!(target: "ftpman::engine", run = id, "run could not be recorded: {e}");
+                }
+            });
             started += 1;
         }
         // Reap finished runs.

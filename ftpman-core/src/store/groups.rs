@@ -82,17 +82,18 @@ macro_rules! group_run_cols {
     };
 }
 
+/// A group's stored fields, as [`impl_group_store!`] binds them (`id` and the times apart).
+macro_rules! group_field_cols {
+    () => {
+        "name, enabled, job_ids, schedule_kind, schedule_expr, schedule_tz, schedule_at, continue_on_failure"
+    };
+}
+
 /// Implements [`GroupStore`] for `$store` (holding `pool`) with rows of `$row`.
 macro_rules! impl_group_store {
     ($store:ty, $row:ty, $lock:literal) => {
         const _: () = {
-            use $crate::model::{Group, GroupRun, NewGroupRun, RunStatus};
-            use $crate::store::groups::GroupStore;
-            use $crate::store::sql::{corrupt, db, is_unique_violation, parse_stored, schedule_columns, schedule_from_columns};
-            use $crate::store::{StoreError, StoreResult, from_ms, lease_until, to_ms};
-            use chrono::{DateTime, Utc};
-            use sqlx::Row as _;
-            use std::time::Duration;
+            $crate::store::sql::sql_prelude!();
 
             fn group_from_row(r: &$row) -> StoreResult<Group> {
                 let e = || db("reading a group");
@@ -138,63 +139,51 @@ macro_rules! impl_group_store {
                 })
             }
 
-            fn saving(name: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-                move |e| {
-                    if is_unique_violation(&e) {
-                        StoreError::Exists { kind: "group", name: name.to_string() }
-                    } else {
-                        db(format!("saving group '{name}'"))(e)
-                    }
-                }
+            type Db = <$row as sqlx::Row>::Database;
+            type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+            /// Binds a group's stored fields, in the order of `group_field_cols!`.
+            fn bind_fields<'q>(query: Query<'q>, g: &'q Group) -> StoreResult<Query<'q>> {
+                let (kind, expr, tz, at) = schedule_columns(&g.schedule);
+                let ids = serde_json::to_string(&g.job_ids).map_err(|e| corrupt("group jobs", e))?;
+                Ok(query
+                    .bind(&g.name)
+                    .bind(g.enabled)
+                    .bind(ids)
+                    .bind(kind)
+                    .bind(expr)
+                    .bind(tz)
+                    .bind(at)
+                    .bind(g.continue_on_failure))
             }
 
             #[async_trait::async_trait]
             impl GroupStore for $store {
                 async fn create_group(&self, g: &Group) -> StoreResult<Group> {
                     g.validate()?;
-                    let (kind, expr, tz, at) = schedule_columns(&g.schedule);
-                    let ids = serde_json::to_string(&g.job_ids).map_err(|e| corrupt("group jobs", e))?;
-                    let row = sqlx::query(concat!(
-                        "INSERT INTO job_groups (name, enabled, job_ids, schedule_kind, schedule_expr, schedule_tz, \
-                         schedule_at, continue_on_failure, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", $crate::store::groups::group_cols!()))
-                        .bind(&g.name)
-                        .bind(g.enabled)
-                        .bind(ids)
-                        .bind(kind)
-                        .bind(expr)
-                        .bind(tz)
-                        .bind(at)
-                        .bind(g.continue_on_failure)
+                    let query = sqlx::query(concat!(
+                        "INSERT INTO job_groups (", $crate::store::groups::group_field_cols!(), ", created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", $crate::store::groups::group_cols!()));
+                    let row = bind_fields(query, g)?
                         .bind(to_ms(Utc::now()))
                         .fetch_one(&self.pool)
                         .await
-                        .map_err(saving(&g.name))?;
+                        .map_err(saving("group", &g.name))?;
                     group_from_row(&row)
                 }
 
                 async fn update_group(&self, g: &Group) -> StoreResult<Group> {
                     g.validate()?;
-                    let (kind, expr, tz, at) = schedule_columns(&g.schedule);
-                    let ids = serde_json::to_string(&g.job_ids).map_err(|e| corrupt("group jobs", e))?;
-                    let row = sqlx::query(concat!(
-                        "UPDATE job_groups SET name = $2, enabled = $3, job_ids = $4, schedule_kind = $5, \
-                         schedule_expr = $6, schedule_tz = $7, schedule_at = $8, continue_on_failure = $9, \
-                         updated_at = $10 WHERE id = $1 RETURNING ", $crate::store::groups::group_cols!()))
-                        .bind(g.id)
-                        .bind(&g.name)
-                        .bind(g.enabled)
-                        .bind(ids)
-                        .bind(kind)
-                        .bind(expr)
-                        .bind(tz)
-                        .bind(at)
-                        .bind(g.continue_on_failure)
+                    let query = sqlx::query(concat!(
+                        "UPDATE job_groups SET (", $crate::store::groups::group_field_cols!(), ", updated_at) = ($1, $2, $3, \
+                         $4, $5, $6, $7, $8, $9) WHERE id = $10 RETURNING ", $crate::store::groups::group_cols!()));
+                    let row = bind_fields(query, g)?
                         // Strictly later than the last change, so the scheduler sees every edit.
                         .bind(to_ms(Utc::now()).max(to_ms(g.updated_at) + 1))
+                        .bind(g.id)
                         .fetch_optional(&self.pool)
                         .await
-                        .map_err(saving(&g.name))?
+                        .map_err(saving("group", &g.name))?
                         .ok_or_else(|| StoreError::NotFound { kind: "group", name: g.name.clone() })?;
                     group_from_row(&row)
                 }
@@ -421,4 +410,4 @@ macro_rules! impl_group_store {
     };
 }
 
-pub(crate) use {group_cols, group_run_cols, impl_group_store};
+pub(crate) use {group_cols, group_field_cols, group_run_cols, impl_group_store};

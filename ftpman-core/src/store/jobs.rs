@@ -25,24 +25,57 @@ pub trait JobStore: Send + Sync {
     async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)>;
 }
 
+/// A job's stored fields, as [`impl_jobs_store!`] binds them (`id` and the times apart).
+macro_rules! job_field_cols {
+    () => {
+        "name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, exclude_globs, \
+         recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, retry_backoff_secs, \
+         file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, notify, recipients, \
+         date_window, name_date"
+    };
+}
+
 /// Implements [`JobStore`] for `$store` (holding `pool` and `cipher`) with rows of `$row`.
 macro_rules! impl_jobs_store {
     ($store:ty, $row:ty) => {
         const _: () = {
-            #[allow(unused_imports)]
-            use $crate::store::sql::*;
-            #[allow(unused_imports)]
-            use $crate::store::{lease_until, to_ms, from_ms, ClusterStore, JobStore, LedgerStore, RunStore, SettingStore, SiteStore, StoreError, StoreResult, UserStore};
-            #[allow(unused_imports)]
-            use $crate::model::*;
-            #[allow(unused_imports)]
-            use $crate::secrets::{Cipher, Secret};
-            #[allow(unused_imports)]
-            use chrono::{DateTime, Utc};
-            #[allow(unused_imports)]
-            use sqlx::Row as _;
-            #[allow(unused_imports)]
-            use std::time::Duration;
+            $crate::store::sql::sql_prelude!();
+
+            type Db = <$row as sqlx::Row>::Database;
+            type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+            /// Binds a job's stored fields, in the order of `job_field_cols!`.
+            fn bind_fields<'q>(query: Query<'q>, job: &'q Job) -> Query<'q> {
+                let (kind, expr, tz, at) = schedule_columns(&job.schedule);
+                query
+                    .bind(&job.name)
+                    .bind(job.enabled)
+                    .bind(job.source_site_id)
+                    .bind(&job.source_path)
+                    .bind(job.target_site_id)
+                    .bind(&job.target_path)
+                    .bind(to_json(&job.include))
+                    .bind(to_json(&job.exclude))
+                    .bind(job.recursive)
+                    .bind(secs(job.min_age))
+                    .bind(job.max_age.map(secs))
+                    .bind(job.conflict.as_str())
+                    .bind(job.after.to_string())
+                    .bind(job.atomic)
+                    .bind(job.parallel as i64)
+                    .bind(job.retries as i64)
+                    .bind(secs(job.retry_backoff))
+                    .bind(secs(job.file_timeout))
+                    .bind(job.bwlimit.map(|b| b.min(i64::MAX as u64) as i64))
+                    .bind(kind)
+                    .bind(expr)
+                    .bind(tz)
+                    .bind(at)
+                    .bind(job.notify.as_str())
+                    .bind(to_json(&job.recipients))
+                    .bind(job.window.as_ref().map(|w| w.to_string()))
+                    .bind(job.name_date.as_ref().map(|p| p.to_string()))
+            }
 
             #[async_trait::async_trait]
             impl $crate::store::JobStore for $store {
@@ -50,52 +83,15 @@ macro_rules! impl_jobs_store {
                 job.validate()?;
                 self.site_by_id(job.source_site_id).await?;
                 self.site_by_id(job.target_site_id).await?;
-                let (kind, expr, tz, at) = schedule_columns(&job.schedule);
-                let now = to_ms(Utc::now());
-                let row = sqlx::query(concat!(
-                    "INSERT INTO jobs (name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, \
-                     exclude_globs, recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, \
-                     retry_backoff_secs, file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, \
-                     notify, recipients, created_at, updated_at, date_window, name_date) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $26, $27, \
-                     $28) RETURNING ", job_cols!()))
-                    .bind(&job.name)
-                    .bind(job.enabled)
-                    .bind(job.source_site_id)
-                    .bind(&job.source_path)
-                    .bind(job.target_site_id)
-                    .bind(&job.target_path)
-                    .bind(to_json(&job.include))
-                    .bind(to_json(&job.exclude))
-                    .bind(job.recursive)
-                    .bind(secs(job.min_age))
-                    .bind(job.max_age.map(secs))
-                    .bind(job.conflict.as_str())
-                    .bind(job.after.to_string())
-                    .bind(job.atomic)
-                    .bind(job.parallel as i64)
-                    .bind(job.retries as i64)
-                    .bind(secs(job.retry_backoff))
-                    .bind(secs(job.file_timeout))
-                    .bind(job.bwlimit.map(|b| b.min(i64::MAX as u64) as i64))
-                    .bind(kind)
-                    .bind(expr)
-                    .bind(tz)
-                    .bind(at)
-                    .bind(job.notify.as_str())
-                    .bind(to_json(&job.recipients))
-                    .bind(now)
-                    .bind(job.window.as_ref().map(|w| w.to_string()))
-                    .bind(job.name_date.as_ref().map(|p| p.to_string()))
+                let query = sqlx::query(concat!(
+                    "INSERT INTO jobs (", $crate::store::jobs::job_field_cols!(), ", created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
+                     $28) RETURNING ", job_cols!()));
+                let row = bind_fields(query, job)
+                    .bind(to_ms(Utc::now()))
                     .fetch_one(&self.pool)
                     .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            StoreError::Exists { kind: "job", name: job.name.clone() }
-                        } else {
-                            db(format!("saving job '{}'", job.name))(e)
-                        }
-                    })?;
+                    .map_err(saving("job", &job.name))?;
                 Self::job_from_row(&row)
             }
 
@@ -103,55 +99,20 @@ macro_rules! impl_jobs_store {
                 job.validate()?;
                 self.site_by_id(job.source_site_id).await?;
                 self.site_by_id(job.target_site_id).await?;
-                let (kind, expr, tz, at) = schedule_columns(&job.schedule);
-                let row = sqlx::query(concat!(
-                    "UPDATE jobs SET name = $2, enabled = $3, source_site_id = $4, source_path = $5, target_site_id = $6, \
-                     target_path = $7, include_globs = $8, exclude_globs = $9, recurse_dirs = $10, min_age_secs = $11, \
-                     max_age_secs = $12, conflict = $13, after_action = $14, atomic = $15, parallel = $16, retries = $17, \
-                     retry_backoff_secs = $18, file_timeout_secs = $19, bwlimit = $20, schedule_kind = $21, \
-                     schedule_expr = $22, schedule_tz = $23, schedule_at = $24, notify = $25, recipients = $26, \
-                     updated_at = $27, date_window = $28, name_date = $29 WHERE id = $1 RETURNING ", job_cols!()))
-                    .bind(job.id)
-                    .bind(&job.name)
-                    .bind(job.enabled)
-                    .bind(job.source_site_id)
-                    .bind(&job.source_path)
-                    .bind(job.target_site_id)
-                    .bind(&job.target_path)
-                    .bind(to_json(&job.include))
-                    .bind(to_json(&job.exclude))
-                    .bind(job.recursive)
-                    .bind(secs(job.min_age))
-                    .bind(job.max_age.map(secs))
-                    .bind(job.conflict.as_str())
-                    .bind(job.after.to_string())
-                    .bind(job.atomic)
-                    .bind(job.parallel as i64)
-                    .bind(job.retries as i64)
-                    .bind(secs(job.retry_backoff))
-                    .bind(secs(job.file_timeout))
-                    .bind(job.bwlimit.map(|b| b.min(i64::MAX as u64) as i64))
-                    .bind(kind)
-                    .bind(expr)
-                    .bind(tz)
-                    .bind(at)
-                    .bind(job.notify.as_str())
-                    .bind(to_json(&job.recipients))
+                let query = sqlx::query(concat!(
+                    "UPDATE jobs SET (", $crate::store::jobs::job_field_cols!(), ", updated_at) = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) WHERE id = $29 \
+                     RETURNING ", job_cols!()));
+                let row = bind_fields(query, job)
                     .bind(to_ms(Utc::now()))
-                    .bind(job.window.as_ref().map(|w| w.to_string()))
-                    .bind(job.name_date.as_ref().map(|p| p.to_string()))
+                    .bind(job.id)
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            StoreError::Exists { kind: "job", name: job.name.clone() }
-                        } else {
-                            db(format!("saving job '{}'", job.name))(e)
-                        }
-                    })?
+                    .map_err(saving("job", &job.name))?
                     .ok_or_else(|| StoreError::NotFound { kind: "job", name: job.name.clone() })?;
                 Self::job_from_row(&row)
             }
+
 
             async fn job(&self, name: &str) -> StoreResult<Job> {
                 let row = sqlx::query(concat!("SELECT ", job_cols!(), " FROM jobs WHERE name = $1"))
@@ -207,4 +168,4 @@ macro_rules! impl_jobs_store {
     };
 }
 
-pub(crate) use impl_jobs_store;
+pub(crate) use {impl_jobs_store, job_field_cols};

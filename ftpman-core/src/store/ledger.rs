@@ -30,20 +30,7 @@ pub trait LedgerStore: Send + Sync {
 macro_rules! impl_ledger_store {
     ($store:ty, $row:ty) => {
         const _: () = {
-            #[allow(unused_imports)]
-            use $crate::store::sql::*;
-            #[allow(unused_imports)]
-            use $crate::store::{lease_until, to_ms, from_ms, ClusterStore, JobStore, LedgerStore, RunStore, SettingStore, SiteStore, StoreError, StoreResult, UserStore};
-            #[allow(unused_imports)]
-            use $crate::model::*;
-            #[allow(unused_imports)]
-            use $crate::secrets::{Cipher, Secret};
-            #[allow(unused_imports)]
-            use chrono::{DateTime, Utc};
-            #[allow(unused_imports)]
-            use sqlx::Row as _;
-            #[allow(unused_imports)]
-            use std::time::Duration;
+            $crate::store::sql::sql_prelude!();
 
             #[async_trait::async_trait]
             impl $crate::store::LedgerStore for $store {

@@ -27,23 +27,7 @@ pub trait SettingStore: Send + Sync {
 macro_rules! impl_settings_store {
     ($store:ty, $row:ty) => {
         const _: () = {
-            #[allow(unused_imports)]
-            use chrono::{DateTime, Utc};
-            #[allow(unused_imports)]
-            use sqlx::Row as _;
-            #[allow(unused_imports)]
-            use std::time::Duration;
-            #[allow(unused_imports)]
-            use $crate::model::*;
-            #[allow(unused_imports)]
-            use $crate::secrets::{Cipher, Secret};
-            #[allow(unused_imports)]
-            use $crate::store::sql::*;
-            #[allow(unused_imports)]
-            use $crate::store::{
-                ClusterStore, JobStore, LedgerStore, RunStore, SettingStore, SettingStore as _, SiteStore, StoreError,
-                StoreResult, UserStore, from_ms, lease_until, to_ms,
-            };
+            $crate::store::sql::sql_prelude!();
 
             #[async_trait::async_trait]
             impl $crate::store::SettingStore for $store {

@@ -84,8 +84,33 @@ macro_rules! claim_sql {
     };
 }
 
+/// The names every aggregate's SQL uses, brought into the block each `impl_*_store!` expands
+/// in (a block of its own, so that the aggregates' names never clash).
+macro_rules! sql_prelude {
+    () => {
+        #[allow(unused_imports)]
+        use chrono::{DateTime, Utc};
+        #[allow(unused_imports)]
+        use sqlx::Row as _;
+        #[allow(unused_imports)]
+        use std::time::Duration;
+        #[allow(unused_imports)]
+        use $crate::model::*;
+        #[allow(unused_imports)]
+        use $crate::secrets::{Cipher, Secret};
+        #[allow(unused_imports)]
+        use $crate::store::sql::*;
+        #[allow(unused_imports)]
+        use $crate::store::{
+            ClusterStore, GroupStore, JobStore, LedgerStore, RunStore, SettingStore, SiteStore, StoreError,
+            StoreResult, UserStore, from_ms, lease_until, to_ms,
+        };
+    };
+}
+
 pub(crate) use {
     claim_sql, forget_sql, hold_sql, job_cols, ledger_cols, ledger_upsert_sql, run_cols, run_file_cols, site_cols,
+    sql_prelude,
 };
 
 use super::{StoreError, from_ms};
@@ -103,6 +128,21 @@ pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Stor
 /// Whether a driver error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+/// What a failed save of the `kind` named `name` says: the name taken, or what the database
+/// said.
+pub(crate) fn saving<'a>(kind: &'static str, name: &'a str) -> impl FnOnce(sqlx::Error) -> StoreError + 'a {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Exists {
+                kind,
+                name: name.to_string(),
+            }
+        } else {
+            db(format!("saving {kind} '{name}'"))(e)
+        }
+    }
 }
 
 pub(crate) fn corrupt(what: &str, reason: impl std::fmt::Display) -> StoreError {
