@@ -246,6 +246,24 @@ pub enum SiteCommand {
     },
 }
 
+/// When a job or a group runs by itself.
+#[derive(Args, Default)]
+pub struct ScheduleFlags {
+    /// Cron expression, 5 fields or 6 with seconds ("0 2 * * *").
+    #[arg(long, conflicts_with = "at")]
+    pub schedule: Option<String>,
+    /// Time zone of the schedule (Europe/Berlin; default UTC); backfill times (--as-of) are
+    /// read in it too.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Run only when started by hand (removes a schedule).
+    #[arg(long, conflicts_with_all = ["schedule", "at"])]
+    pub manual: bool,
+}
+
 #[derive(Args, Default)]
 pub struct JobFlags {
     /// SITE:PATH files come from.
@@ -281,18 +299,8 @@ pub struct JobFlags {
     /// {yyyy}{mm}{dd}, D{yy}{mm}{dd}, ... (none removes it).
     #[arg(long)]
     pub name_date: Option<String>,
-    /// Cron expression, 5 fields or 6 with seconds ("0 2 * * *").
-    #[arg(long, conflicts_with = "at")]
-    pub schedule: Option<String>,
-    /// Time zone of the schedule (Europe/Berlin; default UTC).
-    #[arg(long)]
-    pub tz: Option<String>,
-    /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
-    #[arg(long)]
-    pub at: Option<String>,
-    /// Run only when started by hand (removes a schedule).
-    #[arg(long, conflicts_with_all = ["schedule", "at"])]
-    pub manual: bool,
+    #[command(flatten)]
+    pub when: ScheduleFlags,
     /// Longest a single file may take (1h).
     #[arg(long)]
     pub file_timeout: Option<String>,
@@ -409,19 +417,8 @@ pub struct GroupFlags {
     /// The jobs, in the order they run (a,b,c).
     #[arg(long, value_delimiter = ',', add = ArgValueCompleter::new(crate::complete::jobs))]
     pub jobs: Vec<String>,
-    /// Cron expression, 5 fields or 6 with seconds ("0 3 * * *").
-    #[arg(long, conflicts_with = "at")]
-    pub schedule: Option<String>,
-    /// Time zone of the schedule (Europe/Berlin; default UTC); the group's backfill times are
-    /// read in it too.
-    #[arg(long)]
-    pub tz: Option<String>,
-    /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).
-    #[arg(long)]
-    pub at: Option<String>,
-    /// Run only when started by hand (removes a schedule).
-    #[arg(long, conflicts_with_all = ["schedule", "at"])]
-    pub manual: bool,
+    #[command(flatten)]
+    pub when: ScheduleFlags,
     /// Go on with the next job after one failed (by default the group stops there).
     #[arg(long, conflicts_with = "stop_on_failure")]
     pub continue_on_failure: bool,

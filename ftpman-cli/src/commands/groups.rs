@@ -11,10 +11,10 @@ use std::process::ExitCode;
 fn options(f: &GroupFlags) -> GroupOptions {
     GroupOptions {
         jobs: (!f.jobs.is_empty()).then(|| f.jobs.clone()),
-        schedule: f.schedule.clone(),
-        tz: f.tz.clone(),
-        at: f.at.clone(),
-        manual: f.manual,
+        schedule: f.when.schedule.clone(),
+        tz: f.when.tz.clone(),
+        at: f.when.at.clone(),
+        manual: f.when.manual,
         continue_on_failure: crate::commands::on_off(f.continue_on_failure, f.stop_on_failure),
         enabled: None,
     }
