@@ -195,6 +195,7 @@ impl FlakyListing {
                 path: path.into(),
                 reason: "connection reset by peer (injected)".into(),
                 transient: true,
+                source: None,
             });
         }
         Ok(())

@@ -208,6 +208,7 @@ fn injected(site: &str, op: &str, path: &str) -> TransportError {
         path: path.into(),
         reason: "connection reset by peer (injected)".into(),
         transient: true,
+        source: None,
     }
 }
 

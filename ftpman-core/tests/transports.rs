@@ -46,6 +46,7 @@ async fn get_sized(t: &mut dyn Transport, path: &str, offset: u64, size: u64) ->
         path: path.into(),
         reason: e.to_string(),
         transient: false,
+        source: None,
     })?;
     Ok(out)
 }

@@ -222,6 +222,7 @@ pub async fn plan(
                             "folders nested more than {MAX_DEPTH} deep below the job's source: a folder that holds itself (a link the server lists as a folder)?"
                         ),
                         transient: false,
+                        source: None,
                     }));
                 }
                 EntryKind::Dir if job.recursive => listings.push(list_folder(

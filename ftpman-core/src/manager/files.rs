@@ -48,6 +48,7 @@ async fn copy_atomic(
             path: dst_path.to_string(),
             reason: format!("{expected} bytes sent, {written} arrived"),
             transient: false,
+            source: None,
         }
         .into());
     }
@@ -227,6 +228,7 @@ impl Manager {
                         path: temp.clone(),
                         reason: e.to_string(),
                         transient: false,
+                        source: None,
                     })?;
             }
             let finished = writer.finish().await?;
@@ -241,6 +243,7 @@ impl Manager {
                     path: target.clone(),
                     reason: format!("{total} bytes sent, {stored} arrived"),
                     transient: false,
+                    source: None,
                 }
                 .into());
             }

@@ -68,6 +68,7 @@ pub async fn copy_file(
                     "the file grew past the {size} bytes it was listed with while it was read: it is still being written"
                 ),
                 transient: true,
+                source: None,
             });
         }
         // Either side failing ends both at once (a failed write does not wait for the read).

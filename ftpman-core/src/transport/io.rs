@@ -167,5 +167,6 @@ pub fn stream_error(site: &str, op: &str, path: &str, e: std::io::Error) -> Tran
         path: path.to_string(),
         reason,
         transient,
+        source: None,
     }
 }

@@ -39,6 +39,7 @@ impl ListingLimits {
             path: path.to_string(),
             reason: format!("{what}: the server's listing is refused as too large for one folder"),
             transient: false,
+            source: None,
         }
     }
 

@@ -69,7 +69,10 @@ pub struct Checksum {
     pub hex: String,
 }
 
-/// Why a transport operation failed, with the site and path it concerned.
+/// Why a transport operation failed: its kind ([`TransportError::kind`]), the site, the
+/// operation and the path it concerned where there is one, whether trying again may help
+/// ([`TransportError::is_transient`]), and the library's error underneath
+/// ([`std::error::Error::source`]).
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The host could not be reached (name lookup, refused, unreachable).
@@ -187,10 +190,101 @@ pub enum TransportError {
         reason: String,
         /// Whether trying again may help (dropped connection, 4xx reply).
         transient: bool,
+        /// The library's error underneath (an I/O, FTP or SFTP error), where there is one.
+        #[source]
+        source: Option<SourceError>,
     },
 }
 
+/// An error underneath a [`TransportError`], kept for whoever walks the error's sources.
+pub type SourceError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a [`TransportError`] is, for callers that decide by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportErrorKind {
+    /// The host could not be reached.
+    Unreachable,
+    /// No SSH host key is pinned.
+    HostKeyNotPinned,
+    /// The site's own settings cannot work.
+    Config,
+    /// The target name exists.
+    AlreadyExists,
+    /// The site's timeout passed.
+    Timeout,
+    /// The login was refused.
+    Login,
+    /// The server's host key is not the pinned one.
+    HostKeyMismatch,
+    /// The TLS certificate was refused.
+    Certificate,
+    /// No such file or folder.
+    NotFound,
+    /// Access denied.
+    PermissionDenied,
+    /// A listed name would escape its folder.
+    HostileName,
+    /// The connection broke, or the server answered with an error.
+    Protocol,
+}
+
 impl TransportError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        match self {
+            TransportError::Unreachable { .. } => TransportErrorKind::Unreachable,
+            TransportError::HostKeyNotPinned { .. } => TransportErrorKind::HostKeyNotPinned,
+            TransportError::Config { .. } => TransportErrorKind::Config,
+            TransportError::AlreadyExists { .. } => TransportErrorKind::AlreadyExists,
+            TransportError::Timeout { .. } => TransportErrorKind::Timeout,
+            TransportError::Login { .. } => TransportErrorKind::Login,
+            TransportError::HostKeyMismatch { .. } => TransportErrorKind::HostKeyMismatch,
+            TransportError::Certificate { .. } => TransportErrorKind::Certificate,
+            TransportError::NotFound { .. } => TransportErrorKind::NotFound,
+            TransportError::PermissionDenied { .. } => TransportErrorKind::PermissionDenied,
+            TransportError::HostileName { .. } => TransportErrorKind::HostileName,
+            TransportError::Protocol { .. } => TransportErrorKind::Protocol,
+        }
+    }
+
+    /// The site it concerns.
+    pub fn site(&self) -> &str {
+        match self {
+            TransportError::Unreachable { site, .. }
+            | TransportError::HostKeyNotPinned { site, .. }
+            | TransportError::Config { site, .. }
+            | TransportError::AlreadyExists { site, .. }
+            | TransportError::Timeout { site, .. }
+            | TransportError::Login { site, .. }
+            | TransportError::HostKeyMismatch { site, .. }
+            | TransportError::Certificate { site, .. }
+            | TransportError::NotFound { site, .. }
+            | TransportError::PermissionDenied { site, .. }
+            | TransportError::HostileName { site, .. }
+            | TransportError::Protocol { site, .. } => site,
+        }
+    }
+
+    /// The path it concerns, where it is about one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            TransportError::AlreadyExists { path, .. }
+            | TransportError::NotFound { path, .. }
+            | TransportError::PermissionDenied { path, .. }
+            | TransportError::HostileName { path, .. }
+            | TransportError::Protocol { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The operation that failed, where one is named (`list`, `RETR`, `open`...).
+    pub fn operation(&self) -> Option<&str> {
+        match self {
+            TransportError::Timeout { operation, .. } | TransportError::Protocol { operation, .. } => Some(operation),
+            _ => None,
+        }
+    }
+
     /// The SSH host key the server offered, where the error is about one (not pinned yet, or
     /// different from the pin).
     pub fn offered_host_key(&self) -> Option<&str> {

@@ -25,6 +25,7 @@ pub(super) fn io_error(site: &str, op: &str, path: &str, e: std::io::Error) -> T
             reason: e.to_string(),
             // A full disk or an I/O error will not go away by trying again at once.
             transient: matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::TimedOut),
+            source: Some(std::sync::Arc::new(e)),
         },
     }
 }

@@ -277,6 +277,7 @@ impl LocalTransport {
                 path: String::new(),
                 reason: format!("the file-system task failed: {e}"),
                 transient: false,
+                source: None,
             })?
     }
 }

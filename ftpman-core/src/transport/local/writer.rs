@@ -190,6 +190,7 @@ impl FileWriter for LocalWriter {
                     path: path.clone(),
                     reason: format!("the file-system task failed: {e}"),
                     transient: false,
+                    source: None,
                 })??
             }
             mode => {

@@ -125,6 +125,7 @@ async fn handshake(
                 path: String::new(),
                 reason: e.to_string(),
                 transient: true,
+                source: None,
             },
             offered,
         )),
@@ -144,6 +145,7 @@ pub(super) async fn connect_and_login(site: &Site) -> TransportResult<(Handle<Ho
         path: String::new(),
         reason: e.to_string(),
         transient: true,
+        source: None,
     };
     let mut authenticated = false;
     if let Some(text) = &site.private_key {

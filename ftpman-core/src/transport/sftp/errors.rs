@@ -32,6 +32,7 @@ pub(super) fn sftp_error(site: &str, op: &str, path: &str, e: SftpError) -> Tran
                 path: path.to_string(),
                 reason: other.to_string(),
                 transient,
+                source: Some(std::sync::Arc::new(other)),
             }
         }
     }

@@ -80,6 +80,7 @@ async fn within_timeout<T>(
             path: String::new(),
             reason,
             transient: true,
+            source: None,
         })
 }
 
@@ -276,6 +277,7 @@ impl Transport for SftpTransport {
                     path: rel.to_string(),
                     reason: format!("the file changed since it was listed: {how}"),
                     transient: true,
+                    source: None,
                 });
             }
         };
@@ -344,6 +346,7 @@ impl Transport for SftpTransport {
                 path: from.to_string(),
                 reason: format!("the server does not offer {POSIX_RENAME}, so a rename cannot replace a file"),
                 transient: false,
+                source: None,
             });
         }
         let mut data = Vec::with_capacity(src.len() + dst.len() + 8);
@@ -358,6 +361,7 @@ impl Transport for SftpTransport {
                 path: from.to_string(),
                 reason: "unexpected reply to posix-rename".into(),
                 transient: false,
+                source: None,
             }),
             Err(e) => Err(sftp_error(&site, "rename", from, e)),
         }
