@@ -1,8 +1,7 @@
 //! End-to-end: the built `ftpman` binary, driven as a user would, against the real test servers,
 //! on SQLite and on PostgreSQL.
 
-#[path = "../../ftpman-core/tests/harness/mod.rs"]
-mod harness;
+use ftpman_testkit as harness;
 
 use harness::servers;
 use std::io::Write;

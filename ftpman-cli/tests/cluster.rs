@@ -2,8 +2,7 @@
 //! nodes, a killed node's run taken over without a second delivery, and a site's connection cap
 //! held across the cluster.
 
-#[path = "../../ftpman-core/tests/harness/mod.rs"]
-mod harness;
+use ftpman_testkit as harness;
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};

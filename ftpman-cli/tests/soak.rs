@@ -6,8 +6,7 @@
 //! `FTPMAN_SOAK_SECONDS` (default 60) and `FTPMAN_SOAK_CRON` (default every 10 seconds) set its
 //! length and pace; the report's run is 1,800 seconds at `0 * * * * *` (every minute).
 
-#[path = "../../ftpman-core/tests/harness/mod.rs"]
-mod harness;
+use ftpman_testkit as harness;
 
 use harness::proxy::{Fault, Proxy};
 use std::collections::HashMap;

@@ -5,8 +5,7 @@
 //! the test server's, `/srv/archive` by a temporary folder. The build step is the test's own
 //! build of the binary.
 
-#[path = "../../ftpman-core/tests/harness/mod.rs"]
-mod harness;
+use ftpman_testkit as harness;
 
 use harness::servers;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! API tokens and web sessions through the `Manager`: shown once, hashed at rest, scoped,
 //! revocable; sessions that expire; sign-ins in the audit trail.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::manager::ErrorKind;
 use ftpman_core::model::{LogQuery, UserRole};

@@ -1,7 +1,7 @@
 //! The job engine against the real servers: trees moved between protocols, the ledger,
 //! atomicity under a killed server or a cancel, `min_age`, conflict policies and templates.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use chrono::{TimeZone, Utc};
 use ftpman_core::engine::{Engine, EngineConfig, RunEvent, StopReason};

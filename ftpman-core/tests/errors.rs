@@ -1,7 +1,7 @@
 //! Every kind of [`ManagerError`], each provoked by its real cause through the `Manager` the
 //! frontends use, against the real servers where a server is the cause.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::manager::{ErrorKind, JobOptions, SiteOptions};
 use ftpman_core::model::Trigger;

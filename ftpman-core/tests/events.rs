@@ -1,7 +1,7 @@
 //! Live events: a few per second per file however fast it moves, serialisable, and summing to
 //! the bytes moved.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::engine::RunEvent;
 use ftpman_core::manager::ErrorKind;

@@ -4,7 +4,7 @@
 //! ends in a clean error or a resumed transfer; nothing hangs past its timeout; no partial file
 //! under a final name; no source deleted unverified.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::engine::{Engine, EngineConfig};
 use ftpman_core::model::{AfterAction, Job, RunStatus, Site, Trigger};

@@ -1,7 +1,7 @@
 //! Two nodes on one PostgreSQL database: a node that loses the database for longer than its
 //! lease stops its run and writes nothing more, while the other node takes the job over.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::KeySource;
 use ftpman_core::engine::{Engine, EngineConfig};

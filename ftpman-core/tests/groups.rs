@@ -1,7 +1,7 @@
 //! Job groups: three jobs in order, stopping at the first failure or going on past it, `{group}`
 //! in target paths, a backfill of a whole group, and two nodes on PostgreSQL firing a group once.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use chrono::{TimeZone, Utc};
 use ftpman_core::engine::{Engine, EngineConfig};

@@ -3,7 +3,7 @@
 //! after-delivery action, a pending action finished by the next run, coarse FTP listing
 //! times, and a file written in place that breaks.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::engine::{Engine, EngineConfig};
 use ftpman_core::model::{AfterAction, ConflictPolicy, Job, RunFileStatus, RunStatus, Site, Trigger};

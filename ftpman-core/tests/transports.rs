@@ -1,7 +1,7 @@
 //! One conformance suite run against every protocol on its real server (OpenSSH sshd, vsftpd
 //! plain / explicit FTPS / implicit FTPS, a local folder), plus the faults a user meets.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use ftpman_core::transport::copy::{copy_file, copy_resumable};
 use ftpman_core::transport::pool::SitePool;

@@ -2,7 +2,7 @@
 //! sshd (billing cycles, backfills with and without `--again`), and a catch-up run after
 //! downtime taking the files an on-time run would have.
 
-mod harness;
+use ftpman_testkit as harness;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ftpman_core::Manager;

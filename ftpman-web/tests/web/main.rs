@@ -1,8 +1,7 @@
 //! The web server and REST API against the real test servers that `scripts/test.sh` starts:
 //! every endpoint, access control over the whole router, and no stored secret in any answer.
 
-#[path = "../../../ftpman-core/tests/harness/mod.rs"]
-mod harness;
+use ftpman_testkit as harness;
 mod support;
 
 mod access;

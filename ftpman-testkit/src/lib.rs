@@ -1,7 +1,7 @@
-//! The one small harness every server-backed test shares: the real servers started by
-//! `scripts/test.sh` (described by `FTPMAN_TEST_*` variables), scratch folders inside the test
-//! users' homes, and sites pointing at them.
-#![allow(dead_code)]
+//! The one small harness every server-backed test shares (a crate of its own, never
+//! published): the real servers started by `scripts/test.sh` (described by `FTPMAN_TEST_*`
+//! variables), scratch folders inside the test users' homes, sites pointing at them, and a
+//! fault-injecting proxy (`proxy`).
 
 pub mod proxy;
 
