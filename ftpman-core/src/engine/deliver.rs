@@ -1,7 +1,8 @@
-//! Delivering one file (docs/architecture.md, "Delivering one file", steps 3 to 6): stream under a temporary name, verify, rename
-//! into place under the conflict policy, record the ledger and the run file, and only then apply
-//! the after-delivery action to the source. A failure at any step leaves no file under its final
-//! name and never touches the source.
+//! Delivering one file (docs/architecture.md, "Delivering one file", steps 3 to 6), one idea
+//! in one file: stream under a temporary name, verify, rename into place under the conflict
+//! policy, record the ledger and the run file, and only then apply the after-delivery action to
+//! the source. A failure at any step leaves no file under its final name and never touches the
+//! source.
 
 use super::events::RunEvent;
 use super::hold::Hold;

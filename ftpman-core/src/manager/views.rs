@@ -1,4 +1,4 @@
-//! The views every frontend shows: the CLI's `--json`, the web API's bodies, Python's result
+//! The views every frontend shows (one idea, the shape of what leaves the core): the CLI's `--json`, the web API's bodies, Python's result
 //! objects. Stable field names, times in RFC 3339 (UTC), sizes in bytes, and never a secret:
 //! only whether one is set.
 

@@ -86,7 +86,13 @@ mod tests {
         let e = ftp_error("partner", "RETR", "/out/a.csv", FtpError::ConnectionError(io));
         assert_eq!(
             (e.kind(), e.site(), e.operation(), e.path(), e.is_transient()),
-            (TransportErrorKind::Protocol, "partner", Some("RETR"), Some("/out/a.csv"), true)
+            (
+                TransportErrorKind::Protocol,
+                "partner",
+                Some("RETR"),
+                Some("/out/a.csv"),
+                true
+            )
         );
         let source = std::error::Error::source(&e).expect("the I/O error underneath");
         assert!(source.to_string().contains("reset by peer"), "{source}");
