@@ -1,6 +1,6 @@
-//! The views every frontend shows (one idea, the shape of what leaves the core): the CLI's `--json`, the web API's bodies, Python's result
-//! objects. Stable field names, times in RFC 3339 (UTC), sizes in bytes, and never a secret:
-//! only whether one is set.
+//! The views every frontend shows (one idea, the shape of what leaves the core): the CLI's
+//! `--json`, the web API's bodies, Python's result objects. Stable field names, times in RFC 3339
+//! (UTC), sizes in bytes, and never a secret: only whether one is set.
 
 use crate::model::{ApiToken, Job, LogEntry, Node, Run, RunFile, Schedule, Setting, Site, User};
 use crate::transport::site_test::{SiteTestFailure, SiteTestReport};
