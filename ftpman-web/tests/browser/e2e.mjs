@@ -221,7 +221,6 @@ await shot("job");
 await page.goto(`${base}/jobs`);
 check((await page.textContent("tbody"))?.includes("at 03:00 every day"), "the list says the schedule in words");
 check((await page.$$("tbody .tick.succeeded")).length >= 2, "the list's bar shows the last runs");
-await shot("jobs");
 
 // The run in the list; the job in the logs, by component, job and time.
 await page.goto(`${base}/runs?job=nightly&status=succeeded&since=1h`);
@@ -232,6 +231,23 @@ check((await page.textContent("tbody"))?.includes("job 'nightly' added"), "the j
 await shot("logs");
 await page.goto(`${base}/logs?since=yesterday-ish`);
 check((await page.textContent("main .error"))?.includes("since"), "a bad time filter is said so");
+
+// A group (made over the API, as a program would), listed on the jobs page and run from there.
+const made = await page.evaluate(async (base) => {
+  const csrf = document.querySelector("input[name=csrf]").value;
+  const r = await fetch(`${base}/api/v1/groups`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-csrf-token": csrf },
+    body: JSON.stringify({ name: "nightly-bundle", jobs: ["nightly"], schedule: "30 3 * * *" }),
+  });
+  return r.status;
+}, base);
+check(made === 201, `a group added over the API (${made})`);
+await page.goto(`${base}/jobs`);
+check((await page.textContent("#groups"))?.includes("nightly-bundle"), "the jobs page lists the group");
+await shot("jobs");
+await Promise.all([page.waitForURL(`${base}/jobs`), page.click("#groups button:has-text('Run now')")]);
+check((await toast()).includes("group nightly-bundle: run"), `a toast says the group run started (${await toast()})`);
 
 // Upload a file into a site's folder, with progress.
 await page.goto(`${base}/upload`);
