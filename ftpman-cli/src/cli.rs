@@ -252,8 +252,9 @@ pub struct ScheduleFlags {
     /// Cron expression, 5 fields or 6 with seconds ("0 2 * * *").
     #[arg(long, conflicts_with = "at")]
     pub schedule: Option<String>,
-    /// Time zone of the schedule (Europe/Berlin; default UTC); backfill times (--as-of) are
-    /// read in it too.
+    /// Time zone (Europe/Berlin; default UTC): the cron expression, --at, date windows, path
+    /// templates and backfill times are read in it, with or without a schedule; a new
+    /// schedule keeps the zone unless given another.
     #[arg(long)]
     pub tz: Option<String>,
     /// Run once at this time (2026-12-01T02:00:00Z, or "2026-12-01 02:00" in --tz).

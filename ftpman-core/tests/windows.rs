@@ -273,3 +273,63 @@ async fn a_catch_up_run_after_downtime_takes_what_the_on_time_run_would_have() {
     );
     assert_eq!(caught_up.2, Some(fire));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_job_reads_its_window_in_the_zone_it_was_given() {
+    let (store, _db) = sqlite_store().await;
+    let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // 23:30 UTC on the 24th is the 25th in Berlin: the Berlin day before the 26th takes it.
+    write(src.path(), "late.csv");
+    touch(
+        &src.path().join("late.csv"),
+        Utc.with_ymd_and_hms(2026, 11, 24, 23, 30, 0).unwrap(),
+    );
+    save_site(store.as_ref(), "src", site(Kind::Local, src.path())).await;
+    save_site(store.as_ref(), "dst", site(Kind::Local, dst.path())).await;
+    let m = Manager::from_store(store, "test");
+    let opts = JobOptions {
+        from: Some("src:/".into()),
+        to: Some("dst:/{yyyy}-{mm}-{dd}".into()),
+        window: Some("previous-day".into()),
+        tz: Some("Europe/Berlin".into()),
+        ..JobOptions::default()
+    };
+    let job = m.add_job("by-hand", &opts).await.unwrap();
+    assert_eq!(
+        (job.schedule.clone(), job.zone()),
+        (Schedule::Manual, chrono_tz::Europe::Berlin)
+    );
+    let view = m.job_view_with_fires("by-hand", 1).await.unwrap();
+    assert_eq!(view.zone, "Europe/Berlin");
+    let run = m
+        .start_run_with("by-hand", &backfill("2026-11-26 00:30", false), Trigger::Manual)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(
+        run.window.as_deref(),
+        Some("2026-11-25 00:00 .. 2026-11-25 23:59:59 Europe/Berlin")
+    );
+    assert_eq!(run.counts.transferred, 1, "{run:?}");
+    assert!(
+        dst.path().join("2026-11-26/late.csv").exists(),
+        "the path template in Berlin too"
+    );
+    // A schedule given later without --tz keeps the zone; --manual again keeps it as well.
+    let cron = JobOptions {
+        schedule: Some("0 2 * * *".into()),
+        ..JobOptions::default()
+    };
+    let job = m.edit_job("by-hand", &cron).await.unwrap();
+    assert_eq!(job.zone(), chrono_tz::Europe::Berlin);
+    let manual = JobOptions {
+        manual: true,
+        ..JobOptions::default()
+    };
+    assert_eq!(
+        m.edit_job("by-hand", &manual).await.unwrap().zone(),
+        chrono_tz::Europe::Berlin
+    );
+}

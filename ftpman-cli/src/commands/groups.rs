@@ -31,6 +31,9 @@ fn show(view: &GroupView) {
     );
     row("jobs", view.jobs.join(" -> "));
     row("schedule", view.schedule.text.clone());
+    if view.schedule.kind != "cron" {
+        row("time zone", view.zone.clone());
+    }
     if let Some(fires) = view.next_fires.as_ref().filter(|f| !f.is_empty()) {
         row("next fires", fires.join(", "));
     }

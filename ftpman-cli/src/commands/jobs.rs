@@ -97,6 +97,9 @@ fn show(
         );
     }
     row("schedule", view.schedule.text.clone());
+    if view.schedule.kind != "cron" {
+        row("time zone", view.zone.clone());
+    }
     if !fires.is_empty() {
         let when: Vec<String> = fires
             .iter()

@@ -20,7 +20,8 @@ pub struct GroupOptions {
     pub jobs: Option<Vec<String>>,
     /// A cron expression (5 or 6 fields).
     pub schedule: Option<String>,
-    /// The cron expression's time zone (default UTC).
+    /// The group's time zone (default UTC): its cron expression, `at` and backfill times are
+    /// read in it, with or without a schedule.
     pub tz: Option<String>,
     /// One time: an RFC 3339 timestamp or `YYYY-MM-DD HH:MM` in `tz`.
     pub at: Option<String>,
@@ -42,6 +43,8 @@ pub struct GroupView {
     /// Its jobs, in the order they run.
     pub jobs: Vec<String>,
     pub schedule: ScheduleView,
+    /// The zone its backfill times are read in (its cron schedule's, else `--tz`, else UTC).
+    pub zone: String,
     pub continue_on_failure: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -146,7 +149,14 @@ impl Manager {
             }
             group.job_ids = ids;
         }
-        apply_schedule(&mut group.schedule, &o.schedule, &o.at, o.manual, &o.tz)?;
+        apply_schedule(
+            &mut group.schedule,
+            &mut group.zone,
+            &o.schedule,
+            &o.at,
+            o.manual,
+            &o.tz,
+        )?;
         if let Some(v) = o.continue_on_failure {
             group.continue_on_failure = v;
         }
@@ -284,6 +294,7 @@ impl Manager {
                     .map(|id| names.get(id).cloned().unwrap_or_else(|| format!("#{id}")))
                     .collect(),
                 schedule: ScheduleView::of(&g.schedule),
+                zone: g.zone().name().to_string(),
                 continue_on_failure: g.continue_on_failure,
                 created_at: time(g.created_at),
                 updated_at: time(g.updated_at),

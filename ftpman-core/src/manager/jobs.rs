@@ -38,7 +38,8 @@ pub struct JobOptions {
     pub name_date: Option<String>,
     /// A cron expression (5 or 6 fields).
     pub schedule: Option<String>,
-    /// The cron expression's time zone (default UTC).
+    /// The job's time zone (default UTC): its cron expression, `at`, date windows, path
+    /// templates and backfill times are read in it, with or without a schedule.
     pub tz: Option<String>,
     /// One time: an RFC 3339 timestamp or `YYYY-MM-DD HH:MM` in `tz`.
     pub at: Option<String>,
@@ -89,19 +90,28 @@ fn is_none(v: &str) -> bool {
     matches!(v.trim(), "" | "none" | "off")
 }
 
-/// Applies `--schedule`/`--at`/`--manual` and `--tz` as typed to `schedule` (a job's or a
-/// group's): one of the three at most; `--tz` alone moves a cron schedule to another zone.
+/// Applies `--schedule`/`--at`/`--manual` and `--tz` as typed to `schedule` and `zone` (a
+/// job's or a group's): one of the three at most. `--tz` is the zone everything of it is read
+/// in: a cron expression, `--at`, and, without a cron schedule, its windows and backfill times
+/// (kept in `zone`); alone, it moves the schedule to another zone. A new schedule without
+/// `--tz` keeps the zone it had.
 pub(super) fn apply_schedule(
     schedule: &mut Schedule,
+    zone: &mut Option<chrono_tz::Tz>,
     cron: &Option<String>,
     at: &Option<String>,
     manual: bool,
     tz: &Option<String>,
 ) -> ManagerResult<()> {
-    let tz = match tz {
+    let given = match tz {
         Some(tz) => Some(parse_time_zone("tz", tz)?),
         None => None,
     };
+    let current = match &*schedule {
+        Schedule::Cron { tz, .. } => Some(*tz),
+        _ => *zone,
+    };
+    let tz = given.or(current);
     match (cron, at, manual) {
         (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
             return Err(ValidationError::new("schedule", "give one of --schedule, --at or --manual").into());
@@ -125,6 +135,11 @@ pub(super) fn apply_schedule(
             }
         }
     }
+    // A cron schedule carries its zone; anything else keeps it beside the schedule.
+    *zone = match schedule {
+        Schedule::Cron { .. } => None,
+        _ => tz,
+    };
     Ok(())
 }
 
@@ -194,7 +209,7 @@ impl Manager {
         if let Some(v) = &o.name_date {
             job.name_date = if is_none(v) { None } else { Some(NameDate::parse(v)?) };
         }
-        apply_schedule(&mut job.schedule, &o.schedule, &o.at, o.manual, &o.tz)?;
+        apply_schedule(&mut job.schedule, &mut job.zone, &o.schedule, &o.at, o.manual, &o.tz)?;
         if let Some(v) = &o.after {
             job.after = AfterAction::parse(v)?;
         }

@@ -143,6 +143,9 @@ pub struct JobView {
     /// The pattern a file's date is read from its name with (`D{yy}{mm}{dd}`).
     pub name_date: Option<String>,
     pub schedule: ScheduleView,
+    /// The zone its windows, path templates and backfill times are read in (its cron
+    /// schedule's, else the one given with `--tz`, else UTC).
+    pub zone: String,
     pub after: String,
     pub on_conflict: String,
     pub atomic: bool,
@@ -180,6 +183,7 @@ impl JobView {
             window: j.window.as_ref().map(|w| w.to_string()),
             name_date: j.name_date.as_ref().map(|p| p.to_string()),
             schedule: ScheduleView::of(&j.schedule),
+            zone: j.zone().name().to_string(),
             after: j.after.to_string(),
             on_conflict: j.conflict.as_str().into(),
             atomic: j.atomic,

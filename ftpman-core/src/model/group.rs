@@ -18,6 +18,8 @@ pub struct Group {
     pub job_ids: Vec<i64>,
     /// When it runs by itself.
     pub schedule: Schedule,
+    /// Its time zone where its schedule is not a cron expression: what backfill times are read in.
+    pub zone: Option<chrono_tz::Tz>,
     /// Go on with the next job after one failed (by default the group stops there).
     pub continue_on_failure: bool,
     /// When it was created.
@@ -36,17 +38,18 @@ impl Group {
             enabled: true,
             job_ids,
             schedule: Schedule::Manual,
+            zone: None,
             continue_on_failure: false,
             created_at: now,
             updated_at: now,
         }
     }
 
-    /// The group's time zone: its cron schedule's, else UTC.
+    /// The group's time zone: its cron schedule's, else the one given with `--tz`, else UTC.
     pub fn zone(&self) -> chrono_tz::Tz {
         match &self.schedule {
             Schedule::Cron { tz, .. } => *tz,
-            _ => chrono_tz::UTC,
+            _ => self.zone.unwrap_or(chrono_tz::UTC),
         }
     }
 

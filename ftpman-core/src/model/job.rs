@@ -191,6 +191,9 @@ pub struct Job {
     pub bwlimit: Option<u64>,
     /// When the job runs.
     pub schedule: Schedule,
+    /// The job's time zone where its schedule is not a cron expression (a cron schedule
+    /// carries its own): what its date windows, path templates and backfill times are read in.
+    pub zone: Option<Tz>,
     /// When to notify.
     pub notify: NotifyPolicy,
     /// Who to notify by e-mail.
@@ -230,6 +233,7 @@ impl Job {
             file_timeout: Duration::from_secs(3_600),
             bwlimit: None,
             schedule: Schedule::Manual,
+            zone: None,
             notify: NotifyPolicy::Failure,
             recipients: Vec::new(),
             created_at: now,
@@ -237,12 +241,12 @@ impl Job {
         }
     }
 
-    /// The job's time zone: its cron schedule's, else UTC. Path templates are filled, and its
-    /// fires shown, in it.
+    /// The job's time zone: its cron schedule's, else the one given with `--tz`, else UTC.
+    /// Date windows are resolved, path templates filled and its fires shown in it.
     pub fn zone(&self) -> Tz {
         match &self.schedule {
             Schedule::Cron { tz, .. } => *tz,
-            _ => chrono_tz::UTC,
+            _ => self.zone.unwrap_or(chrono_tz::UTC),
         }
     }
 

@@ -71,7 +71,7 @@ pub trait GroupStore: Send + Sync {
 macro_rules! group_cols {
     () => {
         "id, name, enabled, job_ids, schedule_kind, schedule_expr, schedule_tz, schedule_at, continue_on_failure, \
-         created_at, updated_at"
+         created_at, updated_at, zone"
     };
 }
 
@@ -85,7 +85,7 @@ macro_rules! group_run_cols {
 /// A group's stored fields, as [`impl_group_store!`] binds them (`id` and the times apart).
 macro_rules! group_field_cols {
     () => {
-        "name, enabled, job_ids, schedule_kind, schedule_expr, schedule_tz, schedule_at, continue_on_failure"
+        "name, enabled, job_ids, schedule_kind, schedule_expr, schedule_tz, schedule_at, continue_on_failure, zone"
     };
 }
 
@@ -111,6 +111,9 @@ macro_rules! impl_group_store {
                         r.try_get("schedule_at").map_err(e())?,
                     )?,
                     continue_on_failure: r.try_get("continue_on_failure").map_err(e())?,
+                    zone: r.try_get::<Option<String>, _>("zone").map_err(e())?
+                        .map(|z| parse_stored::<chrono_tz::Tz>(&format!("group '{name}' zone"), &z))
+                        .transpose()?,
                     created_at: from_ms(r.try_get("created_at").map_err(e())?),
                     updated_at: from_ms(r.try_get("updated_at").map_err(e())?),
                     name,
@@ -154,7 +157,8 @@ macro_rules! impl_group_store {
                     .bind(expr)
                     .bind(tz)
                     .bind(at)
-                    .bind(g.continue_on_failure))
+                    .bind(g.continue_on_failure)
+                    .bind(g.zone.map(|z| z.name().to_string())))
             }
 
             #[async_trait::async_trait]
@@ -163,7 +167,7 @@ macro_rules! impl_group_store {
                     g.validate()?;
                     let query = sqlx::query(concat!(
                         "INSERT INTO job_groups (", $crate::store::groups::group_field_cols!(), ", created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ", $crate::store::groups::group_cols!()));
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ", $crate::store::groups::group_cols!()));
                     let row = bind_fields(query, g)?
                         .bind(to_ms(Utc::now()))
                         .fetch_one(&self.pool)
@@ -176,7 +180,7 @@ macro_rules! impl_group_store {
                     g.validate()?;
                     let query = sqlx::query(concat!(
                         "UPDATE job_groups SET (", $crate::store::groups::group_field_cols!(), ", updated_at) = ($1, $2, $3, \
-                         $4, $5, $6, $7, $8, $9) WHERE id = $10 RETURNING ", $crate::store::groups::group_cols!()));
+                         $4, $5, $6, $7, $8, $9, $10) WHERE id = $11 RETURNING ", $crate::store::groups::group_cols!()));
                     let row = bind_fields(query, g)?
                         // Strictly later than the last change, so the scheduler sees every edit.
                         .bind(to_ms(Utc::now()).max(to_ms(g.updated_at) + 1))

@@ -31,7 +31,7 @@ macro_rules! job_field_cols {
         "name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, exclude_globs, \
          recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, retry_backoff_secs, \
          file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, notify, recipients, \
-         date_window, name_date"
+         date_window, name_date, zone"
     };
 }
 
@@ -75,6 +75,7 @@ macro_rules! impl_jobs_store {
                     .bind(to_json(&job.recipients))
                     .bind(job.window.as_ref().map(|w| w.to_string()))
                     .bind(job.name_date.as_ref().map(|p| p.to_string()))
+                    .bind(job.zone.map(|z| z.name().to_string()))
             }
 
             #[async_trait::async_trait]
@@ -86,7 +87,7 @@ macro_rules! impl_jobs_store {
                 let query = sqlx::query(concat!(
                     "INSERT INTO jobs (", $crate::store::jobs::job_field_cols!(), ", created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
                      $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, \
-                     $28) RETURNING ", job_cols!()));
+                     $29, $29) RETURNING ", job_cols!()));
                 let row = bind_fields(query, job)
                     .bind(to_ms(Utc::now()))
                     .fetch_one(&self.pool)
@@ -101,7 +102,7 @@ macro_rules! impl_jobs_store {
                 self.site_by_id(job.target_site_id).await?;
                 let query = sqlx::query(concat!(
                     "UPDATE jobs SET (", $crate::store::jobs::job_field_cols!(), ", updated_at) = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28) WHERE id = $29 \
+                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) WHERE id = $30 \
                      RETURNING ", job_cols!()));
                 let row = bind_fields(query, job)
                     .bind(to_ms(Utc::now()))

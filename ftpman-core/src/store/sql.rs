@@ -16,7 +16,7 @@ macro_rules! job_cols {
         "id, name, enabled, source_site_id, source_path, target_site_id, target_path, include_globs, exclude_globs, \
          recurse_dirs, min_age_secs, max_age_secs, conflict, after_action, atomic, parallel, retries, retry_backoff_secs, \
          file_timeout_secs, bwlimit, schedule_kind, schedule_expr, schedule_tz, schedule_at, notify, recipients, \
-         created_at, updated_at, date_window, name_date"
+         created_at, updated_at, date_window, name_date, zone"
     };
 }
 
@@ -382,6 +382,11 @@ macro_rules! impl_sql_store {
                         .try_get::<Option<String>, _>("date_window")
                         .map_err(e())?
                         .map(|w| DateWindow::parse(&w).map_err(|err| corrupt(&what("window"), err)))
+                        .transpose()?,
+                    zone: r
+                        .try_get::<Option<String>, _>("zone")
+                        .map_err(e())?
+                        .map(|z| parse_stored::<chrono_tz::Tz>(&what("zone"), &z))
                         .transpose()?,
                     name_date: r
                         .try_get::<Option<String>, _>("name_date")

@@ -390,8 +390,21 @@ async fn sites_and_jobs_crud(h: &Harness) {
         },
         ..Job::new("x", dst.id, "/in", src.id, "/back")
     };
+    let once = Job {
+        zone: Some(Tz::Europe__Berlin),
+        ..once
+    };
     h.store.create_job(&once).await.unwrap();
-    assert_eq!(h.store.job("once").await.unwrap().schedule, once.schedule);
+    let once_back = h.store.job("once").await.unwrap();
+    assert_eq!(
+        (once_back.schedule.clone(), once_back.zone),
+        (once.schedule.clone(), once.zone)
+    );
+    assert_eq!(
+        once_back.zone(),
+        Tz::Europe__Berlin,
+        "a zone kept beside a schedule that is not cron"
+    );
     let names: Vec<String> = h.store.jobs().await.unwrap().into_iter().map(|j| j.name).collect();
     assert_eq!(names, ["nightly", "once"]);
 

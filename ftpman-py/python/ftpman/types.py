@@ -184,6 +184,7 @@ class Job(_Record):
     updated_at: datetime
     next_fires: Optional[Tuple[datetime, ...]] = None
     next_window: Optional[str] = None
+    zone: str = "UTC"
     _keys = {"source": "from", "target": "to"}
     _convert = {
         "include": _strings,
@@ -321,6 +322,7 @@ class Group(_Record):
     updated_at: datetime
     next_fires: Optional[Tuple[datetime, ...]] = None
     runs: Optional[Tuple[GroupRun, ...]] = None
+    zone: str = "UTC"
     _convert = {
         "jobs": _strings,
         "schedule": lambda v: Schedule.from_dict(v),
