@@ -89,6 +89,11 @@ pub struct Service {
     wake: Arc<tokio::sync::Notify>,
     /// The scheduled groups' fires.
     groups: super::group_fires::GroupFires,
+    /// The earliest next fire of any job, as of the last walk over them.
+    earliest: Mutex<Option<DateTime<Utc>>>,
+    /// When fires were last looked for: a tick woken by a finished run looks again only when
+    /// one is due or a poll interval has passed, not over every job after every run.
+    checked: Mutex<Option<std::time::Instant>>,
 }
 
 impl Service {
@@ -102,6 +107,8 @@ impl Service {
             running: Mutex::new(JoinSet::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
             groups: Default::default(),
+            earliest: Mutex::new(None),
+            checked: Mutex::new(None),
         }
     }
 
@@ -176,6 +183,7 @@ impl Service {
         let jobs = self.scheduled_jobs().await?;
         let mut due: Vec<(&Job, DateTime<Utc>)> = Vec::new();
         let mut first_sight = Vec::new();
+        let mut earliest = None;
         {
             let mut states = match self.jobs.lock() {
                 Ok(s) => s,
@@ -202,6 +210,7 @@ impl Service {
                     }
                 };
                 state.next = Self::advance(job, &state.schedule, state.next, now, &mut due);
+                earliest = earlier(earliest, state.next);
             }
         }
         for job in first_sight {
@@ -215,6 +224,7 @@ impl Service {
                 (None, _) => schedule.next_after(now),
             };
             let next = Self::advance(job, &schedule, next, now, &mut due);
+            earliest = earlier(earliest, next);
             if let Ok(mut states) = self.jobs.lock() {
                 states.insert(
                     job.id,
@@ -225,6 +235,9 @@ impl Service {
                     },
                 );
             }
+        }
+        if let Ok(mut next) = self.earliest.lock() {
+            *next = earliest;
         }
         if due.is_empty() {
             return Ok(0);
@@ -257,6 +270,11 @@ impl Service {
                         if let Some(state) = states.get_mut(&job.id) {
                             state.next = Some(*fire);
                         }
+                    }
+                }
+                if let Ok(mut earliest) = self.earliest.lock() {
+                    for (_, fire) in &due {
+                        *earliest = earlier(*earliest, Some(*fire));
                     }
                 }
                 return Err(e);
@@ -306,6 +324,20 @@ impl Service {
         }
     }
 
+    /// Whether a tick should look for fires: one is due by the last walk, or a poll interval
+    /// passed since (to see jobs changed meanwhile, by this node or another).
+    fn fires_may_be_due(&self) -> bool {
+        let now = self.now();
+        let due = earlier(self.earliest.lock().ok().and_then(|e| *e), self.groups.next()).is_some_and(|t| t <= now);
+        let stale = self
+            .checked
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .is_none_or(|c| c.elapsed() >= self.config.poll);
+        due || stale
+    }
+
     /// Claims queued runs (of jobs and of groups) while this node has room, and starts them.
     /// A group run takes one place while its jobs run one after another on this node.
     pub async fn claim_and_start(&self) -> Result<usize, StoreError> {
@@ -351,11 +383,7 @@ impl Service {
 
     async fn sleep_until_next(&self, shutdown: &mut watch::Receiver<bool>) {
         let now = self.now();
-        let next = self.next_fires().first().map(|(_, t)| *t);
-        let next = match (next, self.groups.next()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = earlier(self.earliest.lock().ok().and_then(|e| *e), self.groups.next());
         let mut wait = self.config.poll;
         if let Some(next) = next
             && let Ok(d) = (next - now).to_std()
@@ -420,7 +448,14 @@ impl Service {
 #[async_trait]
 impl Scheduler for Service {
     async fn tick(&self) -> Result<usize, StoreError> {
-        let created = self.fire_due().await? + self.fire_due_groups().await?;
+        let created = if self.fires_may_be_due() {
+            if let Ok(mut checked) = self.checked.lock() {
+                *checked = Some(std::time::Instant::now());
+            }
+            self.fire_due().await? + self.fire_due_groups().await?
+        } else {
+            0
+        };
         self.claim_and_start().await?;
         // Idle connections give their cluster slots back well before the slots' lease runs out.
         self.engine
@@ -470,5 +505,13 @@ impl Scheduler for Service {
         self.engine.close_idle(Duration::ZERO).await;
         tracing::info!(target: "ftpman::scheduler", node = %node, "scheduler stopped");
         Ok(())
+    }
+}
+
+/// The earlier of two instants, either of which may be missing.
+fn earlier(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
