@@ -122,15 +122,8 @@ fn group_run_args(args: &Args) -> PyResult<(String, RunOptions, Trigger)> {
 /// One operation by name.
 async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
     match op.as_str() {
-        "sites" => to_value(
-            m.sites()
-                .await
-                .map_err(core)?
-                .iter()
-                .map(SiteView::from)
-                .collect::<Vec<_>>(),
-        ),
-        "site" => to_value(SiteView::from(&m.site(&args.str("name")?).await.map_err(core)?)),
+        "sites" => to_value(m.site_views().await.map_err(core)?),
+        "site" => to_value(m.site_view(&args.str("name")?).await.map_err(core)?),
         "add_site" => {
             let opts: SiteOptions = args.options(&["name"])?;
             to_value(SiteView::from(

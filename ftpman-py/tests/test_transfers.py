@@ -35,7 +35,12 @@ def test_jobs_move_files_from_sftp_and_ftp_intact(manager: ftpman.Manager, serve
     partner = manager.site("partner")
     assert partner.has_password and partner.host_key == servers.host_key
     assert servers.password not in repr(partner) and servers.password not in str(partner.to_dict())
+    assert partner.last_test is None, "never tested yet"
     assert manager.test_site("partner").ok
+    # The test is kept with the site, in one site's view and in the list.
+    tested = manager.site("partner").last_test
+    assert tested is not None and tested.ok and tested.message is None
+    assert [s.last_test is not None for s in manager.sites() if s.name == "partner"] == [True]
 
     job = manager.add_job("pull", source="partner:/out", target="archive:/sftp", include=["*.csv"], parallel=2)
     assert job.source == "partner:/out" and job.include == ("*.csv",) and job.schedule.kind == "manual"

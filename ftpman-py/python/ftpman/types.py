@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple, Type
 __all__ = [
     "Site",
     "SiteTest",
+    "SiteTestSummary",
     "Entry",
     "Schedule",
     "Job",
@@ -114,7 +115,22 @@ class Site(_Record):
     has_private_key: bool
     created_at: datetime
     updated_at: datetime
-    _convert = {"created_at": _time, "updated_at": _time}
+    last_test: Optional["SiteTestSummary"] = None
+    _convert = {
+        "created_at": _time,
+        "updated_at": _time,
+        "last_test": lambda v: None if v is None else SiteTestSummary.from_dict(v),
+    }
+
+
+@dataclass(frozen=True)
+class SiteTestSummary(_Record):
+    """A site's last connection test, as kept: when, whether it passed, what went wrong."""
+
+    tested_at: datetime
+    ok: bool
+    message: Optional[str]
+    _convert = {"tested_at": _time}
 
 
 @dataclass(frozen=True)
