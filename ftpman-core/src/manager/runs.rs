@@ -111,9 +111,13 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// A page of `items` asked for with `limit`; `key` gives an item's cursor value.
-    fn of(items: Vec<T>, limit: i64, key: impl Fn(&T) -> i64) -> Page<T> {
-        let next = (items.len() as i64 >= limit).then(|| items.last().map(&key)).flatten();
+    /// A page of `limit` items from `items`, read with one more than `limit` so that a page
+    /// filled exactly is known to be the last (no `next` leading to an empty page); `key`
+    /// gives an item's cursor value.
+    fn of(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> i64) -> Page<T> {
+        let more = items.len() as i64 > limit;
+        items.truncate(limit.max(0) as usize);
+        let next = more.then(|| items.last().map(&key)).flatten();
         Page { items, next }
     }
 }
@@ -314,7 +318,7 @@ impl Manager {
                 since: filter.since,
                 until: filter.until,
                 before_id: filter.before,
-                limit: Some(limit),
+                limit: Some(limit + 1),
                 offset: 0,
                 group_run_id: None,
             })
@@ -327,7 +331,7 @@ impl Manager {
     pub async fn run_files_page(&self, run_id: i64, after: i64, limit: i64) -> ManagerResult<Page<RunFile>> {
         self.run(run_id).await?;
         let limit = limit.clamp(1, 1_000);
-        let files = self.store.run_files_after(run_id, after, limit).await?;
+        let files = self.store.run_files_after(run_id, after, limit + 1).await?;
         Ok(Page::of(files, limit, |f| f.id))
     }
 
@@ -343,7 +347,7 @@ impl Manager {
                 before_id: filter.before,
                 since: filter.since,
                 until: filter.until,
-                limit: Some(limit),
+                limit: Some(limit + 1),
                 ..LogQuery::default()
             })
             .await?;
@@ -390,5 +394,21 @@ impl Manager {
             .await?;
         entries.reverse();
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+
+    #[test]
+    fn a_page_filled_exactly_is_the_last() {
+        // The store is asked for one more than the page holds: a fourth item means more.
+        let last = Page::of(vec![5, 4, 3], 3, |v| *v);
+        assert_eq!((last.items, last.next), (vec![5, 4, 3], None));
+        let more = Page::of(vec![5, 4, 3, 2], 3, |v| *v);
+        assert_eq!((more.items, more.next), (vec![5, 4, 3], Some(3)));
+        let empty = Page::of(Vec::<i64>::new(), 3, |v| *v);
+        assert_eq!((empty.items.len(), empty.next), (0, None));
     }
 }
