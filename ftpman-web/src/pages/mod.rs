@@ -102,6 +102,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/jobs/{name}/enable", post(jobs::enable))
         .route("/jobs/{name}/disable", post(jobs::disable))
         .route("/jobs/{name}/remove", post(jobs::remove_job))
+        .route("/groups/{name}", get(groups::group_page))
         .route("/groups/{name}/run", post(groups::run_now))
         .route("/runs", get(runs::runs))
         .route("/runs/{id}", get(runs::run))

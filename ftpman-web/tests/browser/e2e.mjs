@@ -248,6 +248,13 @@ check((await page.textContent("#groups"))?.includes("nightly-bundle"), "the jobs
 await shot("jobs");
 await Promise.all([page.waitForURL(`${base}/jobs`), page.click("#groups button:has-text('Run now')")]);
 check((await toast()).includes("group nightly-bundle: run"), `a toast says the group run started (${await toast()})`);
+await page.goto(`${base}/groups/nightly-bundle`);
+await labelled("group");
+check((await page.textContent("#group-jobs"))?.includes("nightly"), "the group's page lists its jobs");
+await page.waitForFunction(() => /nightly/.test(document.getElementById("group-runs")?.textContent || ""), null, { timeout: 5000 }).catch(() => {});
+if (!(await page.$("#group-runs"))) await page.reload();
+check((await page.textContent("#group-runs"))?.includes("nightly"), "the group's run with its job's run");
+await shot("group");
 
 // Upload a file into a site's folder, with progress.
 await page.goto(`${base}/upload`);

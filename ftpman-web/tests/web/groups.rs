@@ -225,6 +225,16 @@ async fn windows_backfills_and_groups_over_the_api() {
     assert!(!a.text.contains("/groups/carriers/run"), "a viewer gets no button");
     let a = srv.call(&watcher, Method::POST, "/groups/carriers/run", None).await;
     assert_eq!(a.status, 403, "{}", a.text);
+    // The group's page: its jobs in order, linked, and its runs with their jobs' runs.
+    let a = srv.call(&watcher, Method::GET, "/groups/carriers", None).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let jobs = a.text.split(r#"id="group-jobs""#).nth(1).unwrap_or_default();
+    let (b_at, a_at) = (
+        jobs.find("/jobs/b").unwrap_or(usize::MAX),
+        jobs.find("/jobs/a").unwrap_or(0),
+    );
+    assert!(b_at < a_at, "b, then a: {}", a.text);
+    assert!(a.text.contains(r#"id="group-runs""#), "{}", a.text);
     let latest = srv
         .call(&viewer, Method::GET, "/api/v1/groups/carriers", None)
         .await
