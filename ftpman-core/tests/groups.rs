@@ -265,3 +265,62 @@ async fn pg_database(prefix: &str) -> String {
         format!("{server}/{db}?{options}")
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_while_the_group_still_runs_is_skipped_even_behind_a_newer_skip() {
+    let (store, _db) = harness::sqlite_store().await;
+    let root = tempfile::tempdir().unwrap();
+    let m = three_jobs(store.clone(), root.path(), false).await;
+    m.add_group(
+        "slow",
+        &GroupOptions {
+            schedule: Some("*/10 * * * *".into()),
+            ..group("a", false)
+        },
+    )
+    .await
+    .unwrap();
+    let group = m.group("slow").await.unwrap();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let engine = Engine::with_clock(
+        store.clone(),
+        Arc::new(ProtocolConnector),
+        EngineConfig::default(),
+        clock.clone(),
+    );
+    let svc = Service::new(engine.clone(), ServiceConfig::default());
+    assert_eq!(svc.fire_due_groups().await.unwrap(), 0);
+    // A run of the group held by another node, then a manual run refused as skipped.
+    let held = ftpman_core::model::NewGroupRun {
+        group_id: group.id,
+        trigger: Trigger::Manual,
+        scheduled_for: None,
+        status: RunStatus::Running,
+        as_of: None,
+        again: false,
+    };
+    store
+        .start_new_group_run(&held, "elsewhere", clock.now(), Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .expect("running elsewhere");
+    let request = ftpman_core::engine::GroupRequest {
+        trigger: Trigger::Manual,
+        as_of: None,
+        again: false,
+    };
+    assert_eq!(
+        engine.begin_group(group.id, request).await.unwrap().status,
+        RunStatus::Skipped
+    );
+    // The next fire finds the group still running: recorded as skipped, not queued behind it.
+    let fire = ftpman_core::scheduler::next_fires_of(&group.schedule, clock.now(), 1).unwrap()[0];
+    clock.set(fire + chrono::Duration::seconds(1));
+    assert_eq!(svc.fire_due_groups().await.unwrap(), 1);
+    let runs = store.group_runs(group.id, 10).await.unwrap();
+    let fired = runs
+        .iter()
+        .find(|r| r.scheduled_for == Some(fire))
+        .expect("the fire's run");
+    assert_eq!(fired.status, RunStatus::Skipped, "{runs:?}");
+}

@@ -89,6 +89,42 @@ impl Engine {
                 }
             }))
         };
+        // Whatever stops the jobs (the store failing), the group run is ended here, not left
+        // running until its lease runs out.
+        let (status, error, runs) = match self.group_jobs(&group_run, &held).await {
+            Ok(done) => done,
+            Err(e) => (
+                RunStatus::Failed,
+                Some(format!("the group run could not go on: {e}")),
+                Vec::new(),
+            ),
+        };
+        if !held.load(Ordering::Acquire) {
+            tracing::warn!(target: "ftpman::engine", group_run = group_run.id, "the group run's lease was lost; its record is left to the node that holds it");
+            return Ok((store.group_run(group_run.id).await?, runs));
+        }
+        store
+            .finish_group_run(
+                group_run.id,
+                Some(&node),
+                status,
+                error.as_deref(),
+                self.inner.clock.now(),
+            )
+            .await?;
+        let succeeded = runs.iter().filter(|r| r.status == RunStatus::Succeeded).count();
+        tracing::info!(target: "ftpman::engine", group_run = group_run.id, status = %status, jobs = runs.len(), "group run {} {status}: {succeeded} jobs succeeded", group_run.id);
+        Ok((store.group_run(group_run.id).await?, runs))
+    }
+
+    /// Runs a group run's jobs in order: its status, its error (which job failed, what was not
+    /// run) and the jobs' runs. Stops before the next job once `held` says the lease is lost.
+    async fn group_jobs(
+        &self,
+        group_run: &GroupRun,
+        held: &AtomicBool,
+    ) -> Result<(RunStatus, Option<String>, Vec<Run>), EngineError> {
+        let store = &self.inner.store;
         let group = store.group_by_id(group_run.group_id).await?;
         let reference = group_run.reference_time();
         let mut runs = Vec::new();
@@ -155,21 +191,7 @@ impl Engine {
             None if succeeded == 0 => (RunStatus::Failed, Some(failures.join("; "))),
             None => (RunStatus::Partial, Some(failures.join("; "))),
         };
-        if !held.load(Ordering::Acquire) {
-            tracing::warn!(target: "ftpman::engine", group_run = group_run.id, "the group run's lease was lost; its record is left to the node that holds it");
-            return Ok((store.group_run(group_run.id).await?, runs));
-        }
-        store
-            .finish_group_run(
-                group_run.id,
-                Some(&node),
-                status,
-                error.as_deref(),
-                self.inner.clock.now(),
-            )
-            .await?;
-        tracing::info!(target: "ftpman::engine", group = %group.name, group_run = group_run.id, status = %status, jobs = runs.len(), "group run of '{}' {status}: {} of {} jobs succeeded", group.name, succeeded, group.job_ids.len());
-        Ok((store.group_run(group_run.id).await?, runs))
+        Ok((status, error, runs))
     }
 
     /// The names of the jobs with these ids, in order (`#ID` for one that no longer exists).

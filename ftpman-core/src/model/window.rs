@@ -46,12 +46,17 @@ pub enum DateWindow {
 const WINDOW_FORMS: &str = "previous-day, previous-week, previous-month, cycle:DAY (cycle:26), cycle:FROM..TO (cycle:1..25), last:DURATION (last:36h), DATE..DATE (2026-10-01..2026-10-31) or YYYY-MM (2026-10)";
 
 fn date(field: &str, text: &str) -> Valid<NaiveDate> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
-        ValidationError::new(
-            field,
-            format!("'{}' is not a date; write YYYY-MM-DD, e.g. 2026-10-01", printable(text)),
-        )
-    })
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        // Four-digit years only: chrono reads a signed year of any length, and a date at the
+        // calendar's edge has no day after it.
+        .filter(|d| (1..=9999).contains(&d.year()))
+        .ok_or_else(|| {
+            ValidationError::new(
+                field,
+                format!("'{}' is not a date; write YYYY-MM-DD, e.g. 2026-10-01", printable(text)),
+            )
+        })
 }
 
 fn cycle_day(field: &str, text: &str) -> Valid<u32> {
@@ -120,6 +125,7 @@ impl DateWindow {
         }
         if s.len() == 7
             && let Ok(d) = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+            && (1..=9999).contains(&d.year())
         {
             return Ok(DateWindow::Month {
                 year: d.year(),

@@ -110,48 +110,64 @@ impl GroupFires {
             states.retain(|id, _| groups.iter().any(|g| g.id == *id));
         }
         let mut created = 0;
-        for (group_id, name, fire) in due {
-            let running = store
-                .group_runs(group_id, 1)
-                .await?
-                .first()
-                .is_some_and(|r| !r.status.is_final());
-            let new = NewGroupRun {
-                group_id,
-                trigger: Trigger::Schedule,
-                scheduled_for: Some(fire),
-                status: if running { RunStatus::Skipped } else { RunStatus::Queued },
-                as_of: None,
-                again: false,
-            };
-            let run = match store.create_group_run(&new).await {
-                Ok(Some(run)) => run,
-                // Another node recorded this fire.
-                Ok(None) => continue,
+        for (i, (group_id, name, fire)) in due.iter().enumerate() {
+            match Self::record(store, *group_id, name, *fire, now).await {
+                Ok(made) => created += usize::from(made),
                 Err(e) => {
-                    // Not recorded: the next tick tries the fire again.
-                    if let Ok(mut states) = self.states.lock()
-                        && let Some(state) = states.get_mut(&group_id)
-                    {
-                        state.next = Some(fire);
+                    // Not recorded: this fire and the ones after it are tried again next tick.
+                    if let Ok(mut states) = self.states.lock() {
+                        for (group_id, _, fire) in &due[i..] {
+                            if let Some(state) = states.get_mut(group_id) {
+                                state.next = Some(*fire);
+                            }
+                        }
                     }
                     return Err(e);
                 }
-            };
-            created += 1;
-            if run.status == RunStatus::Skipped {
-                store
-                    .finish_group_run(
-                        run.id,
-                        None,
-                        RunStatus::Skipped,
-                        Some("the previous run of this group was still going"),
-                        now,
-                    )
-                    .await?;
-                tracing::info!(target: "ftpman::scheduler", group = %name, fire = %fire, "group fire skipped: the previous run is still going");
             }
         }
         Ok(created)
+    }
+
+    /// Records one group fire: queued, or skipped when a run of the group is still queued or
+    /// running; false when another node recorded it first.
+    async fn record(
+        store: &dyn Store,
+        group_id: i64,
+        name: &str,
+        fire: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // Any unfinished run among the latest, not only the newest: a manual run skipped
+        // meanwhile is newer than the one still going.
+        let running = store
+            .group_runs(group_id, 20)
+            .await?
+            .iter()
+            .any(|r| !r.status.is_final());
+        let new = NewGroupRun {
+            group_id,
+            trigger: Trigger::Schedule,
+            scheduled_for: Some(fire),
+            status: if running { RunStatus::Skipped } else { RunStatus::Queued },
+            as_of: None,
+            again: false,
+        };
+        let Some(run) = store.create_group_run(&new).await? else {
+            return Ok(false);
+        };
+        if run.status == RunStatus::Skipped {
+            store
+                .finish_group_run(
+                    run.id,
+                    None,
+                    RunStatus::Skipped,
+                    Some("the previous run of this group was still going"),
+                    now,
+                )
+                .await?;
+            tracing::info!(target: "ftpman::scheduler", group = %name, fire = %fire, "group fire skipped: the previous run is still going");
+        }
+        Ok(true)
     }
 }
