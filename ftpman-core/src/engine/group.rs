@@ -112,8 +112,6 @@ impl Engine {
                 self.inner.clock.now(),
             )
             .await?;
-        let succeeded = runs.iter().filter(|r| r.status == RunStatus::Succeeded).count();
-        tracing::info!(target: "ftpman::engine", group_run = group_run.id, status = %status, jobs = runs.len(), "group run {} {status}: {succeeded} jobs succeeded", group_run.id);
         Ok((store.group_run(group_run.id).await?, runs))
     }
 
@@ -191,6 +189,7 @@ impl Engine {
             None if succeeded == 0 => (RunStatus::Failed, Some(failures.join("; "))),
             None => (RunStatus::Partial, Some(failures.join("; "))),
         };
+        tracing::info!(target: "ftpman::engine", group = %group.name, group_run = group_run.id, status = %status, jobs = runs.len(), "group run of '{}' {status}: {succeeded} of {} jobs succeeded", group.name, group.job_ids.len());
         Ok((status, error, runs))
     }
 
