@@ -144,21 +144,21 @@ if has 1; then
         ftp) curl_url="ftp://127.0.0.1:$port/$rf"; curl_opt="--user $FTPMAN_TEST_USER:$pw" ;;
         ftps) curl_url="ftp://127.0.0.1:$port/$rf"; curl_opt="--ssl-reqd -k --user $FTPMAN_TEST_USER:$pw" ;;
       esac
+      # The same commands both ways, with the ends swapped.
       if [ "$dir" = down ]; then
-        measure "$g|curl" "curl -sS $curl_opt -o $lf $curl_url" "$check"
-        [ "$proto" = sftp ] && echo "get $rf $lf" > "$work/batch" && measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
-        [ "$proto" = sftp ] && measure "$g|sftp, aes128-gcm" "sftp -q $gcm_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
-        measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); get $rf -o $lf\"" "$check"
-        [ "$proto" = sftp ] && measure "$g|lftp, aes128-gcm" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); get $rf -o $lf\"" "$check"
-        measure "$g|rclone" "rclone copyto '$(rclone_remote "$proto")$rf' $lf" "$check"
+        curl_io="-o $lf"; sftp_cmd="get $rf $lf"; lftp_cmd="get $rf -o $lf"; rclone_ends="'$(rclone_remote "$proto")$rf' $lf"
       else
-        measure "$g|curl" "curl -sS $curl_opt -T $lf $curl_url" "$check"
-        [ "$proto" = sftp ] && echo "put $lf $rf" > "$work/batch" && measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
-        [ "$proto" = sftp ] && measure "$g|sftp, aes128-gcm" "sftp -q $gcm_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
-        measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); put $lf -o $rf\"" "$check"
-        [ "$proto" = sftp ] && measure "$g|lftp, aes128-gcm" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); put $lf -o $rf\"" "$check"
-        measure "$g|rclone" "rclone copyto $lf '$(rclone_remote "$proto")$rf'" "$check"
+        curl_io="-T $lf"; sftp_cmd="put $lf $rf"; lftp_cmd="put $lf -o $rf"; rclone_ends="$lf '$(rclone_remote "$proto")$rf'"
       fi
+      measure "$g|curl" "curl -sS $curl_opt $curl_io $curl_url" "$check"
+      if [ "$proto" = sftp ]; then
+        echo "$sftp_cmd" > "$work/batch"
+        measure "$g|sftp" "sftp -q $ssh_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+        measure "$g|sftp, aes128-gcm" "sftp -q $gcm_opts -P $port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+      fi
+      measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); $lftp_cmd\"" "$check"
+      [ "$proto" = sftp ] && measure "$g|lftp, aes128-gcm" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); $lftp_cmd\"" "$check"
+      measure "$g|rclone" "rclone copyto $rclone_ends" "$check"
     done
     rm -f "$rdir/remote.bin" "$rdir/up.bin" /dev/shm/ftpman-bench-down.bin
   done

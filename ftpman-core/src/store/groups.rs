@@ -285,12 +285,8 @@ macro_rules! impl_group_store {
                         .bind(lease_until(now, lease))
                         .fetch_optional(&self.pool)
                         .await;
-                    match row {
-                        Ok(row) => row.as_ref().map(group_run_from_row).transpose(),
-                        // The group is running (it runs once at a time).
-                        Err(e) if is_unique_violation(&e) => Ok(None),
-                        Err(e) => Err(db(format!("starting a run of group #{}", new.group_id))(e)),
-                    }
+                    // The group is running (it runs once at a time).
+                    unless_taken(row, group_run_from_row, format!("starting a run of group #{}", new.group_id))
                 }
 
                 async fn claim_group_run(&self, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<GroupRun>> {
@@ -304,25 +300,12 @@ macro_rules! impl_group_store {
                         .bind(lease_until(now, lease))
                         .fetch_optional(&self.pool)
                         .await;
-                    match row {
-                        Ok(row) => row.as_ref().map(group_run_from_row).transpose(),
-                        // Two nodes claimed runs of one group at once: the index refused one.
-                        Err(e) if is_unique_violation(&e) => Ok(None),
-                        Err(e) => Err(db("claiming a queued group run")(e)),
-                    }
+                    // Two nodes claimed runs of one group at once: the index refused one.
+                    unless_taken(row, group_run_from_row, "claiming a queued group run")
                 }
 
                 async fn renew_group_lease(&self, id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool> {
-                    let done = sqlx::query(
-                        "UPDATE group_runs SET lease_expires_at = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'",
-                    )
-                    .bind(id)
-                    .bind(node_id)
-                    .bind(lease_until(now, lease))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db(format!("renewing the lease of group run {id}")))?;
-                    Ok(done.rows_affected() == 1)
+                    renew_lease_in!(&self.pool, "group_runs", id, node_id, lease_until(now, lease), format!("renewing the lease of group run {id}"))
                 }
 
                 async fn finish_group_run(

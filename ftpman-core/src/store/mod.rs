@@ -10,6 +10,7 @@ mod cluster;
 mod groups;
 mod jobs;
 mod ledger;
+mod migrations;
 mod postgres;
 mod runs;
 mod settings;

@@ -27,7 +27,9 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db("connecting to PostgreSQL"))?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        super::migrations::migrator(super::migrations::Dialect::Postgres)
+            .run(&pool)
+            .await?;
         let cipher = Self::init_cipher(&pool, &key).await?;
         Ok(PgStore { pool, cipher })
     }

@@ -221,14 +221,10 @@ macro_rules! impl_runs_store {
                     .bind(lease_until(now, lease))
                     .fetch_optional(&self.pool)
                     .await;
-                match row {
-                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
-                    // Two nodes claimed queued runs of one job at the same instant: the index that
-                    // keeps a job to one running run refused the second. Nothing is claimed now;
-                    // the caller polls again.
-                    Err(e) if is_unique_violation(&e) => Ok(None),
-                    Err(e) => Err(db("claiming a queued run")(e)),
-                }
+                // Two nodes claimed queued runs of one job at the same instant: the index that
+                // keeps a job to one running run refused the second. Nothing is claimed now;
+                // the caller polls again.
+                unless_taken(row, Self::run_from_row, "claiming a queued run")
             }
 
             async fn start_run(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
@@ -241,12 +237,8 @@ macro_rules! impl_runs_store {
                     .bind(lease_until(now, lease))
                     .fetch_optional(&self.pool)
                     .await;
-                match row {
-                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
-                    // Its job started running elsewhere in the meantime.
-                    Err(e) if is_unique_violation(&e) => Ok(None),
-                    Err(e) => Err(db(format!("starting run {run_id}"))(e)),
-                }
+                // Its job started running elsewhere in the meantime.
+                unless_taken(row, Self::run_from_row, format!("starting run {run_id}"))
             }
 
             async fn start_new_run(&self, new: &NewRun, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<Option<Run>> {
@@ -267,12 +259,8 @@ macro_rules! impl_runs_store {
                     .bind(new.group_run_id)
                     .fetch_optional(&self.pool)
                     .await;
-                match row {
-                    Ok(row) => row.as_ref().map(Self::run_from_row).transpose(),
-                    // The job has a running run (one job runs once at a time), or the fire has one.
-                    Err(e) if is_unique_violation(&e) => Ok(None),
-                    Err(e) => Err(db(format!("starting a run of job #{}", new.job_id))(e)),
-                }
+                // The job has a running run (one job runs once at a time), or the fire has one.
+                unless_taken(row, Self::run_from_row, format!("starting a run of job #{}", new.job_id))
             }
 
             async fn request_cancel(&self, run_id: i64, now: DateTime<Utc>) -> StoreResult<Run> {
@@ -318,16 +306,7 @@ macro_rules! impl_runs_store {
             }
 
             async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'",
-                )
-                .bind(run_id)
-                .bind(node_id)
-                .bind(lease_until(now, lease))
-                .execute(&self.pool)
-                .await
-                .map_err(db(format!("renewing the lease of run {run_id}")))?;
-                Ok(done.rows_affected() == 1)
+                renew_lease_in!(&self.pool, "runs", run_id, node_id, lease_until(now, lease), format!("renewing the lease of run {run_id}"))
             }
 
             async fn expire_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<i64>> {

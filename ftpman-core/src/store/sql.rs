@@ -113,7 +113,7 @@ pub(crate) use {
     sql_prelude,
 };
 
-use super::{StoreError, from_ms};
+use super::{StoreError, StoreResult, from_ms};
 use crate::model::*;
 use crate::secrets::{Cipher, Secret};
 use chrono_tz::Tz;
@@ -129,6 +129,41 @@ pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Stor
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
+
+/// The row a claim or start returned, mapped; `None` when nothing was there to take or a unique
+/// index refused it, which means another node or run took it at the same instant (one run of a
+/// job, one of a group, one per fire). The caller polls again.
+pub(crate) fn unless_taken<R, T>(
+    row: Result<Option<R>, sqlx::Error>,
+    map: impl FnOnce(&R) -> StoreResult<T>,
+    what: impl Into<String>,
+) -> StoreResult<Option<T>> {
+    match row {
+        Ok(row) => row.as_ref().map(map).transpose(),
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(db(what)(e)),
+    }
+}
+
+/// Extends the lease on a running row of `$table` (runs, group runs) held by `$node`:
+/// whether the node still held it.
+macro_rules! renew_lease_in {
+    ($pool:expr, $table:literal, $id:expr, $node:expr, $until:expr, $what:expr) => {
+        sqlx::query(concat!(
+            "UPDATE ",
+            $table,
+            " SET lease_expires_at = $3 WHERE id = $1 AND node_id = $2 AND status = 'running'"
+        ))
+        .bind($id)
+        .bind($node)
+        .bind($until)
+        .execute($pool)
+        .await
+        .map(|done| done.rows_affected() == 1)
+        .map_err(db($what))
+    };
+}
+pub(crate) use renew_lease_in;
 
 /// What a failed save of the `kind` named `name` says: the name taken, or what the database
 /// said.

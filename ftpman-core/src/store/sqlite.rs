@@ -63,7 +63,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db(format!("opening SQLite database {url}")))?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        super::migrations::migrator(super::migrations::Dialect::Sqlite)
+            .run(&pool)
+            .await?;
         let cipher = Self::init_cipher(&pool, &key).await?;
         Ok(SqliteStore {
             pool,

@@ -26,6 +26,14 @@ pub fn components(rel: &str) -> Result<Vec<&str>, String> {
     Ok(out)
 }
 
+/// [`components`] for the site named `site`, with the error a transport returns.
+pub fn site_components<'a>(site: &str, rel: &'a str) -> TransportResult<Vec<&'a str>> {
+    components(rel).map_err(|reason| TransportError::Config {
+        site: site.to_string(),
+        reason,
+    })
+}
+
 /// Normalises a relative path to `/a/b` form (the root is `/`).
 pub fn normalize(rel: &str) -> Result<String, String> {
     Ok(format!("/{}", components(rel)?.join("/")))
@@ -51,6 +59,20 @@ pub fn resolve(site: &Site, rel: &str) -> TransportResult<String> {
         site: site.name.clone(),
         reason,
     })
+}
+
+/// Each folder from the top down to `rel` itself, for creating a path one folder at a time:
+/// `(relative, server-side)` pairs, `/a` then `/a/b` for `a/b`.
+pub fn ancestors(site: &Site, rel: &str) -> TransportResult<Vec<(String, String)>> {
+    let parts = site_components(&site.name, rel)?;
+    let mut prefix = String::new();
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        prefix.push('/');
+        prefix.push_str(part);
+        out.push((prefix.clone(), resolve(site, &prefix)?));
+    }
+    Ok(out)
 }
 
 /// The relative path of `name` inside the relative folder `dir`.

@@ -205,19 +205,15 @@ fn connection_limit(site: &Site) -> usize {
 impl SitePool {
     /// A pool for `site`, opening connections through `connector`.
     pub fn new(site: Site, connector: Arc<dyn Connector>) -> Arc<SitePool> {
-        let permits = Arc::new(Semaphore::new(connection_limit(&site)));
-        Arc::new(SitePool {
-            site,
-            connector,
-            permits,
-            idle: Arc::new(Mutex::new(Vec::new())),
-            returned: Arc::new(Notify::new()),
-            cluster: None,
-        })
+        Self::build(site, connector, None)
     }
 
     /// A pool whose connections also hold cluster-wide slots in the store.
     pub fn with_cluster(site: Site, connector: Arc<dyn Connector>, cluster: ClusterSlots) -> Arc<SitePool> {
+        Self::build(site, connector, Some(cluster))
+    }
+
+    fn build(site: Site, connector: Arc<dyn Connector>, cluster: Option<ClusterSlots>) -> Arc<SitePool> {
         let permits = Arc::new(Semaphore::new(connection_limit(&site)));
         Arc::new(SitePool {
             site,
@@ -225,7 +221,7 @@ impl SitePool {
             permits,
             idle: Arc::new(Mutex::new(Vec::new())),
             returned: Arc::new(Notify::new()),
-            cluster: Some(cluster),
+            cluster,
         })
     }
 

@@ -53,31 +53,13 @@ pub(super) struct JobFormValues {
     csrf: String,
 }
 
-struct JobFormView {
-    name: String,
-    from: String,
-    to: String,
-    include: String,
-    exclude: String,
-    recursive: bool,
-    schedule: String,
-    tz: String,
-    min_age: String,
-    window: String,
-    name_date: String,
-    after: String,
-    parallel: String,
-    retries: String,
-    bwlimit: String,
-    email: String,
-}
-
 #[derive(Template)]
 #[template(path = "job_form.html")]
-struct JobFormPage {
+struct JobFormPage<'a> {
     layout: Layout,
     editing: bool,
-    v: JobFormView,
+    v: &'a JobFormValues,
+    recursive: bool,
     sites: Vec<String>,
     conflicts: Vec<(String, bool)>,
     notifies: Vec<(String, bool)>,
@@ -134,27 +116,6 @@ impl JobFormValues {
         })
     }
 
-    fn view(&self) -> JobFormView {
-        JobFormView {
-            name: self.name.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            include: self.include.clone(),
-            exclude: self.exclude.clone(),
-            recursive: self.recursive.is_some(),
-            schedule: self.schedule.clone(),
-            tz: self.tz.clone(),
-            min_age: self.min_age.clone(),
-            window: self.window.clone(),
-            name_date: self.name_date.clone(),
-            after: self.after.clone(),
-            parallel: self.parallel.clone(),
-            retries: self.retries.clone(),
-            bwlimit: self.bwlimit.clone(),
-            email: self.email.clone(),
-        }
-    }
-
     fn from_job(j: &ftpman_core::manager::views::JobView) -> JobFormValues {
         JobFormValues {
             name: j.name.clone(),
@@ -209,7 +170,8 @@ async fn job_form(
     Ok(JobFormPage {
         layout,
         editing,
-        v: values.view(),
+        v: values,
+        recursive: values.recursive.is_some(),
         sites,
         conflicts: pick(
             &["replace-own", "overwrite", "skip", "rename", "fail"],

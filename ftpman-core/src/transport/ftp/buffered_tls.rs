@@ -11,7 +11,7 @@ use suppaftp::tokio::{AsyncTlsConnector, TokioTlsStream};
 use suppaftp::tokio_rustls::TlsConnector;
 use suppaftp::tokio_rustls::client::TlsStream;
 use suppaftp::{FtpError, FtpResult};
-use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::io::{AsyncRead, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Bytes read from the socket at a time (control and data connections alike).
@@ -61,19 +61,7 @@ impl AsyncRead for BufferedTlsStream {
     }
 }
 
-impl AsyncWrite for BufferedTlsStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
+crate::transport::io::forward_async_write!(BufferedTlsStream, stream);
 
 impl TokioTlsStream for BufferedTlsStream {
     type InnerStream = TlsStream<BufReader<TcpStream>>;

@@ -42,7 +42,7 @@ use errors::ftp_error;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use suppaftp::{FtpError, Status};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 pub(crate) type Ftp = suppaftp::tokio::ImplAsyncFtpStream<BufferedTlsStream>;
 type DataStream = suppaftp::tokio::TransferStream<BufferedTlsStream>;
@@ -281,15 +281,7 @@ impl Transport for FtpTransport {
     }
 
     async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.name.clone(),
-            reason,
-        })?;
-        let mut prefix = String::new();
-        for part in parts {
-            prefix.push('/');
-            prefix.push_str(part);
-            let full = path::resolve(&self.site, &prefix)?;
+        for (prefix, full) in path::ancestors(&self.site, rel)? {
             if self.is_dir(&full).await {
                 continue;
             }
@@ -414,16 +406,4 @@ impl FileWriter for FtpWriter {
     }
 }
 
-impl AsyncWrite for FtpWriter {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+crate::transport::io::forward_async_write!(FtpWriter, inner);

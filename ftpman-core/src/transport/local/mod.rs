@@ -53,10 +53,7 @@ enum Inside {
 impl Disk {
     /// The file-system path of a site path, checked to stay under the root even through links.
     fn path(&self, rel: &str) -> TransportResult<PathBuf> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.clone(),
-            reason,
-        })?;
+        let parts = path::site_components(&self.site, rel)?;
         // The deepest part that exists must resolve inside the root: a link anywhere on the
         // way must not lead out. The root is opened afresh for each check, so a root replaced
         // since connecting (renamed, mounted over, made a link) is judged as it is now.
@@ -109,10 +106,7 @@ impl Disk {
     /// can swap a link in between; a link as the last part, an absolute link, or a kernel
     /// without `openat2` take the path check and then the open.
     fn open(&self, op: &str, rel: &str, how: Open) -> TransportResult<std::fs::File> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.clone(),
-            reason,
-        })?;
+        let parts = path::site_components(&self.site, rel)?;
         if let Some(opened) = Beneath::open(&self.root).and_then(|b| b.open_file(&parts.join("/"), how)) {
             return opened.map_err(self.err(op, rel));
         }
@@ -133,12 +127,7 @@ impl Disk {
 
     /// `rel` as a path relative to the root (`a/b`, empty for the root), checked for `..`.
     fn relative(&self, rel: &str) -> TransportResult<String> {
-        path::components(rel)
-            .map(|parts| parts.join("/"))
-            .map_err(|reason| TransportError::Config {
-                site: self.site.clone(),
-                reason,
-            })
+        path::site_components(&self.site, rel).map(|parts| parts.join("/"))
     }
 
     /// The sandbox over the root, where the kernel offers one (Linux with `openat2`).
@@ -156,10 +145,7 @@ impl Disk {
     /// The file-system path of a site path, unchecked: for a name whose folder was just opened
     /// through `open` (a rename does not follow a link in its last part).
     fn joined(&self, rel: &str) -> TransportResult<PathBuf> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.clone(),
-            reason,
-        })?;
+        let parts = path::site_components(&self.site, rel)?;
         Ok(parts.iter().fold(self.root.clone(), |p, s| p.join(s)))
     }
 
@@ -458,10 +444,7 @@ impl Transport for LocalTransport {
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
         // A malformed path fails now; the file is opened (links checked) when the writer first
         // needs it, which for a small file is the same hop that writes it.
-        path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.name.clone(),
-            reason,
-        })?;
+        path::site_components(&self.site.name, rel)?;
         let (disk, file_rel) = (self.disk.clone(), rel.to_string());
         let open: writer::Opener = Box::new(move || {
             let rel = file_rel.as_str();

@@ -24,10 +24,8 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::fs::Metadata;
 use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
 
@@ -373,15 +371,7 @@ impl Transport for SftpTransport {
     }
 
     async fn mkdir_all(&mut self, rel: &str) -> TransportResult<()> {
-        let parts = path::components(rel).map_err(|reason| TransportError::Config {
-            site: self.site.name.clone(),
-            reason,
-        })?;
-        let mut prefix = String::new();
-        for part in parts {
-            prefix.push('/');
-            prefix.push_str(part);
-            let full = path::resolve(&self.site, &prefix)?;
+        for (prefix, full) in path::ancestors(&self.site, rel)? {
             match self.raw.stat(full.clone()).await.map(|a| a.attrs) {
                 Ok(meta) if meta.is_dir() => continue,
                 Ok(_) => {
@@ -449,16 +439,4 @@ impl FileWriter for SftpWriter {
     }
 }
 
-impl AsyncWrite for SftpWriter {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+crate::transport::io::forward_async_write!(SftpWriter, inner);

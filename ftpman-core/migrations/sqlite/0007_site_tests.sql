@@ -1,8 +1,0 @@
--- The last connection test of each site (when, whether it passed, what went wrong): shown
--- beside the site in every frontend. Removing a site removes its row.
-CREATE TABLE site_tests (
-    site_id   INTEGER PRIMARY KEY REFERENCES sites(id),
-    tested_at INTEGER NOT NULL,
-    ok        BOOLEAN NOT NULL,
-    message   TEXT
-);
