@@ -6,7 +6,7 @@ use crate::wait::{Waited, block, runtime, wait};
 use ftpman_core::manager::views::{
     EntryView, LogView, NodeView, RunFileView, SiteTestView, SiteView, StatusView, TokenView, UserView,
 };
-use ftpman_core::manager::{GroupOptions, JobOptions, LogFilter, RunFilter, RunOptions, SiteOptions};
+use ftpman_core::manager::{GroupOptions, JobOptions, LogFilter, RunFilter, RunOptions, SiteOptions, TransferReport};
 use ftpman_core::model::{LogLevel, RunStatus, Trigger, UserRole};
 use ftpman_core::{KeySource, Manager, ManagerError, Secret};
 use pyo3::prelude::*;
@@ -71,13 +71,17 @@ impl Args {
         }
     }
 
+    /// An optional value of a closed set (a run status, a log level); `expected` names the set.
+    fn opt_parsed<T: std::str::FromStr>(&self, k: &str, expected: &str) -> PyResult<Option<T>> {
+        self.opt_str(k)?
+            .map(|v| v.parse().map_err(|_| invalid(k, format!("'{v}' is not {expected}"))))
+            .transpose()
+    }
+
     fn role(&self, k: &str) -> PyResult<UserRole> {
-        match self.opt_str(k)? {
-            None => Ok(UserRole::Viewer),
-            Some(r) => r
-                .parse()
-                .map_err(|_| invalid(k, format!("'{r}' is not admin, operator or viewer"))),
-        }
+        Ok(self
+            .opt_parsed(k, "admin, operator or viewer")?
+            .unwrap_or(UserRole::Viewer))
     }
 
     /// The other arguments as options the core reads (`SiteOptions`, `JobOptions`): unknown
@@ -98,110 +102,151 @@ impl Args {
     }
 }
 
+/// The views of `items`, as a JSON list.
+fn views<'a, T, V: serde::Serialize>(items: &'a [T], view: impl Fn(&'a T) -> V) -> OpResult {
+    to_value(items.iter().map(view).collect::<Vec<_>>())
+}
+
+/// A page as the Python layer reads it: its `items`, and the cursor of the `next` page.
+fn page(items: OpResult, next: Option<i64>) -> OpResult {
+    Ok(json!({"items": items?, "next": next}))
+}
+
+/// The answer of an operation that answers nothing, once it is done.
+fn nothing<T>(done: Result<T, ManagerError>) -> OpResult {
+    done.map(|_| Value::Null).map_err(core)
+}
+
+/// The files a one-off upload or download moved.
+fn transferred(report: TransferReport) -> OpResult {
+    let files = report
+        .files
+        .iter()
+        .map(|(name, bytes)| json!({"name": name, "bytes": bytes}));
+    Ok(Value::Array(files.collect()))
+}
+
 async fn run_with_files(m: &Manager, id: i64) -> OpResult {
     to_value(m.run_view_with_files(id).await.map_err(core)?)
 }
 
-async fn job_view(m: &Manager, name: &str) -> OpResult {
-    to_value(m.job_view_with_fires(name, 5).await.map_err(core)?)
-}
-
-async fn group_view(m: &Manager, name: &str) -> OpResult {
-    to_value(m.group_view_with_runs(name, 5, 10).await.map_err(core)?)
-}
-
-/// A group run's options (`as_of`, `again`; a `dry_run` is refused by the core) and trigger
-/// (`api` unless given).
-fn group_run_args(args: &Args) -> PyResult<(String, RunOptions, Trigger)> {
+/// A job's or a group's run: its name, options (`dry_run`, `as_of`, `again`; a group's
+/// `dry_run` is refused by the core) and trigger (`api` unless given).
+fn run_args(args: &Args) -> PyResult<(String, RunOptions, Trigger)> {
     let name = args.str("name")?;
     let options: RunOptions = args.options(&["name", "trigger"])?;
     let t = trigger(args.opt_str("trigger")?.as_deref().unwrap_or("api"))?;
     Ok((name, options, t))
 }
 
+/// What is asked of a job or a group, read from the operation's name: `jobs` lists them,
+/// `job` shows one, `add_job`, `edit_job`, `enable_job`, `disable_job` and `remove_job` change
+/// one (likewise `groups`, `group`, `add_group`...).
+#[derive(Clone, Copy, PartialEq)]
+enum Action {
+    List,
+    Show,
+    Add,
+    Edit,
+    SetEnabled(bool),
+    Remove,
+}
+
+impl Action {
+    fn of(op: &str, kind: &str) -> Option<Action> {
+        if op.strip_prefix(kind) == Some("s") {
+            return Some(Action::List);
+        }
+        Some(match op.strip_suffix(kind)? {
+            "" => Action::Show,
+            "add_" => Action::Add,
+            "edit_" => Action::Edit,
+            "enable_" => Action::SetEnabled(true),
+            "disable_" => Action::SetEnabled(false),
+            "remove_" => Action::Remove,
+            _ => return None,
+        })
+    }
+}
+
+/// Defines `$name`, the [`Action`]s on one kind (jobs and groups share their shape), over the
+/// core's methods for it: `view` shows one by name, as `Show` and every change but `Remove`
+/// answer.
+macro_rules! kind_actions {
+    ($name:ident: $options:ty {
+        list: $list:ident, views: $views:ident, view: $view:ident($($view_arg:expr),*),
+        add: $add:ident, edit: $edit:ident, set_enabled: $set_enabled:ident, remove: $remove:ident $(,)?
+    }) => {
+        async fn $name(m: &Manager, action: Action, args: &Args) -> OpResult {
+            let name = match action {
+                Action::List => {
+                    let all = m.$list().await.map_err(core)?;
+                    return to_value(m.$views(&all).await.map_err(core)?);
+                }
+                Action::Show => args.str("name")?,
+                Action::Add | Action::Edit => {
+                    let opts: $options = args.options(&["name"])?;
+                    let name = args.str("name")?;
+                    if action == Action::Add {
+                        m.$add(&name, &opts).await.map_err(core)?;
+                    } else {
+                        m.$edit(&name, &opts).await.map_err(core)?;
+                    }
+                    name
+                }
+                Action::SetEnabled(enabled) => {
+                    let name = args.str("name")?;
+                    m.$set_enabled(&name, enabled).await.map_err(core)?;
+                    name
+                }
+                Action::Remove => return nothing(m.$remove(&args.str("name")?).await),
+            };
+            to_value(m.$view(&name, $($view_arg),*).await.map_err(core)?)
+        }
+    };
+}
+
+// A job shows its next five fires; a group, those and its latest ten runs.
+kind_actions!(job_action: JobOptions {
+    list: jobs, views: job_views, view: job_view_with_fires(5),
+    add: add_job, edit: edit_job, set_enabled: set_job_enabled, remove: remove_job,
+});
+kind_actions!(group_action: GroupOptions {
+    list: groups, views: group_views, view: group_view_with_runs(5, 10),
+    add: add_group, edit: edit_group, set_enabled: set_group_enabled, remove: remove_group,
+});
+
 /// One operation by name.
 async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
+    if let Some(action) = Action::of(&op, "job") {
+        return job_action(&m, action, &args).await;
+    }
+    if let Some(action) = Action::of(&op, "group") {
+        return group_action(&m, action, &args).await;
+    }
     match op.as_str() {
         "sites" => to_value(m.site_views().await.map_err(core)?),
         "site" => to_value(m.site_view(&args.str("name")?).await.map_err(core)?),
-        "add_site" => {
+        "add_site" | "edit_site" => {
             let opts: SiteOptions = args.options(&["name"])?;
-            to_value(SiteView::from(
-                &m.add_site(&args.str("name")?, &opts).await.map_err(core)?,
-            ))
+            let name = args.str("name")?;
+            let site = if op == "add_site" {
+                m.add_site(&name, &opts).await
+            } else {
+                m.edit_site(&name, &opts).await
+            };
+            to_value(SiteView::from(&site.map_err(core)?))
         }
-        "edit_site" => {
-            let opts: SiteOptions = args.options(&["name"])?;
-            to_value(SiteView::from(
-                &m.edit_site(&args.str("name")?, &opts).await.map_err(core)?,
-            ))
-        }
-        "remove_site" => {
-            m.remove_site(&args.str("name")?).await.map_err(core)?;
-            Ok(Value::Null)
-        }
+        "remove_site" => nothing(m.remove_site(&args.str("name")?).await),
         "test_site" => to_value(SiteTestView::from(
             &m.test_site(&args.str("name")?).await.map_err(core)?,
         )),
         "list" => {
             let path = args.opt_str("path")?.unwrap_or_else(|| "/".into());
-            let entries = m.list(&args.str("site")?, &path).await.map_err(core)?;
-            to_value(entries.iter().map(EntryView::from).collect::<Vec<_>>())
-        }
-        "jobs" => {
-            let jobs = m.jobs().await.map_err(core)?;
-            to_value(m.job_views(&jobs).await.map_err(core)?)
-        }
-        "job" => job_view(&m, &args.str("name")?).await,
-        "add_job" => {
-            let opts: JobOptions = args.options(&["name"])?;
-            let name = args.str("name")?;
-            m.add_job(&name, &opts).await.map_err(core)?;
-            job_view(&m, &name).await
-        }
-        "edit_job" => {
-            let opts: JobOptions = args.options(&["name"])?;
-            let name = args.str("name")?;
-            m.edit_job(&name, &opts).await.map_err(core)?;
-            job_view(&m, &name).await
-        }
-        "enable_job" | "disable_job" => {
-            let name = args.str("name")?;
-            m.set_job_enabled(&name, op == "enable_job").await.map_err(core)?;
-            job_view(&m, &name).await
-        }
-        "remove_job" => {
-            m.remove_job(&args.str("name")?).await.map_err(core)?;
-            Ok(Value::Null)
-        }
-        "groups" => {
-            let groups = m.groups().await.map_err(core)?;
-            to_value(m.group_views(&groups).await.map_err(core)?)
-        }
-        "group" => group_view(&m, &args.str("name")?).await,
-        "add_group" => {
-            let opts: GroupOptions = args.options(&["name"])?;
-            let name = args.str("name")?;
-            m.add_group(&name, &opts).await.map_err(core)?;
-            group_view(&m, &name).await
-        }
-        "edit_group" => {
-            let opts: GroupOptions = args.options(&["name"])?;
-            let name = args.str("name")?;
-            m.edit_group(&name, &opts).await.map_err(core)?;
-            group_view(&m, &name).await
-        }
-        "enable_group" | "disable_group" => {
-            let name = args.str("name")?;
-            m.set_group_enabled(&name, op == "enable_group").await.map_err(core)?;
-            group_view(&m, &name).await
-        }
-        "remove_group" => {
-            m.remove_group(&args.str("name")?).await.map_err(core)?;
-            Ok(Value::Null)
+            views(&m.list(&args.str("site")?, &path).await.map_err(core)?, EntryView::from)
         }
         "run_group" => {
-            let (name, options, t) = group_run_args(&args)?;
+            let (name, options, t) = run_args(&args)?;
             // On a task of its own: a wait given up (Ctrl-C, a cancelled asyncio task) leaves
             // the group run to end and be recorded, never dropped in the middle of a job.
             let runner = m.clone();
@@ -212,7 +257,7 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
             to_value(m.group_run_view(run.id).await.map_err(core)?)
         }
         "start_group_run" => {
-            let (name, options, t) = group_run_args(&args)?;
+            let (name, options, t) = run_args(&args)?;
             let run = m.start_group_run(&name, &options, t).await.map_err(core)?;
             to_value(m.group_run_view(run.id).await.map_err(core)?)
         }
@@ -225,27 +270,20 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
             Ok(json!(n))
         }
         "runs" => {
-            let status = match args.opt_str("status")? {
-                None => None,
-                Some(s) => Some(
-                    s.parse::<RunStatus>()
-                        .map_err(|_| invalid("status", format!("'{s}' is not a run status")))?,
-                ),
-            };
             let filter = RunFilter {
                 job: args.opt_str("job")?,
-                status,
+                status: args.opt_parsed::<RunStatus>("status", "a run status")?,
                 since: args.time("since")?,
                 until: args.time("until")?,
                 before: args.opt_i64("cursor")?,
                 limit: args.opt_i64("limit")?,
             };
-            let page = m.runs_page(&filter).await.map_err(core)?;
-            Ok(json!({"items": to_value(m.run_views(&page.items).await.map_err(core)?)?, "next": page.next}))
+            let runs = m.runs_page(&filter).await.map_err(core)?;
+            page(to_value(m.run_views(&runs.items).await.map_err(core)?), runs.next)
         }
         "run" => run_with_files(&m, args.i64("id")?).await,
         "run_files" => {
-            let page = m
+            let files = m
                 .run_files_page(
                     args.i64("id")?,
                     args.opt_i64("cursor")?.unwrap_or(0),
@@ -253,24 +291,15 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
                 )
                 .await
                 .map_err(core)?;
-            Ok(
-                json!({"items": to_value(page.items.iter().map(RunFileView::from).collect::<Vec<_>>())?, "next": page.next}),
-            )
+            page(views(&files.items, RunFileView::from), files.next)
         }
         "cancel_run" => {
             let run = m.cancel_run(args.i64("id")?).await.map_err(core)?;
             to_value(m.run_view(&run).await.map_err(core)?)
         }
         "logs" => {
-            let level = match args.opt_str("level")? {
-                None => None,
-                Some(l) => Some(
-                    l.parse::<LogLevel>()
-                        .map_err(|_| invalid("level", format!("'{l}' is not debug, info, warn or error")))?,
-                ),
-            };
             let filter = LogFilter {
-                level,
+                level: args.opt_parsed::<LogLevel>("level", "debug, info, warn or error")?,
                 component: args.opt_str("component")?,
                 job: args.opt_str("job")?,
                 since: args.time("since")?,
@@ -278,29 +307,14 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
                 before: args.opt_i64("cursor")?,
                 limit: args.opt_i64("limit")?,
             };
-            let page = m.logs_page(&filter).await.map_err(core)?;
-            Ok(json!({"items": to_value(page.items.iter().map(LogView::from).collect::<Vec<_>>())?, "next": page.next}))
+            let logs = m.logs_page(&filter).await.map_err(core)?;
+            page(views(&logs.items, LogView::from), logs.next)
         }
         "settings" => to_value(m.setting_infos().await.map_err(core)?),
-        "set_setting" => {
-            m.set_setting(&args.str("key")?, &args.str("value")?)
-                .await
-                .map_err(core)?;
-            Ok(Value::Null)
-        }
+        "set_setting" => nothing(m.set_setting(&args.str("key")?, &args.str("value")?).await),
         "unset_setting" => Ok(json!(m.unset_setting(&args.str("key")?).await.map_err(core)?)),
-        "smtp_test" => {
-            m.smtp_test(&args.str("to")?).await.map_err(core)?;
-            Ok(Value::Null)
-        }
-        "users" => to_value(
-            m.users()
-                .await
-                .map_err(core)?
-                .iter()
-                .map(UserView::from)
-                .collect::<Vec<_>>(),
-        ),
+        "smtp_test" => nothing(m.smtp_test(&args.str("to")?).await),
+        "users" => views(&m.users().await.map_err(core)?, UserView::from),
         "add_user" => {
             let password = Secret::new(args.str("password")?);
             to_value(UserView::from(
@@ -321,18 +335,8 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
                     .map_err(core)?,
             ))
         }
-        "remove_user" => {
-            m.remove_user(&args.str("name")?).await.map_err(core)?;
-            Ok(Value::Null)
-        }
-        "tokens" => to_value(
-            m.tokens()
-                .await
-                .map_err(core)?
-                .iter()
-                .map(TokenView::from)
-                .collect::<Vec<_>>(),
-        ),
+        "remove_user" => nothing(m.remove_user(&args.str("name")?).await),
+        "tokens" => views(&m.tokens().await.map_err(core)?, TokenView::from),
         "create_token" => {
             let (token, secret) = m
                 .create_token(&args.str("user")?, &args.str("name")?, args.role("role")?)
@@ -340,48 +344,25 @@ async fn dispatch(m: Manager, op: String, args: Args) -> OpResult {
                 .map_err(core)?;
             Ok(json!({"token": to_value(TokenView::from(&token))?, "secret": secret.expose()}))
         }
-        "revoke_token" => {
-            m.revoke_token(args.i64("id")?).await.map_err(core)?;
-            Ok(Value::Null)
-        }
+        "revoke_token" => nothing(m.revoke_token(args.i64("id")?).await),
         "status" => to_value(StatusView::from(&m.status().await.map_err(core)?)),
-        "nodes" => to_value(
-            m.store()
-                .nodes()
-                .await
-                .map_err(|e| core(e.into()))?
-                .iter()
-                .map(NodeView::from)
-                .collect::<Vec<_>>(),
-        ),
+        "nodes" => views(&m.store().nodes().await.map_err(|e| core(e.into()))?, NodeView::from),
         "summary" => to_value(m.summary(chrono::Utc::now()).await.map_err(core)?),
         "upload" => {
             let files: Vec<std::path::PathBuf> = args.strings("files")?.into_iter().map(Into::into).collect();
-            let report = m
-                .upload(&args.str("target")?, &files, &mut |_, _| {})
-                .await
-                .map_err(core)?;
-            Ok(json!(
-                report
-                    .files
-                    .iter()
-                    .map(|(n, b)| json!({"name": n, "bytes": b}))
-                    .collect::<Vec<_>>()
-            ))
+            transferred(
+                m.upload(&args.str("target")?, &files, &mut |_, _| {})
+                    .await
+                    .map_err(core)?,
+            )
         }
         "download" => {
             let dest = std::path::PathBuf::from(args.str("dest")?);
-            let report = m
-                .download(&args.str("source")?, &dest, &mut |_, _| {})
-                .await
-                .map_err(core)?;
-            Ok(json!(
-                report
-                    .files
-                    .iter()
-                    .map(|(n, b)| json!({"name": n, "bytes": b}))
-                    .collect::<Vec<_>>()
-            ))
+            transferred(
+                m.download(&args.str("source")?, &dest, &mut |_, _| {})
+                    .await
+                    .map_err(core)?,
+            )
         }
         other => Err(invalid("op", format!("no operation '{other}'"))),
     }
@@ -442,20 +423,11 @@ impl Core {
         )
     }
 
-    /// Starts a run of job `name` now, in this process (a backfill with `as_of`).
-    #[pyo3(signature = (name, dry_run = false, trigger_name = "api", as_of = None, again = false))]
-    fn start_run(
-        &self,
-        py: Python<'_>,
-        name: String,
-        dry_run: bool,
-        trigger_name: &str,
-        as_of: Option<String>,
-        again: bool,
-    ) -> PyResult<crate::handle::RunHandle> {
-        let t = trigger(trigger_name)?;
+    /// Starts a run of a job now, in this process: `args` as for `call` (`name`, `dry_run`,
+    /// `as_of` for a backfill, `again`).
+    fn start_run(&self, py: Python<'_>, args: &str) -> PyResult<crate::handle::RunHandle> {
+        let (name, options, t) = run_args(&parse_args(args)?)?;
         let m = self.manager.clone();
-        let options = RunOptions { dry_run, as_of, again };
         let handle = block(
             py,
             async move { m.start_run_with(&name, &options, t).await.map_err(core) },
@@ -464,42 +436,22 @@ impl Core {
     }
 
     /// The awaitable twin of `start_run`.
-    #[pyo3(signature = (name, dry_run = false, trigger_name = "api", as_of = None, again = false))]
-    fn start_run_async<'py>(
-        &self,
-        py: Python<'py>,
-        name: String,
-        dry_run: bool,
-        trigger_name: &str,
-        as_of: Option<String>,
-        again: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let t = trigger(trigger_name)?;
+    fn start_run_async<'py>(&self, py: Python<'py>, args: &str) -> PyResult<Bound<'py, PyAny>> {
+        let (name, options, t) = run_args(&parse_args(args)?)?;
         let m = self.manager.clone();
-        let options = RunOptions { dry_run, as_of, again };
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let handle = m.start_run_with(&name, &options, t).await.map_err(core)?;
             Ok(crate::handle::RunHandle::new(m, handle))
         })
     }
 
-    /// Runs job `name` and waits for its end: the run with its files as JSON. `progress` is
-    /// called with each event (JSON); if it raises, the run is cancelled and the exception
-    /// raised here. Ctrl-C cancels the run cleanly, then raises KeyboardInterrupt.
-    #[pyo3(signature = (name, dry_run = false, progress = None, trigger_name = "api", as_of = None, again = false))]
-    #[allow(clippy::too_many_arguments)]
-    fn run_job(
-        &self,
-        py: Python<'_>,
-        name: String,
-        dry_run: bool,
-        progress: Option<Py<PyAny>>,
-        trigger_name: &str,
-        as_of: Option<String>,
-        again: bool,
-    ) -> PyResult<String> {
-        let handle = self.start_run(py, name, dry_run, trigger_name, as_of, again)?;
-        handle.follow(py, progress)
+    /// Runs a job (`args` as for `start_run`) and waits for its end: the run with its files as
+    /// JSON. `progress` is called with each event (JSON); if it raises, the run is cancelled
+    /// and the exception raised here. Ctrl-C cancels the run cleanly, then raises
+    /// KeyboardInterrupt.
+    #[pyo3(signature = (args, progress = None))]
+    fn run_job(&self, py: Python<'_>, args: &str, progress: Option<Py<PyAny>>) -> PyResult<String> {
+        self.start_run(py, args)?.follow(py, progress)
     }
 
     /// Reads a whole file of a site (for the fsspec filesystem).
@@ -529,8 +481,7 @@ impl Core {
     }
 
     /// Runs the scheduler and the web server until Ctrl-C (or SIGTERM through Python's
-    /// handler); then both drain.
-    #[pyo3(signature = (bind = "127.0.0.1:8080".to_string(), web = true, scheduler = true, max_runs = 4, base_path = "/".to_string()))]
+    /// handler); then both drain. (Its defaults are `Manager.serve`'s.)
     fn serve(
         &self,
         py: Python<'_>,

@@ -9,97 +9,13 @@
 See :class:`Manager` for everything it does; errors derive from :class:`FtpmanError`.
 """
 
+from . import errors, types
 from ._ftpman import __version__
-from .errors import (
-    AlreadyExists,
-    AuthenticationFailed,
-    Cancelled,
-    Conflict,
-    ConnectionFailed,
-    Forbidden,
-    FtpmanError,
-    HostKeyMismatch,
-    HostKeyUnknown,
-    InternalError,
-    InUse,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-    TooLarge,
-    TransferFailed,
-    Unauthorized,
-)
+from .errors import *  # noqa: F403 (the exceptions, as errors.__all__ names them)
 from .manager import Manager, RunHandle
-from .types import (
-    ActiveFile,
-    Day,
-    Entry,
-    Fire,
-    Group,
-    GroupRun,
-    Job,
-    LogEntry,
-    NewToken,
-    Node,
-    Run,
-    RunEvent,
-    RunFile,
-    Schedule,
-    Setting,
-    Site,
-    SiteTest,
-    SiteTestSummary,
-    Status,
-    Summary,
-    Token,
-    Transferred,
-    User,
-)
+from .types import *  # noqa: F403 (the result classes, as types.__all__ names them)
 
-# Written out in full (not built from the submodules' lists): type checkers read re-exports
-# from a literal list only.
-__all__ = [
-    "__version__",
-    "Manager",
-    "RunHandle",
-    "FtpmanError",
-    "NotFound",
-    "InvalidInput",
-    "AlreadyExists",
-    "InUse",
-    "Conflict",
-    "Unauthorized",
-    "Forbidden",
-    "RateLimited",
-    "TooLarge",
-    "ConnectionFailed",
-    "AuthenticationFailed",
-    "HostKeyUnknown",
-    "HostKeyMismatch",
-    "TransferFailed",
-    "Cancelled",
-    "InternalError",
-    "ActiveFile",
-    "Day",
-    "Entry",
-    "Fire",
-    "Group",
-    "GroupRun",
-    "Job",
-    "LogEntry",
-    "NewToken",
-    "Node",
-    "Run",
-    "RunEvent",
-    "RunFile",
-    "Schedule",
-    "Setting",
-    "Site",
-    "SiteTest",
-    "SiteTestSummary",
-    "Status",
-    "Summary",
-    "Token",
-    "Transferred",
-    "User",
-]
+# Type checkers (mypy, pyright) read these re-exports from the submodules' own lists.
+__all__ = ["__version__", "Manager", "RunHandle"]
+__all__ += errors.__all__
+__all__ += types.__all__

@@ -10,40 +10,12 @@ class Core:
     def __init__(self, db_url: str, encryption_key: Optional[str] = None) -> None: ...
     def call(self, op: str, args: str) -> str: ...
     def call_async(self, op: str, args: str) -> Awaitable[str]: ...
-    def start_run(
-        self,
-        name: str,
-        dry_run: bool = False,
-        trigger_name: str = "api",
-        as_of: Optional[str] = None,
-        again: bool = False,
-    ) -> RunHandle: ...
-    def start_run_async(
-        self,
-        name: str,
-        dry_run: bool = False,
-        trigger_name: str = "api",
-        as_of: Optional[str] = None,
-        again: bool = False,
-    ) -> Awaitable[RunHandle]: ...
-    def run_job(
-        self,
-        name: str,
-        dry_run: bool = False,
-        progress: Optional[Callable[[str], Any]] = None,
-        trigger_name: str = "api",
-        as_of: Optional[str] = None,
-        again: bool = False,
-    ) -> str: ...
+    # A run's arguments are a JSON object, as `call`'s: `name`, `dry_run`, `as_of`, `again`.
+    def start_run(self, args: str) -> RunHandle: ...
+    def start_run_async(self, args: str) -> Awaitable[RunHandle]: ...
+    def run_job(self, args: str, progress: Optional[Callable[[str], Any]] = None) -> str: ...
     def read_file(self, site: str, path: str) -> bytes: ...
-    def serve(
-        self,
-        bind: str = "127.0.0.1:8080",
-        web: bool = True,
-        scheduler: bool = True,
-        max_runs: int = 4,
-        base_path: str = "/",
-    ) -> None: ...
+    def serve(self, bind: str, web: bool, scheduler: bool, max_runs: int, base_path: str) -> None: ...
 
 class RunHandle:
     """A run in progress."""

@@ -7,10 +7,25 @@ password, never what it is.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Tuple, Type, TypeVar
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Mapping,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 __all__ = [
     "Site",
@@ -50,16 +65,6 @@ def _time(v: Any) -> Optional[datetime]:
     return datetime.fromisoformat(text)
 
 
-def _times(v: Any) -> Optional[Tuple[datetime, ...]]:
-    if v is None:
-        return None
-    return tuple(t for t in (_time(x) for x in v) if t is not None)
-
-
-def _strings(v: Any) -> Tuple[str, ...]:
-    return tuple(v or ())
-
-
 def _plain(v: Any) -> Any:
     if isinstance(v, datetime):
         return v.isoformat()
@@ -72,21 +77,56 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _reader(hint: Any) -> Optional[Callable[[Any], Any]]:
+    """How the core's JSON value of a field typed ``hint`` becomes the field's value; ``None``
+    where it is the value as it is (text, numbers, flags). Reading it from the field's type keeps
+    each class's fields the one place that says what it holds."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Union:  # Optional[X]: an absent value stays None
+        inner = _reader(next(a for a in args if a is not type(None)))
+        return None if inner is None else lambda v: None if v is None else inner(v)
+    if hint is datetime:
+        return _time
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        return hint.from_dict
+    if origin is tuple:  # Tuple[X, ...]: a JSON list, absent as ()
+        item = _reader(args[0]) or (lambda x: x)
+        return lambda v: tuple(item(x) for x in (v or ()))
+    if origin is collections.abc.Mapping:
+        return lambda v: dict(v or {})
+    return None
+
+
+_Fields = Tuple[Tuple[str, str, Optional[Callable[[Any], Any]]], ...]
+_fields_of: Dict[type, _Fields] = {}
+
+
+def _fields(cls: Type[_Record]) -> _Fields:
+    """Per field of a result class: its name, its JSON key and its reader (worked out on first
+    use, once every class it names exists)."""
+    known = _fields_of.get(cls)
+    if known is None:
+        hints = get_type_hints(cls)
+        known = _fields_of[cls] = tuple(
+            (f.name, cls._keys.get(f.name, f.name), _reader(hints[f.name]))
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        )
+    return known
+
+
 class _Record:
     """What every result class shares: built from the core's JSON, turned back into a dict."""
 
-    # Per field: how to convert the JSON value, and the JSON key where it differs.
-    _convert: ClassVar[Dict[str, Callable[[Any], Any]]] = {}
+    # The JSON key of a field, where it differs from the field's name.
     _keys: ClassVar[Dict[str, str]] = {}
 
     @classmethod
     def from_dict(cls: Type[T], data: Mapping[str, Any]) -> T:
         """Builds one from the core's JSON view (as the CLI's ``--json`` and the web API give)."""
         values = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            raw = data.get(cls._keys.get(f.name, f.name))
-            convert = cls._convert.get(f.name)
-            values[f.name] = convert(raw) if convert else raw
+        for name, key, read in _fields(cls):
+            raw = data.get(key)
+            values[name] = read(raw) if read else raw
         return cls(**values)
 
     def to_dict(self) -> Dict[str, Any]:
@@ -116,11 +156,6 @@ class Site(_Record):
     created_at: datetime
     updated_at: datetime
     last_test: Optional["SiteTestSummary"] = None
-    _convert = {
-        "created_at": _time,
-        "updated_at": _time,
-        "last_test": lambda v: None if v is None else SiteTestSummary.from_dict(v),
-    }
 
 
 @dataclass(frozen=True)
@@ -130,7 +165,6 @@ class SiteTestSummary(_Record):
     tested_at: datetime
     ok: bool
     message: Optional[str]
-    _convert = {"tested_at": _time}
 
 
 @dataclass(frozen=True)
@@ -155,7 +189,6 @@ class Entry(_Record):
     kind: str
     size: int
     mtime: Optional[datetime]
-    _convert = {"mtime": _time}
 
 
 @dataclass(frozen=True)
@@ -167,7 +200,6 @@ class Schedule(_Record):
     tz: Optional[str]
     at: Optional[datetime]
     text: str
-    _convert = {"at": _time}
 
 
 @dataclass(frozen=True)
@@ -202,15 +234,6 @@ class Job(_Record):
     next_window: Optional[str] = None
     zone: str = "UTC"
     _keys = {"source": "from", "target": "to"}
-    _convert = {
-        "include": _strings,
-        "exclude": _strings,
-        "email": _strings,
-        "schedule": lambda v: Schedule.from_dict(v),
-        "created_at": _time,
-        "updated_at": _time,
-        "next_fires": _times,
-    }
 
 
 @dataclass(frozen=True)
@@ -263,15 +286,6 @@ class Run(_Record):
     undated: int = 0
     active_files: Tuple[ActiveFile, ...] = ()
     files: Optional[Tuple[RunFile, ...]] = None
-    _convert = {
-        "scheduled_for": _time,
-        "as_of": _time,
-        "created_at": _time,
-        "started_at": _time,
-        "finished_at": _time,
-        "active_files": lambda v: tuple(ActiveFile.from_dict(x) for x in (v or ())),
-        "files": lambda v: None if v is None else tuple(RunFile.from_dict(x) for x in v),
-    }
 
 
 @dataclass(frozen=True)
@@ -315,14 +329,6 @@ class GroupRun(_Record):
     error: Optional[str]
     node: Optional[str]
     runs: Optional[Tuple[Run, ...]] = None
-    _convert = {
-        "scheduled_for": _time,
-        "as_of": _time,
-        "created_at": _time,
-        "started_at": _time,
-        "finished_at": _time,
-        "runs": lambda v: None if v is None else tuple(Run.from_dict(x) for x in v),
-    }
 
 
 @dataclass(frozen=True)
@@ -339,14 +345,6 @@ class Group(_Record):
     next_fires: Optional[Tuple[datetime, ...]] = None
     runs: Optional[Tuple[GroupRun, ...]] = None
     zone: str = "UTC"
-    _convert = {
-        "jobs": _strings,
-        "schedule": lambda v: Schedule.from_dict(v),
-        "created_at": _time,
-        "updated_at": _time,
-        "next_fires": _times,
-        "runs": lambda v: None if v is None else tuple(GroupRun.from_dict(x) for x in v),
-    }
 
 
 @dataclass(frozen=True)
@@ -359,7 +357,6 @@ class LogEntry(_Record):
     component: str
     message: str
     context: Mapping[str, Any]
-    _convert = {"time": _time, "context": lambda v: dict(v or {})}
 
 
 @dataclass(frozen=True)
@@ -380,7 +377,6 @@ class User(_Record):
     username: str
     role: str
     created_at: datetime
-    _convert = {"created_at": _time}
 
 
 @dataclass(frozen=True)
@@ -393,7 +389,6 @@ class Token(_Record):
     role: str
     created_at: datetime
     last_used_at: Optional[datetime]
-    _convert = {"created_at": _time, "last_used_at": _time}
 
 
 @dataclass(frozen=True)
@@ -402,7 +397,6 @@ class NewToken(_Record):
 
     token: Token
     secret: str = field(repr=False)
-    _convert = {"token": lambda v: Token.from_dict(v)}
 
 
 @dataclass(frozen=True)
@@ -412,7 +406,6 @@ class Node(_Record):
     id: str
     started_at: datetime
     heartbeat_at: datetime
-    _convert = {"started_at": _time, "heartbeat_at": _time}
 
 
 @dataclass(frozen=True)
@@ -446,7 +439,6 @@ class Fire(_Record):
     job: str
     at: datetime
     schedule: str
-    _convert = {"at": _time}
 
 
 @dataclass(frozen=True)
@@ -465,13 +457,6 @@ class Summary(_Record):
     running: Tuple[Run, ...]
     recent_failures: Tuple[Run, ...]
     nodes: Tuple[Node, ...]
-    _convert = {
-        "days": lambda v: tuple(Day.from_dict(x) for x in v),
-        "next_fires": lambda v: tuple(Fire.from_dict(x) for x in v),
-        "running": lambda v: tuple(Run.from_dict(x) for x in v),
-        "recent_failures": lambda v: tuple(Run.from_dict(x) for x in v),
-        "nodes": lambda v: tuple(Node.from_dict(x) for x in v),
-    }
 
 
 @dataclass(frozen=True)
