@@ -256,6 +256,10 @@ impl Transport for FlakyListing {
         self.note(format!("write {path}"));
         self.inner.write(path, offset).await
     }
+    async fn write_segment(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.note(format!("write segment {path} at {offset}"));
+        self.inner.write_segment(path, offset).await
+    }
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {
         // (Not while a listing waits for this rename.)
         let hold = self.log.clone().filter(|_| self.hold_list.is_none());

@@ -135,6 +135,9 @@ impl Transport for HookedTransport {
             _ => inner,
         })
     }
+    async fn write_segment(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.inner.write_segment(path, offset).await
+    }
     fn capabilities(&self) -> Capabilities {
         let inner = self.inner.capabilities();
         Capabilities {

@@ -15,8 +15,9 @@ use crate::model::{AfterAction, ConflictPolicy, Job, LedgerEntry, RunFile, RunFi
 use crate::store::Store;
 use crate::transport::copy::copy_file;
 use crate::transport::pool::SitePool;
+use crate::transport::segmented;
 use crate::transport::throttle::RateLimiter;
-use crate::transport::{EntryKind, TransportError, path};
+use crate::transport::{EntryKind, Finished, TransportError, path};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use std::collections::{HashMap, HashSet};
@@ -269,7 +270,11 @@ async fn attempt(
         }
         let temp = if ctx.job.atomic { temp.to_string() } else { final_path.clone() };
         let mut src = ctx.src.get().await?;
-        let offset = if resume {
+        // A large file moves in segments over several connections, into the temporary file
+        // only (never with holes under its final name). Its segments resume on their own; the
+        // attempt never builds on the size its temporary file has.
+        let segmented = ctx.job.atomic && segmented::wanted(size, &*src, &*tgt);
+        let offset = if resume && !segmented {
             match tgt.stat(&temp).await {
                 // Where the writes before a break may have left holes (pipelined writes), only
                 // what lies before them is built on.
@@ -295,16 +300,37 @@ async fn attempt(
                 file_bytes.fetch_add(n, Ordering::Relaxed);
                 events.moved(n);
             };
-            let copying = copy_file(
-                &mut *src,
-                &cand.entry.path,
-                Some(size),
-                &mut *tgt,
-                &temp,
-                offset,
-                ctx.limiter.as_ref(),
-                &mut progress,
-            );
+            let copying = async {
+                if segmented {
+                    let copied = segmented::copy_segmented(
+                        (&mut *src, &ctx.src),
+                        (&mut *tgt, &ctx.dst),
+                        &cand.entry.path,
+                        &temp,
+                        size,
+                        super::retry_policy(&ctx.job),
+                        ctx.limiter.as_ref(),
+                        &mut progress,
+                    )
+                    .await;
+                    copied.map(|segments| {
+                        tracing::info!(target: "ftpman::engine", job = %ctx.job.name, file = %cand.entry.path, segments, "moved in segments");
+                        Finished { written: size, size: None }
+                    })
+                } else {
+                    copy_file(
+                        &mut *src,
+                        &cand.entry.path,
+                        Some(size),
+                        &mut *tgt,
+                        &temp,
+                        offset,
+                        ctx.limiter.as_ref(),
+                        &mut progress,
+                    )
+                    .await
+                }
+            };
             match tokio::time::timeout(ctx.job.file_timeout, copying).await {
                 Ok(r) => r,
                 Err(_) => Err(TransportError::Timeout {

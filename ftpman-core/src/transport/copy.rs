@@ -6,7 +6,7 @@ use super::pool::SitePool;
 use super::retry::RetryPolicy;
 use super::throttle::RateLimiter;
 use super::throttle::ThrottledReader;
-use super::{FileReader, Finished, Transport, TransportError, TransportResult};
+use super::{FileReader, FileWriter, Finished, Transport, TransportError, TransportResult};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -45,25 +45,58 @@ pub async fn copy_file(
         None => reader,
     };
     let mut writer = dst.write(dst_path, offset).await?;
+    let ends = Ends {
+        src_site: &src_site,
+        src_path,
+        dst_site: &dst_site,
+        dst_path,
+    };
+    let moved = pump(&mut reader, &mut *writer, &ends, offset, src_size, progress).await?;
+    drop(reader);
+    let finished = writer.finish().await?;
+    Ok(Finished {
+        written: moved,
+        size: finished.size,
+    })
+}
+
+/// Which file is read and which written, for errors.
+pub(crate) struct Ends<'a> {
+    pub src_site: &'a str,
+    pub src_path: &'a str,
+    pub dst_site: &'a str,
+    pub dst_path: &'a str,
+}
+
+/// Moves what `reader` yields (the source from `offset`) into `writer` until the reader ends;
+/// the bytes moved. A source that yields more than the `listed` size is refused at once.
+pub(crate) async fn pump(
+    reader: &mut FileReader<'_>,
+    writer: &mut (dyn FileWriter + '_),
+    ends: &Ends<'_>,
+    offset: u64,
+    listed: Option<u64>,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> TransportResult<u64> {
     // A small file gets buffers its size (plus one byte to see the end), not 256 KiB to zero.
-    let wanted = src_size.map_or(BUFFER_SIZE as u64, |size| size.saturating_sub(offset) + 1);
+    let wanted = listed.map_or(BUFFER_SIZE as u64, |size| size.saturating_sub(offset) + 1);
     let len = wanted.clamp(8 * 1024, BUFFER_SIZE as u64) as usize;
     // Two buffers: the next chunk is read while the last one is written, so a source that waits
     // (a disk read on the blocking pool, a network round trip) overlaps the target's sends.
     let (mut filled, mut spare) = (vec![0u8; len], vec![0u8; len]);
-    let read_err = |e| stream_error(&src_site, "read", src_path, e);
+    let read_err = |e| stream_error(ends.src_site, "read", ends.src_path, e);
     let mut n = reader.read(&mut filled).await.map_err(read_err)?;
     let mut moved = 0u64;
     while n > 0 {
         // A source that sends more than it was listed with is still being written (or lies):
         // stop at once rather than copy until the file's timeout and refuse it then.
-        if let Some(size) = src_size
+        if let Some(size) = listed
             && offset + moved + n as u64 > size
         {
             return Err(TransportError::Protocol {
-                site: src_site.clone(),
+                site: ends.src_site.to_string(),
                 operation: "read".into(),
-                path: src_path.to_string(),
+                path: ends.src_path.to_string(),
                 reason: format!(
                     "the file grew past the {size} bytes it was listed with while it was read: it is still being written"
                 ),
@@ -76,7 +109,7 @@ pub async fn copy_file(
             writer
                 .write_all(&filled[..n])
                 .await
-                .map_err(|e| stream_error(&dst_site, "write", dst_path, e))
+                .map_err(|e| stream_error(ends.dst_site, "write", ends.dst_path, e))
         };
         let read = async { reader.read(&mut spare).await.map_err(read_err) };
         let ((), next) = tokio::try_join!(write, read)?;
@@ -85,12 +118,7 @@ pub async fn copy_file(
         n = next;
         std::mem::swap(&mut filled, &mut spare);
     }
-    drop(reader);
-    let finished = writer.finish().await?;
-    Ok(Finished {
-        written: moved,
-        size: finished.size,
-    })
+    Ok(moved)
 }
 
 /// Copies a file of `size` bytes between two sites, retrying transient failures with fresh

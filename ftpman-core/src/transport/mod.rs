@@ -1,7 +1,8 @@
 //! The [`Transport`] trait: one connection to one site, speaking FTP, FTPS, SFTP or the local
 //! file system, one folder per protocol (`ftp/`, `sftp/`, `local/`) split by role. What acts on
 //! any transport is written once beside them: the retry rule (`retry.rs`), the bandwidth limit
-//! (`throttle.rs`), resumable copying (`copy.rs`), the connection pool (`pool.rs`) and the site
+//! (`throttle.rs`), resumable copying (`copy.rs`), one large file over several connections
+//! (`segmented.rs`), the connection pool (`pool.rs`) and the site
 //! test (`site_test.rs`). Bytes and timings are counted where transfers are recorded
 //! (`crate::metrics`).
 //!
@@ -17,6 +18,7 @@ pub mod local;
 pub mod path;
 pub mod pool;
 pub mod retry;
+pub mod segmented;
 pub mod sftp;
 pub mod site_test;
 pub mod throttle;
@@ -375,6 +377,10 @@ pub trait Transport: Send {
     }
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
+    /// Opens an existing file for writing at `offset`, leaving every byte outside what is
+    /// written as it is (nothing truncated): one segment of a file that several connections
+    /// write at once. Only where [`Capabilities::segment_writes`] says so; elsewhere it fails.
+    async fn write_segment(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
     /// Renames `from` to `to`, replacing `to` when `overwrite` and the protocol allows. Where
     /// this ftpman writes to the disk itself (a local folder), the file's data and its new name
     /// are on disk when this returns.
@@ -427,6 +433,15 @@ pub struct Capabilities {
     /// SFTP pipelines them): a resumed transfer starts this far before the size the target
     /// reports.
     pub resume_margin: u64,
+    /// [`Transport::write_segment`] works: several connections may write one file at their
+    /// offsets at once, and nothing is cut off behind what each writes. (An FTP server may
+    /// truncate a file at the offset a `REST` before `STOR` names, which a check of the final
+    /// size would not see: FTP declares no segments.)
+    pub segment_writes: bool,
+    /// A read may stop before the end of the file and leave the connection usable. Where not
+    /// (FTP: an abandoned `RETR` leaves its reply pending), a connection that read part of a
+    /// file is closed after it.
+    pub partial_reads: bool,
 }
 
 /// Opens [`Transport`]s for sites; the engine holds one and asks it for connections.

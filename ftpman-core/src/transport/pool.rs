@@ -287,6 +287,25 @@ impl SitePool {
         }
     }
 
+    /// A connection if one can be had without waiting for another task to give one back: an
+    /// idle one, or a new one while fewer than `max_connections` are out. `None` when all are
+    /// out, or when opening one fails or takes longer than the site's connect timeout (an
+    /// extra connection is an optimisation: the caller carries on with what it holds).
+    pub async fn try_get(&self) -> Option<PooledTransport> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        if let Some((conn, slot)) = self.take_idle().await {
+            return Some(self.loan(conn, slot, Some(permit)));
+        }
+        match tokio::time::timeout(self.site.connect_timeout, self.open(Some(permit))).await {
+            Ok(Ok((conn, slot, permit))) => Some(self.loan(conn, slot, permit)),
+            Ok(Err(e)) => {
+                tracing::debug!(target: "ftpman::transport", site = %self.site.name, "no extra connection: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// An idle connection that is still alive, if there is one.
     async fn take_idle(&self) -> Option<(Box<dyn Transport>, Option<u32>)> {
         while let Some(mut idle) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {

@@ -126,6 +126,8 @@ pub fn capabilities() -> Capabilities {
         exact_listing_times: false,
         cheap_checksum: false,
         resume_margin: 0,
+        segment_writes: false,
+        partial_reads: false,
     }
 }
 
@@ -221,6 +223,17 @@ impl Transport for FtpTransport {
             path: rel.to_string(),
             timeout: self.site.connect_timeout,
         }))
+    }
+
+    async fn write_segment(&mut self, rel: &str, _offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        Err(TransportError::Protocol {
+            site: self.site.name.clone(),
+            operation: "write".into(),
+            path: rel.to_string(),
+            reason: "FTP writes no segments: a server may cut the file at the offset it is given".into(),
+            transient: false,
+            source: None,
+        })
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {

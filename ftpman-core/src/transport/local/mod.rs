@@ -223,6 +223,27 @@ impl Open {
 }
 
 impl LocalTransport {
+    /// A writer on `rel` from `offset`, cutting the file there first when `cut`.
+    fn open_writer(&self, rel: &str, offset: u64, how: Open, cut: bool) -> TransportResult<Box<dyn FileWriter + '_>> {
+        // A malformed path fails now; the file is opened (links checked) when the writer first
+        // needs it, which for a small file is the same hop that writes it.
+        path::site_components(&self.site.name, rel)?;
+        let (disk, file_rel) = (self.disk.clone(), rel.to_string());
+        let open: writer::Opener = Box::new(move || {
+            let rel = file_rel.as_str();
+            let mut f = disk.open("write", rel, how)?;
+            if cut {
+                f.set_len(offset).map_err(disk.err("write", rel))?;
+            }
+            if offset > 0 {
+                f.seek(std::io::SeekFrom::Start(offset))
+                    .map_err(disk.err("write", rel))?;
+            }
+            Ok(f)
+        });
+        Ok(Box::new(LocalWriter::new(open, &self.site.name, rel)))
+    }
+
     /// Opens the site's root, which must exist and be a folder.
     pub async fn connect(site: &Site) -> TransportResult<LocalTransport> {
         let root = tokio::fs::canonicalize(&site.root)
@@ -341,6 +362,8 @@ pub fn capabilities() -> Capabilities {
         exact_listing_times: true,
         cheap_checksum: false,
         resume_margin: 0,
+        segment_writes: true,
+        partial_reads: true,
     }
 }
 
@@ -442,22 +465,12 @@ impl Transport for LocalTransport {
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        // A malformed path fails now; the file is opened (links checked) when the writer first
-        // needs it, which for a small file is the same hop that writes it.
-        path::site_components(&self.site.name, rel)?;
-        let (disk, file_rel) = (self.disk.clone(), rel.to_string());
-        let open: writer::Opener = Box::new(move || {
-            let rel = file_rel.as_str();
-            let mut f = disk.open("write", rel, Open::Write { truncate: offset == 0 })?;
-            if offset > 0 {
-                // Resume: drop anything past the offset, then continue from it.
-                f.set_len(offset).map_err(disk.err("write", rel))?;
-                f.seek(std::io::SeekFrom::Start(offset))
-                    .map_err(disk.err("write", rel))?;
-            }
-            Ok(f)
-        });
-        Ok(Box::new(LocalWriter::new(open, &self.site.name, rel)))
+        // Resume: drop anything past the offset, then continue from it.
+        self.open_writer(rel, offset, Open::Write { truncate: offset == 0 }, offset > 0)
+    }
+
+    async fn write_segment(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.open_writer(rel, offset, Open::Write { truncate: false }, false)
     }
 
     async fn rename(&mut self, from: &str, to: &str, overwrite: bool) -> TransportResult<()> {

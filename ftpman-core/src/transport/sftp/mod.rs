@@ -83,6 +83,32 @@ async fn within_timeout<T>(
 }
 
 impl SftpTransport {
+    /// A writer on `rel` opened with `flags`, from `offset`.
+    async fn open_writer(
+        &mut self,
+        rel: &str,
+        flags: OpenFlags,
+        offset: u64,
+    ) -> TransportResult<Box<dyn FileWriter + '_>> {
+        let full = path::resolve(&self.site, rel)?;
+        let mut file = self
+            .session()
+            .await?
+            .open_with_flags(full, flags)
+            .await
+            .map_err(self.err("write", rel))?;
+        if offset > 0 {
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| stream_error(&self.site.name, "write", rel, e))?;
+        }
+        Ok(Box::new(SftpWriter {
+            inner: CountingWriter::new(IdleTimeout::new(file, self.site.connect_timeout)),
+            site: self.site.name.clone(),
+            path: rel.to_string(),
+        }))
+    }
+
     /// Connects, checks the host key, logs in and starts the SFTP subsystem.
     pub async fn connect(site: &Site) -> TransportResult<SftpTransport> {
         let (handle, acks) = connect::connect_and_login(site).await?;
@@ -167,6 +193,8 @@ pub fn capabilities() -> Capabilities {
         exact_listing_times: true,
         cheap_checksum: false,
         resume_margin: PIPELINE_DEPTH as u64 * u64::from(russh_sftp::client::Config::default().max_write_packet_len),
+        segment_writes: true,
+        partial_reads: true,
     }
 }
 
@@ -283,28 +311,16 @@ impl Transport for SftpTransport {
     }
 
     async fn write(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
-        let full = path::resolve(&self.site, rel)?;
         let flags = if offset == 0 {
             OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE
         } else {
             OpenFlags::WRITE | OpenFlags::CREATE
         };
-        let mut file = self
-            .session()
-            .await?
-            .open_with_flags(full, flags)
-            .await
-            .map_err(self.err("write", rel))?;
-        if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| stream_error(&self.site.name, "write", rel, e))?;
-        }
-        Ok(Box::new(SftpWriter {
-            inner: CountingWriter::new(IdleTimeout::new(file, self.site.connect_timeout)),
-            site: self.site.name.clone(),
-            path: rel.to_string(),
-        }))
+        self.open_writer(rel, flags, offset).await
+    }
+
+    async fn write_segment(&mut self, rel: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>> {
+        self.open_writer(rel, OpenFlags::WRITE, offset).await
     }
 
     fn capabilities(&self) -> Capabilities {
