@@ -159,6 +159,16 @@ if has 1; then
       measure "$g|lftp" "lftp -c \"$(lftp_open "$proto"); $lftp_cmd\"" "$check"
       [ "$proto" = sftp ] && measure "$g|lftp, aes128-gcm" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); $lftp_cmd\"" "$check"
       measure "$g|rclone" "rclone copyto $rclone_ends" "$check"
+      # The file over several connections (FTP only down: it writes no segments): ftpman's
+      # segments beside the one stream of the best peer above, with the same cipher (the same
+      # measurement, repeated in this group for its ratio), and lftp's own segmented download.
+      if [ "$proto" = sftp ] || [ "$dir" = down ]; then
+        sg="$g, segments"
+        measure "$sg|ftpman" "$bench_bin segmented $proto $dir $lf $rf" "$check"
+        peer="curl"; [ "$proto" = sftp ] && peer="sftp, aes128-gcm"
+        grep -F "$g|$peer"$'\t' "$results" | sed "s/^$g|/$sg|/" >> "$results" || true
+        [ "$dir" = down ] && measure "$sg|lftp pget -n 4" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); pget -n 4 $rf -o $lf\"" "$check"
+      fi
     done
     rm -f "$rdir/remote.bin" "$rdir/up.bin" /dev/shm/ftpman-bench-down.bin
   done

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! ftpman-bench copy KIND up|down LOCAL_FILE REMOTE_PATH     one file
+//! ftpman-bench segmented KIND up|down LOCAL_FILE REMOTE_PATH one file over several connections
 //! ftpman-bench tree KIND REMOTE_DIR LOCAL_DIR PARALLEL      a folder tree, through the engine
 //! ftpman-bench s2s FROM_KIND FROM_PATH TO_KIND TO_PATH       site to site, streamed
 //! ftpman-bench scheduler JOBS SECONDS CRON                   the scheduler under load
@@ -123,6 +124,46 @@ async fn copy(kind: &str, direction: &str, local: &str, remote: &str) -> Result<
     Ok((bytes, secs))
 }
 
+/// One file over several connections, as the engine moves a large one: connection pools for
+/// both ends, the file cut into as many segments as they give, written into place.
+async fn segmented(kind: &str, direction: &str, local: &str, remote: &str) -> Result<String, String> {
+    use ftpman_core::transport::pool::SitePool;
+    use ftpman_core::transport::retry::RetryPolicy;
+    use ftpman_core::transport::segmented::copy_segmented;
+    use std::sync::Arc;
+    let (ldir, lname) = split(local);
+    let (rdir, rname) = split(remote);
+    let local_pool = SitePool::new(local_site(&ldir)?, Arc::new(ProtocolConnector));
+    let remote_pool = SitePool::new(remote_site(kind, &rdir)?, Arc::new(ProtocolConnector));
+    let ((src, src_path), (dst, dst_path)) = match direction {
+        "up" => ((&local_pool, &lname), (&remote_pool, &rname)),
+        "down" => ((&remote_pool, &rname), (&local_pool, &lname)),
+        other => return Err(format!("direction must be up or down, not {other}")),
+    };
+    let started = Instant::now();
+    let mut s = src.get().await.map_err(|e| e.to_string())?;
+    let mut d = dst.get().await.map_err(|e| e.to_string())?;
+    let size = s.stat(src_path).await.map_err(|e| e.to_string())?.size;
+    let segments = copy_segmented(
+        (&mut *s, src),
+        (&mut *d, dst),
+        src_path,
+        dst_path,
+        size,
+        RetryPolicy::default(),
+        None,
+        &mut |_| {},
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    // Durable, as the engine's rename into place would make it.
+    d.make_durable(dst_path).await.map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    drop((s, d));
+    remote_pool.close_idle().await;
+    Ok(format!("bytes={size} seconds={secs:.3} segments={segments}"))
+}
+
 /// Downloads a remote tree with the engine (recursive job, `parallel` files at once).
 async fn tree(kind: &str, remote_dir: &str, local_dir: &str, parallel: u32) -> Result<String, String> {
     use ftpman_core::engine::{Engine, EngineConfig};
@@ -232,6 +273,7 @@ async fn main() -> ExitCode {
         ["copy", kind, direction, local, remote] => copy(kind, direction, local, remote)
             .await
             .map(|(bytes, secs)| format!("bytes={bytes} seconds={secs:.3}")),
+        ["segmented", kind, direction, local, remote] => segmented(kind, direction, local, remote).await,
         ["tree", kind, remote, local, parallel] => match parallel.parse() {
             Ok(p) => tree(kind, remote, local, p).await,
             Err(_) => Err("PARALLEL must be a number".into()),
