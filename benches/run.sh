@@ -9,7 +9,8 @@
 # Workloads: 1 one file up and down (with 4: peak RSS), 2 a tree of 2,000 files of 16 KiB down,
 # 3 site to site SFTP -> FTP, 5 the scheduler with 10,000 jobs, 6 the machine's limits, 7 the web
 # API over 100,000 runs and 1,000,000 run files (SQLite and PostgreSQL), 8 the 2,000-file tree
-# through a job run from Python and from the CLI.
+# through a job run from Python and from the CLI, 9 100,000 jobs on three nodes sharing one
+# PostgreSQL (each fire once), 10 one file over SFTP with a 10 ms round trip.
 # Writes benches/results/*.md and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ source scripts/lib/test-servers.sh
 
 size_mib=${1:-1024}
 reps=${2:-3}
-workloads=${WORKLOADS:-"1 2 3 5 6 7 8"}
+workloads=${WORKLOADS:-"1 2 3 5 6 7 8 9 10"}
 protocols=${PROTOCOLS:-"sftp ftp ftps"}
 has() { [[ " $workloads " == *" $1 "* ]]; }
 
@@ -166,7 +167,8 @@ if has 1; then
         sg="$g, segments"
         measure "$sg|ftpman" "$bench_bin segmented $proto $dir $lf $rf" "$check"
         peer="curl"; [ "$proto" = sftp ] && peer="sftp, aes128-gcm"
-        grep -F "$g|$peer"$'\t' "$results" | sed "s/^$g|/$sg|/" >> "$results" || true
+        awk -F'\t' -v from="$g|$peer" -v to="$sg|$peer" 'BEGIN {OFS = FS} $1 == from {$1 = to; print}' "$results" >> "$results.copy"
+        cat "$results.copy" >> "$results"; rm -f "$results.copy"
         [ "$dir" = down ] && measure "$sg|lftp pget -n 4" "lftp -c \"$(lftp_open "$proto" "$gcm_opts"); pget -n 4 $rf -o $lf\"" "$check"
       fi
     done
@@ -352,4 +354,100 @@ if has 7; then
     echo; echo "200 requests each after 3 to warm up, one at a time, over loopback HTTP with a bearer token, in the same process as the server (\`ftpman-bench api\`). Target: under 50 ms at the median for the runs page and the summary."
   } > benches/results/w7-api.md
   cat benches/results/w7-api.md
+fi
+
+# --- Workload 9: 100,000 jobs on three nodes sharing one PostgreSQL ----------------------
+if has 9; then
+  cluster_jobs=${CLUSTER_JOBS:-100000}
+  log "workload 9: ${cluster_jobs} jobs on three nodes sharing one PostgreSQL"
+  ensure_postgres
+  db="ftpman_bench_cluster_$$"
+  pg_admin -c "CREATE DATABASE $db" >/dev/null
+  url="postgres://postgres@127.0.0.1:5432/$db"
+  seeded=$($bench_bin cluster-seed "$url" "$cluster_jobs" "$work/cluster")
+  pg_cpu() { ps -C postgres -o times= | awk '{s += $1} END {print s + 0}'; }
+  # nodes SECONDS PHASE: three node processes for SECONDS; their lines in $work/PHASE-N, and
+  # the CPU PostgreSQL used meanwhile (sampled while the nodes' connections are still open).
+  nodes() {
+    local secs=$1 phase=$2 pg0 pg1
+    pg0=$(pg_cpu)
+    for n in 1 2 3; do
+      /usr/bin/time -f "%M" -o "$work/$phase-$n.rss" "$bench_bin" cluster-node "$url" "node-$n" "$secs" > "$work/$phase-$n" 2>"$work/$phase-$n.err" &
+    done
+    sleep $((secs - 2)); pg1=$(pg_cpu)
+    wait
+    echo "$pg0 $pg1" > "$work/$phase-pg"
+  }
+  # Nothing due: every job's cron is once a year.
+  nodes 65 idle
+  # Busy: spread over the hour (M * * * *, M = id mod 60), about JOBS/60 fires a minute, edited
+  # in one statement as an operator's change would reach every node.
+  pg_admin -d "$db" -c "UPDATE jobs SET schedule_expr = (id % 60) || ' * * * *', updated_at = (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT" >/dev/null
+  start=$(date -u +%s)
+  from=$(( (start / 60 + 2) * 60 )); to=$((from + 180))
+  nodes $((to - start + 20)) busy
+  checked=$($bench_bin cluster-check "$url" "$(date -u -d @$from +%FT%TZ)" "$(date -u -d @$to +%FT%TZ)")
+  pg_admin -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+  field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
+  { echo "# Workload 9: ${cluster_jobs} jobs on three nodes sharing one PostgreSQL"; echo; header
+    echo "PostgreSQL $(psql -V | awk '{print $3}') on the same machine; $(field "$seeded" seed_seconds) s to seed the jobs."; echo
+    echo "| phase | node | CPU s per minute | peak RSS MiB |"
+    echo "|---|---|---:|---:|"
+    for phase in idle busy; do
+      for n in 1 2 3; do
+        printf '| %s | node-%s | %s | %.0f |\n' "$phase" "$n" "$(field "$(cat "$work/$phase-$n")" cpu_s_per_min)" "$(awk '{print $1/1024}' "$work/$phase-$n.rss")"
+      done
+      read -r pg0 pg1 < "$work/$phase-pg"
+      secs=65; [ "$phase" = busy ] && secs=$((to - start + 20))
+      printf '| %s | PostgreSQL | %.2f | - |\n' "$phase" "$(awk -v a="$pg0" -v b="$pg1" -v s="$secs" 'BEGIN {print (b - a) * 60 / (s - 2)}')"
+    done
+    echo
+    echo "Fires from $(date -u -d @$from +%H:%M) to $(date -u -d @$to +%H:%M) UTC (three minutes, every job's fire in them):"; echo
+    echo "| expected | fired once | missed | twice | executed | lateness p50 ms | lateness p99 ms | lateness max ms | runs by node |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(field "$checked" expected)" "$(field "$checked" fired_once)" \
+      "$(field "$checked" missed)" "$(field "$checked" twice)" "$(field "$checked" executed)" "$(field "$checked" lateness_p50_ms)" \
+      "$(field "$checked" lateness_p99_ms)" "$(field "$checked" lateness_max_ms)" "$(field "$checked" by_node)"
+  } > benches/results/w9-cluster.md
+  cat benches/results/w9-cluster.md
+  [ "$(field "$checked" missed)" = 0 ] && [ "$(field "$checked" twice)" = 0 ] || { echo "workload 9: fires missed or run twice" >&2; exit 1; }
+fi
+
+# --- Workload 10: one file over SFTP with a round trip ------------------------------------
+if has 10; then
+  rtt_ms=${RTT_MS:-10}
+  log "workload 10: one ${size_mib} MiB file over SFTP with a ${rtt_ms} ms round trip"
+  proxy_port=$((20000 + RANDOM % 20000))
+  "$bench_bin" delay-proxy "$proxy_port" "$FTPMAN_TEST_SSH_PORT" "$((rtt_ms / 2))" > /dev/null 2>&1 &
+  proxy_pid=$!
+  sleep 1
+  [ -f "$work/src.bin" ] || { head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/src.bin"; chmod 644 "$work/src.bin"; }
+  expected=$(stat -c %s "$work/src.bin")
+  results=$work/w10.tsv; : > "$results"
+  rdir=$(remote_dir sftp)
+  cp "$work/src.bin" "$rdir/remote.bin"; chown "$(owner_of sftp):" "$rdir/remote.bin"
+  lftp_far=$(FTPMAN_TEST_SSH_PORT=$proxy_port lftp_open sftp "$gcm_opts")
+  for dir in down up; do
+    if [ "$dir" = down ]; then
+      lf=/dev/shm/ftpman-bench-down.bin; rf=$rdir/remote.bin; PREPARE="rm -f $lf"; check='[ "$(stat -c %s '"$lf"')" = '"$expected"' ]'
+      sftp_cmd="get $rf $lf"; lftp_cmd="pget -n 4 $rf -o $lf"; lftp_name="lftp pget -n 4, aes128-gcm"
+    else
+      lf=$work/src.bin; rf=$rdir/up.bin; PREPARE="rm -f $rf"; check='[ "$(stat -c %s '"$rf"')" = '"$expected"' ]'
+      sftp_cmd="put $lf $rf"; lftp_cmd="put $lf -o $rf"; lftp_name="lftp, aes128-gcm"
+    fi
+    g="sftp $dir, ${rtt_ms} ms"
+    # "ftpman": as a job moves a large file (in segments); "one connection": copy_file alone.
+    measure "$g|ftpman" "FTPMAN_TEST_SSH_PORT=$proxy_port $bench_bin segmented sftp $dir $lf $rf" "$check"
+    measure "$g|ftpman, one connection" "FTPMAN_TEST_SSH_PORT=$proxy_port $bench_bin copy sftp $dir $lf $rf" "$check"
+    echo "$sftp_cmd" > "$work/batch"
+    measure "$g|sftp, aes128-gcm" "sftp -q $gcm_opts -P $proxy_port -b $work/batch $FTPMAN_TEST_KEY_USER@127.0.0.1" "$check"
+    measure "$g|$lftp_name" "lftp -c \"$lftp_far; $lftp_cmd\"" "$check"
+  done
+  PREPARE=true
+  kill "$proxy_pid" 2>/dev/null || true
+  rm -f "$rdir/remote.bin" "$rdir/up.bin" /dev/shm/ftpman-bench-down.bin
+  { echo "# Workload 10: one ${size_mib} MiB file over SFTP with a ${rtt_ms} ms round trip"; echo; header
+    echo "Every tool reaches sshd through \`ftpman-bench delay-proxy\`, which holds each byte $((rtt_ms / 2)) ms each way on loopback; all with AES-128-GCM. down: into /dev/shm."
+    echo; table w10 "$size_mib"; } > benches/results/w10-round-trip.md
+  cat benches/results/w10-round-trip.md
 fi

@@ -7,11 +7,15 @@
 //! ftpman-bench s2s FROM_KIND FROM_PATH TO_KIND TO_PATH       site to site, streamed
 //! ftpman-bench scheduler JOBS SECONDS CRON                   the scheduler under load
 //! ftpman-bench api DB_URL RUNS FILES_PER_RUN REQUESTS         the web API over a long history
+//! ftpman-bench cluster-seed|cluster-node|cluster-check ...      several nodes on PostgreSQL (see cluster.rs)
+//! ftpman-bench delay-proxy LISTEN_PORT TARGET_PORT DELAY_MS    a loopback link with a round trip
 //! ```
 //! KIND is sftp, ftp, ftps or ftps-implicit; the servers are the ones `benches/run.sh` starts,
 //! described by `FTPMAN_TEST_*` variables. Prints one line of `key=value` pairs.
 
 mod api;
+mod cluster;
+mod delay;
 mod scheduler;
 
 use ftpman_core::Secret;
@@ -282,6 +286,19 @@ async fn main() -> ExitCode {
         ["api", url, runs, files, requests] => match (runs.parse(), files.parse(), requests.parse()) {
             (Ok(r), Ok(f), Ok(n)) => api::run(url, r, f, n).await,
             _ => Err("RUNS, FILES_PER_RUN and REQUESTS must be numbers".into()),
+        },
+        ["cluster-seed", url, jobs, dir] => match jobs.parse() {
+            Ok(j) => cluster::seed(url, j, dir).await,
+            Err(_) => Err("JOBS must be a number".into()),
+        },
+        ["cluster-node", url, node, seconds] => match seconds.parse() {
+            Ok(s) => cluster::node(url, node, s).await,
+            Err(_) => Err("SECONDS must be a number".into()),
+        },
+        ["cluster-check", url, from, to] => cluster::check(url, from, to).await,
+        ["delay-proxy", listen, target, ms] => match (listen.parse(), target.parse(), ms.parse()) {
+            (Ok(l), Ok(t), Ok(ms)) => delay::run(l, t, std::time::Duration::from_millis(ms)).await,
+            _ => Err("LISTEN_PORT, TARGET_PORT and DELAY_MS must be numbers".into()),
         },
         ["scheduler", jobs, seconds, cron] => match (jobs.parse(), seconds.parse()) {
             (Ok(j), Ok(s)) => scheduler::run(j, s, cron).await,

@@ -141,6 +141,20 @@ impl std::fmt::Display for Schedule {
     }
 }
 
+/// What the scheduler keeps of an enabled, scheduled job: a few dozen bytes beside the whole
+/// [`Job`], so that a node holds a hundred thousand of them in a few MiB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledJob {
+    /// Store id.
+    pub id: i64,
+    /// Unique name (for the log).
+    pub name: Box<str>,
+    /// The last change: a change restarts the job's fires from that moment.
+    pub updated_at: DateTime<Utc>,
+    /// When it runs (never [`Schedule::Manual`]).
+    pub schedule: Schedule,
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {

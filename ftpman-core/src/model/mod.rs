@@ -8,7 +8,7 @@ mod site;
 mod window;
 
 pub use group::{Group, GroupRun, NewGroupRun};
-pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule};
+pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule, ScheduledJob};
 pub use record::{
     ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, SiteTestRecord, User,
     UserRole, check_setting_key,

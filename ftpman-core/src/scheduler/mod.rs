@@ -107,23 +107,18 @@ pub enum CompiledSchedule {
     Manual,
     /// One fire.
     Once(DateTime<Utc>),
-    /// A parsed cron expression and its zone.
-    Cron(Box<croner::Cron>, chrono_tz::Tz),
+    /// A parsed cron expression (shared by every schedule with the same text) and its zone.
+    Cron(std::sync::Arc<croner::Cron>, chrono_tz::Tz),
 }
 
 impl CompiledSchedule {
-    /// Parses a job's schedule (a cron that no longer parses yields no fires).
-    pub fn new(job: &Job) -> CompiledSchedule {
-        Self::of(&job.schedule)
-    }
-
     /// A schedule (a job's or a group's), parsed once.
     pub fn of(schedule: &Schedule) -> CompiledSchedule {
         match schedule {
             Schedule::Manual => CompiledSchedule::Manual,
             Schedule::Once { at } => CompiledSchedule::Once(*at),
             Schedule::Cron { expr, tz } => match parse_cron("schedule", expr, *tz, Utc::now()) {
-                Ok(c) => CompiledSchedule::Cron(Box::new(c), *tz),
+                Ok(c) => CompiledSchedule::Cron(std::sync::Arc::new(c), *tz),
                 Err(_) => CompiledSchedule::Manual,
             },
         }
@@ -151,6 +146,36 @@ impl CompiledSchedule {
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
         }
+    }
+}
+
+/// Compiled schedules by their text, so that jobs sharing a schedule (most of a large
+/// installation's do) share one parsed cron.
+#[derive(Default)]
+pub(crate) struct CompiledSchedules(std::collections::HashMap<(String, chrono_tz::Tz), CompiledSchedule>);
+
+impl CompiledSchedules {
+    /// `schedule`, compiled once per distinct cron text and zone.
+    pub(crate) fn of(&mut self, schedule: &Schedule) -> CompiledSchedule {
+        match schedule {
+            Schedule::Cron { expr, tz } => self
+                .0
+                .entry((expr.clone(), *tz))
+                .or_insert_with(|| CompiledSchedule::of(schedule))
+                .clone(),
+            other => CompiledSchedule::of(other),
+        }
+    }
+
+    /// Forgets the schedules no job uses any more (kept: those `used` names).
+    pub(crate) fn retain_used<'a>(&mut self, used: impl Iterator<Item = &'a Schedule>) {
+        let used: std::collections::HashSet<(&str, chrono_tz::Tz)> = used
+            .filter_map(|s| match s {
+                Schedule::Cron { expr, tz } => Some((expr.as_str(), *tz)),
+                _ => None,
+            })
+            .collect();
+        self.0.retain(|(expr, tz), _| used.contains(&(expr.as_str(), *tz)));
     }
 }
 

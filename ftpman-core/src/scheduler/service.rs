@@ -10,7 +10,7 @@
 
 use super::{CompiledSchedule, Scheduler};
 use crate::engine::{Engine, StopReason};
-use crate::model::{Job, NewRun, RunStatus, Schedule, Trigger};
+use crate::model::{NewRun, RunStatus, Schedule, ScheduledJob, Trigger};
 use crate::store::StoreError;
 use crate::validate::ValidationError;
 use async_trait::async_trait;
@@ -75,14 +75,19 @@ struct JobState {
     next: Option<DateTime<Utc>>,
 }
 
+/// How long a job list is kept at most, even while the store's fingerprint stays the same.
+const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(300);
+
 /// The job list as last loaded: the store's fingerprint of it, when, and the jobs.
-type JobCache = Option<((i64, i64), std::time::Instant, Arc<Vec<Job>>)>;
+type JobCache = Option<((i64, i64), std::time::Instant, Arc<Vec<ScheduledJob>>)>;
 
 /// Fires schedules and executes runs on one node.
 pub struct Service {
     engine: Engine,
     config: ServiceConfig,
     jobs: Mutex<HashMap<i64, JobState>>,
+    /// The parsed schedules, one per distinct cron text.
+    compiled: Mutex<super::CompiledSchedules>,
     cache: Mutex<JobCache>,
     running: Mutex<JoinSet<()>>,
     /// Woken when a run ends, so the next queued run is claimed at once, not at the next tick.
@@ -103,6 +108,7 @@ impl Service {
             engine,
             config,
             jobs: Mutex::new(HashMap::new()),
+            compiled: Mutex::new(Default::default()),
             cache: Mutex::new(None),
             running: Mutex::new(JoinSet::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -114,6 +120,13 @@ impl Service {
 
     fn now(&self) -> DateTime<Utc> {
         self.engine.clock().now()
+    }
+
+    fn compile(&self, schedule: &Schedule) -> CompiledSchedule {
+        match self.compiled.lock() {
+            Ok(mut compiled) => compiled.of(schedule),
+            Err(_) => CompiledSchedule::of(schedule),
+        }
     }
 
     /// The next fire of every scheduled job, as the service sees them now.
@@ -130,11 +143,11 @@ impl Service {
     /// When `next` is due, records the latest missed fire (one catch-up, never a burst) in
     /// `due` and returns the first fire after now; else returns `next`.
     fn advance<'a>(
-        job: &'a Job,
+        job: &'a ScheduledJob,
         schedule: &CompiledSchedule,
         next: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-        due: &mut Vec<(&'a Job, DateTime<Utc>)>,
+        due: &mut Vec<(&'a ScheduledJob, DateTime<Utc>)>,
     ) -> Option<DateTime<Utc>> {
         match next {
             Some(fire) if fire <= now => {
@@ -146,9 +159,10 @@ impl Service {
         }
     }
 
-    /// The enabled, scheduled jobs; reloaded only when the store says jobs changed (or every
-    /// 30 s, in case nodes' clocks disagree), so ten thousand idle jobs cost next to nothing.
-    async fn scheduled_jobs(&self) -> Result<Arc<Vec<Job>>, StoreError> {
+    /// The enabled, scheduled jobs; reloaded only when the store's fingerprint of them changed
+    /// (and every five minutes, should a change ever leave it as it was), so a hundred thousand
+    /// idle jobs cost next to nothing.
+    async fn scheduled_jobs(&self) -> Result<Arc<Vec<ScheduledJob>>, StoreError> {
         let store = self.engine.store();
         let fingerprint = store.jobs_fingerprint().await?;
         {
@@ -158,18 +172,15 @@ impl Service {
             };
             if let Some((fp, loaded, jobs)) = cache.as_ref()
                 && *fp == fingerprint
-                && loaded.elapsed() < Duration::from_secs(30)
+                && loaded.elapsed() < RELOAD_AT_LEAST_EVERY
             {
                 return Ok(jobs.clone());
             }
         }
-        let jobs: Vec<Job> = store
-            .jobs()
-            .await?
-            .into_iter()
-            .filter(|j| j.enabled && j.schedule != Schedule::Manual)
-            .collect();
-        let jobs = Arc::new(jobs);
+        let jobs = Arc::new(store.scheduled_jobs().await?);
+        if let Ok(mut compiled) = self.compiled.lock() {
+            compiled.retain_used(jobs.iter().map(|j| &j.schedule));
+        }
         if let Ok(mut cache) = self.cache.lock() {
             *cache = Some((fingerprint, std::time::Instant::now(), jobs.clone()));
         }
@@ -181,7 +192,7 @@ impl Service {
         let store = self.engine.store();
         let now = self.now();
         let jobs = self.scheduled_jobs().await?;
-        let mut due: Vec<(&Job, DateTime<Utc>)> = Vec::new();
+        let mut due: Vec<(&ScheduledJob, DateTime<Utc>)> = Vec::new();
         let mut first_sight = Vec::new();
         let mut earliest = None;
         {
@@ -199,7 +210,7 @@ impl Service {
                     // Seen before, then changed (edited, re-enabled): start from now.
                     Some(state) => {
                         state.version = job.updated_at;
-                        state.schedule = CompiledSchedule::new(job);
+                        state.schedule = self.compile(&job.schedule);
                         state.next = state.schedule.next_after(now);
                         state
                     }
@@ -213,9 +224,19 @@ impl Service {
                 earliest = earlier(earliest, state.next);
             }
         }
+        // Many jobs seen at once (a node starting) ask for their last fires in one query.
+        let last_fires = if first_sight.len() > 8 {
+            Some(store.last_fires().await?)
+        } else {
+            None
+        };
         for job in first_sight {
-            let schedule = CompiledSchedule::new(job);
-            let next = match (store.last_fire(job.id).await?, &job.schedule) {
+            let schedule = self.compile(&job.schedule);
+            let last = match &last_fires {
+                Some(all) => all.get(&job.id).copied(),
+                None => store.last_fire(job.id).await?,
+            };
+            let next = match (last, &job.schedule) {
                 // Changed after its last fire (edited, re-enabled): from the change on.
                 (Some(last), _) if job.updated_at > last => schedule.next_after(job.updated_at.min(now)),
                 (Some(last), _) => schedule.next_after(last),

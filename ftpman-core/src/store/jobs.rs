@@ -20,8 +20,11 @@ pub trait JobStore: Send + Sync {
     async fn jobs(&self) -> StoreResult<Vec<Job>>;
     /// Removes a job with its runs and ledger.
     async fn delete_job(&self, name: &str) -> StoreResult<()>;
-    /// A cheap summary that changes whenever a job is added, changed or removed (count and
-    /// latest change), so a scheduler can keep its job list until it does.
+    /// The enabled jobs that have a schedule, as much of them as the scheduler needs.
+    async fn scheduled_jobs(&self) -> StoreResult<Vec<ScheduledJob>>;
+    /// A cheap summary that changes whenever a job is added, changed or removed (the count, and
+    /// the sum of every job's last change: a change stamped by a node whose clock lags still
+    /// changes it), so a scheduler can keep its job list until it does.
     async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)>;
 }
 
@@ -143,8 +146,37 @@ macro_rules! impl_jobs_store {
                 rows.iter().map(Self::job_from_row).collect()
             }
 
+            async fn scheduled_jobs(&self) -> StoreResult<Vec<ScheduledJob>> {
+                let what = "listing the scheduled jobs";
+                let rows = sqlx::query(
+                    "SELECT id, name, updated_at, schedule_kind, schedule_expr, schedule_tz, schedule_at FROM jobs \
+                     WHERE enabled = TRUE AND schedule_kind <> 'manual' ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(what))?;
+                rows.iter()
+                    .map(|r| {
+                        let name: String = r.try_get("name").map_err(db(what))?;
+                        let schedule = schedule_from_columns(
+                            &name,
+                            &r.try_get::<String, _>("schedule_kind").map_err(db(what))?,
+                            r.try_get("schedule_expr").map_err(db(what))?,
+                            r.try_get("schedule_tz").map_err(db(what))?,
+                            r.try_get("schedule_at").map_err(db(what))?,
+                        )?;
+                        Ok(ScheduledJob {
+                            id: r.try_get("id").map_err(db(what))?,
+                            name: name.into_boxed_str(),
+                            updated_at: from_ms(r.try_get("updated_at").map_err(db(what))?),
+                            schedule,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn jobs_fingerprint(&self) -> StoreResult<(i64, i64)> {
-                let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS latest FROM jobs")
+                let row = sqlx::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(updated_at), 0) AS BIGINT) AS latest FROM jobs")
                     .fetch_one(&self.pool)
                     .await
                     .map_err(db("checking for job changes"))?;

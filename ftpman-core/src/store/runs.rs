@@ -49,6 +49,9 @@ pub trait RunStore: Send + Sync {
     ) -> StoreResult<Option<Run>>;
     /// The latest `scheduled_for` among a job's runs: the last fire that was recorded.
     async fn last_fire(&self, job_id: i64) -> StoreResult<Option<DateTime<Utc>>>;
+    /// The last scheduled fire of every job that has one: a node seeing many jobs for the
+    /// first time (at start) asks once, not once per job.
+    async fn last_fires(&self) -> StoreResult<std::collections::HashMap<i64, DateTime<Utc>>>;
     /// Extends the lease of a run this node holds; `false` when it no longer holds it.
     async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool>;
     /// Marks running runs whose lease expired before `now` as `interrupted`; returns their ids.
@@ -303,6 +306,22 @@ macro_rules! impl_runs_store {
                     .try_get("last")
                     .map_err(db("reading the last fire"))?;
                 Ok(v.map(from_ms))
+            }
+
+            async fn last_fires(&self) -> StoreResult<std::collections::HashMap<i64, DateTime<Utc>>> {
+                let what = "reading the last fires";
+                let rows = sqlx::query(
+                    "SELECT job_id, MAX(scheduled_for) AS last FROM runs WHERE scheduled_for IS NOT NULL GROUP BY job_id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(what))?;
+                rows.iter()
+                    .map(|r| {
+                        let last: i64 = r.try_get("last").map_err(db(what))?;
+                        Ok((r.try_get("job_id").map_err(db(what))?, from_ms(last)))
+                    })
+                    .collect()
             }
 
             async fn renew_lease(&self, run_id: i64, node_id: &str, now: DateTime<Utc>, lease: Duration) -> StoreResult<bool> {

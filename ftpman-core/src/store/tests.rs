@@ -229,6 +229,7 @@ on_both_backends!(
     tokens_and_sessions,
     site_tests_keep_the_last_outcome,
     users_change_role_and_password,
+    the_scheduler_reads_compact_jobs_and_every_last_fire_at_once,
 );
 
 const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ==\n-----END OPENSSH PRIVATE KEY-----\n";
@@ -545,6 +546,56 @@ async fn each_fire_becomes_one_run(h: &Harness) {
         Some(fire + ChronoDuration::minutes(5))
     );
     assert_eq!(h.store.last_fire(job.id + 100).await.unwrap(), None);
+}
+
+async fn the_scheduler_reads_compact_jobs_and_every_last_fire_at_once(h: &Harness) {
+    let a = add_site(&h.store, "a", "file:///tmp/a").await;
+    let b = add_site(&h.store, "b", "file:///tmp/b").await;
+    let mut hourly = add_job(&h.store, "hourly", &a, &b).await;
+    hourly.schedule = Schedule::Cron {
+        expr: "0 * * * *".into(),
+        tz: chrono_tz::Europe::Berlin,
+    };
+    let hourly = h.store.update_job(&hourly).await.unwrap();
+    let manual = add_job(&h.store, "by-hand", &a, &b).await;
+    let mut off = add_job(&h.store, "off", &a, &b).await;
+    off.enabled = false;
+    off.schedule = hourly.schedule.clone();
+    h.store.update_job(&off).await.unwrap();
+    // Only the enabled, scheduled job, with what the scheduler needs of it.
+    let scheduled = h.store.scheduled_jobs().await.unwrap();
+    assert_eq!(
+        scheduled,
+        vec![ScheduledJob {
+            id: hourly.id,
+            name: "hourly".into(),
+            updated_at: hourly.updated_at,
+            schedule: hourly.schedule.clone(),
+        }]
+    );
+    // One query for every job's last fire; a job never fired has none.
+    let fire = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+    for (job, at) in [
+        (hourly.id, fire),
+        (hourly.id, fire + ChronoDuration::hours(1)),
+        (manual.id, fire),
+    ] {
+        let new = NewRun {
+            scheduled_for: Some(at),
+            ..NewRun::new(job, Trigger::Schedule)
+        };
+        h.store.create_runs(&[new]).await.unwrap();
+    }
+    let last = h.store.last_fires().await.unwrap();
+    assert_eq!(last.len(), 2);
+    assert_eq!(last[&hourly.id], fire + ChronoDuration::hours(1));
+    assert_eq!(last[&manual.id], fire);
+    // Any change shows in the fingerprint, a change of an older job too.
+    let before = h.store.jobs_fingerprint().await.unwrap();
+    let mut older = h.store.job("by-hand").await.unwrap();
+    older.retries = 7;
+    h.store.update_job(&older).await.unwrap();
+    assert_ne!(h.store.jobs_fingerprint().await.unwrap(), before);
 }
 
 async fn claim_renew_and_expire_leases(h: &Harness) {
