@@ -370,12 +370,14 @@ if has 9; then
   # the CPU PostgreSQL used meanwhile (sampled while the nodes' connections are still open).
   nodes() {
     local secs=$1 phase=$2 pg0 pg1
+    local pids=()
     pg0=$(pg_cpu)
     for n in 1 2 3; do
       /usr/bin/time -f "%M" -o "$work/$phase-$n.rss" "$bench_bin" cluster-node "$url" "node-$n" "$secs" > "$work/$phase-$n" 2>"$work/$phase-$n.err" &
+      pids+=($!)
     done
     sleep $((secs - 2)); pg1=$(pg_cpu)
-    wait
+    wait "${pids[@]}"
     echo "$pg0 $pg1" > "$work/$phase-pg"
   }
   # Nothing due: every job's cron is once a year.
