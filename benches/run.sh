@@ -365,7 +365,8 @@ if has 9; then
   pg_admin -c "CREATE DATABASE $db" >/dev/null
   url="postgres://postgres@127.0.0.1:5432/$db"
   seeded=$($bench_bin cluster-seed "$url" "$cluster_jobs" "$work/cluster")
-  pg_cpu() { ps -C postgres -o times= | awk '{s += $1} END {print s + 0}'; }
+  # PostgreSQL's processes' CPU seconds (utime + stime, in clock ticks of 1/100 s).
+  pg_cpu() { for p in $(pgrep -x postgres); do cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null || true; done | awk '{s += $1 + $2} END {print s / 100}'; }
   # nodes SECONDS PHASE: three node processes for SECONDS; their lines in $work/PHASE-N, and
   # the CPU PostgreSQL used meanwhile (sampled while the nodes' connections are still open).
   nodes() {
@@ -393,15 +394,17 @@ if has 9; then
   field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k {print $2}'; }
   { echo "# Workload 9: ${cluster_jobs} jobs on three nodes sharing one PostgreSQL"; echo; header
     echo "PostgreSQL $(psql -V | awk '{print $3}') on the same machine; $(field "$seeded" seed_seconds) s to seed the jobs."; echo
-    echo "| phase | node | CPU s per minute | peak RSS MiB |"
-    echo "|---|---|---:|---:|"
+    echo "| phase | node | CPU s per minute | after its first 15 s | CPU s to start | peak RSS MiB |"
+    echo "|---|---|---:|---:|---:|---:|"
     for phase in idle busy; do
       for n in 1 2 3; do
-        printf '| %s | node-%s | %s | %.0f |\n' "$phase" "$n" "$(field "$(cat "$work/$phase-$n")" cpu_s_per_min)" "$(awk '{print $1/1024}' "$work/$phase-$n.rss")"
+        r=$(cat "$work/$phase-$n")
+        printf '| %s | node-%s | %s | %s | %s | %.0f |\n' "$phase" "$n" "$(field "$r" cpu_s_per_min)" "$(field "$r" steady_cpu_s_per_min)" \
+          "$(field "$r" start_cpu_s)" "$(awk '{print $1/1024}' "$work/$phase-$n.rss")"
       done
       read -r pg0 pg1 < "$work/$phase-pg"
       secs=65; [ "$phase" = busy ] && secs=$((to - start + 20))
-      printf '| %s | PostgreSQL | %.2f | - |\n' "$phase" "$(awk -v a="$pg0" -v b="$pg1" -v s="$secs" 'BEGIN {print (b - a) * 60 / (s - 2)}')"
+      printf '| %s | PostgreSQL | %.2f | - | - | - |\n' "$phase" "$(awk -v a="$pg0" -v b="$pg1" -v s="$secs" 'BEGIN {print (b - a) * 60 / (s - 2)}')"
     done
     echo
     echo "Fires from $(date -u -d @$from +%H:%M) to $(date -u -d @$to +%H:%M) UTC (three minutes, every job's fire in them):"; echo

@@ -9,9 +9,9 @@
 //! Between seeding and the busy phase, `benches/run.sh` spreads the jobs over the hour
 //! (`M * * * *`, M = id mod 60) with one UPDATE, as an operator's edit would reach every node.
 
-use crate::scheduler::{cpu_seconds, percentile};
+use crate::scheduler::{cpu_seconds, local_sites, percentile};
 use ftpman_core::engine::{Engine, EngineConfig};
-use ftpman_core::model::{Job, RunQuery, Schedule, Site, SiteUrl};
+use ftpman_core::model::{Job, RunQuery, Schedule};
 use ftpman_core::scheduler::Scheduler;
 use ftpman_core::scheduler::service::{Service, ServiceConfig};
 use ftpman_core::transport::ProtocolConnector;
@@ -20,6 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: [u8; 32] = [9u8; 32];
+
+/// Seconds after a node's start before its steady CPU is counted.
+const WARM_UP: u64 = 15;
 
 async fn open(url: &str) -> Result<Arc<dyn ftpman_core::Store>, String> {
     ftpman_core::store::open(url, Some(ftpman_core::KeySource::Key(Box::new(KEY))))
@@ -30,25 +33,7 @@ async fn open(url: &str) -> Result<Arc<dyn ftpman_core::Store>, String> {
 /// Seeds `jobs` jobs between two local folders under `dir`, 32 inserts in flight at a time.
 pub async fn seed(url: &str, jobs: usize, dir: &str) -> Result<String, String> {
     let store = open(url).await?;
-    let (src, dst) = (format!("{dir}/src"), format!("{dir}/dst"));
-    for d in [&src, &dst] {
-        std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
-    }
-    let site = |name: &str, path: &str| -> Result<Site, String> {
-        Site::new(
-            name,
-            &SiteUrl::parse(&format!("file://{path}")).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
-    let s = store
-        .create_site(&site("src", &src)?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let d = store
-        .create_site(&site("dst", &dst)?)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (s, d) = local_sites(store.as_ref(), std::path::Path::new(dir)).await?;
     let started = std::time::Instant::now();
     let mut n = 0;
     while n < jobs {
@@ -98,13 +83,20 @@ pub async fn node(url: &str, node_id: &str, seconds: u64) -> Result<String, Stri
         let service = service.clone();
         tokio::spawn(async move { service.run_until(rx).await })
     };
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    // Steady: after the start (the jobs loaded, every next fire computed), to the end.
+    let warm_up = WARM_UP.min(seconds / 2);
+    tokio::time::sleep(Duration::from_secs(warm_up)).await;
+    let cpu_warm = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(seconds - warm_up)).await;
     let _ = tx.send(true);
     let _ = serving.await;
     let cpu = cpu_seconds() - cpu0;
+    let steady = cpu_seconds() - cpu_warm;
     Ok(format!(
-        "node={node_id} cpu_s={cpu:.2} cpu_s_per_min={:.2}",
-        cpu * 60.0 / seconds as f64
+        "node={node_id} cpu_s={cpu:.2} cpu_s_per_min={:.2} start_cpu_s={:.2} steady_cpu_s_per_min={:.2}",
+        cpu * 60.0 / seconds as f64,
+        cpu_warm - cpu0,
+        steady * 60.0 / (seconds - warm_up).max(1) as f64
     ))
 }
 

@@ -28,32 +28,32 @@ pub(crate) fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Two local sites, `src` and `dst`, in folders of those names under `dir`: the ends of the
+/// benchmark's trivial jobs.
+pub(crate) async fn local_sites(store: &dyn ftpman_core::Store, dir: &std::path::Path) -> Result<(Site, Site), String> {
+    let mut sites = Vec::new();
+    for name in ["src", "dst"] {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+        let url = SiteUrl::parse(&format!("file://{}", path.display())).map_err(|e| e.to_string())?;
+        let site = Site::new(name, &url).map_err(|e| e.to_string())?;
+        sites.push(store.create_site(&site).await.map_err(|e| e.to_string())?);
+    }
+    let d = sites.pop().ok_or("no target site")?;
+    let s = sites.pop().ok_or("no source site")?;
+    Ok((s, d))
+}
+
 pub async fn run(jobs: usize, seconds: u64, cron: &str) -> Result<String, String> {
     let dir = std::env::temp_dir().join(format!("ftpman-sched-bench-{}", std::process::id()));
-    let (src, dst) = (dir.join("src"), dir.join("dst"));
-    std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&dst).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let store = ftpman_core::store::open(
         &format!("sqlite://{}", dir.join("ftpman.db").display()),
         Some(ftpman_core::KeySource::Key(Box::new([6u8; 32]))),
     )
     .await
     .map_err(|e| e.to_string())?;
-    let site = |name: &str, p: &std::path::Path| -> Result<Site, String> {
-        Site::new(
-            name,
-            &SiteUrl::parse(&format!("file://{}", p.display())).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())
-    };
-    let s = store
-        .create_site(&site("src", &src)?)
-        .await
-        .map_err(|e| e.to_string())?;
-    let d = store
-        .create_site(&site("dst", &dst)?)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (s, d) = local_sites(store.as_ref(), &dir).await?;
     for n in 0..jobs {
         let mut job = Job::new(&format!("j{n}"), s.id, "/", d.id, &format!("/j{n}"));
         job.schedule = Schedule::Cron {
