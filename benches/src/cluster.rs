@@ -9,12 +9,10 @@
 //! Between seeding and the busy phase, `benches/run.sh` spreads the jobs over the hour
 //! (`M * * * *`, M = id mod 60) with one UPDATE, as an operator's edit would reach every node.
 
-use crate::scheduler::{cpu_seconds, local_sites, percentile};
-use ftpman_core::engine::{Engine, EngineConfig};
+use crate::scheduler::{cpu_seconds, local_sites, percentile, service};
+use ftpman_core::engine::EngineConfig;
 use ftpman_core::model::{Job, RunQuery, Schedule};
 use ftpman_core::scheduler::Scheduler;
-use ftpman_core::scheduler::service::{Service, ServiceConfig};
-use ftpman_core::transport::ProtocolConnector;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,21 +60,13 @@ pub async fn seed(url: &str, jobs: usize, dir: &str) -> Result<String, String> {
 /// Runs one node's scheduler (claiming and executing runs too) for `seconds`.
 pub async fn node(url: &str, node_id: &str, seconds: u64) -> Result<String, String> {
     let store = open(url).await?;
-    let engine = Engine::new(
-        store.clone(),
-        Arc::new(ProtocolConnector),
+    let service = service(
+        store,
         EngineConfig {
             node_id: node_id.to_string(),
             ..EngineConfig::default()
         },
     );
-    let service = Arc::new(Service::new(
-        engine,
-        ServiceConfig {
-            max_concurrent_runs: 16,
-            ..ServiceConfig::default()
-        },
-    ));
     let (tx, rx) = tokio::sync::watch::channel(false);
     let cpu0 = cpu_seconds();
     let serving = {

@@ -44,6 +44,18 @@ pub(crate) async fn local_sites(store: &dyn ftpman_core::Store, dir: &std::path:
     Ok((s, d))
 }
 
+/// The scheduler service of one node on `store`, running up to 16 runs at once.
+pub(crate) fn service(store: Arc<dyn ftpman_core::Store>, config: EngineConfig) -> Arc<Service> {
+    let engine = Engine::new(store, Arc::new(ProtocolConnector), config);
+    Arc::new(Service::new(
+        engine,
+        ServiceConfig {
+            max_concurrent_runs: 16,
+            ..ServiceConfig::default()
+        },
+    ))
+}
+
 pub async fn run(jobs: usize, seconds: u64, cron: &str) -> Result<String, String> {
     let dir = std::env::temp_dir().join(format!("ftpman-sched-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -62,14 +74,7 @@ pub async fn run(jobs: usize, seconds: u64, cron: &str) -> Result<String, String
         };
         store.create_job(&job).await.map_err(|e| e.to_string())?;
     }
-    let engine = Engine::new(store.clone(), Arc::new(ProtocolConnector), EngineConfig::default());
-    let service = Arc::new(Service::new(
-        engine,
-        ServiceConfig {
-            max_concurrent_runs: 16,
-            ..ServiceConfig::default()
-        },
-    ));
+    let service = service(store.clone(), EngineConfig::default());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let cpu0 = cpu_seconds();
     eprintln!("service starts at {}", chrono::Utc::now().format("%H:%M:%S"));
