@@ -47,7 +47,10 @@ def test_serve_runs_the_web_server_until_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     db = f"sqlite://{tmp_path}/serve.db"
     script = (
-        "import ftpman\n"
+        "import ftpman, signal\n"
+        # Ctrl-C raises KeyboardInterrupt as in an interactive Python, even when this test was
+        # started with SIGINT ignored (a background job of a shell without job control is).
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         f"m = ftpman.Manager({db!r}, {KEY!r})\n"
         "try:\n"
         f"    m.serve(bind='127.0.0.1:{port}')\n"

@@ -112,8 +112,12 @@ def test_a_raising_progress_callback_stops_the_run(manager: ftpman.Manager, tmp_
     assert not (dst / "big.bin").exists()
 
 
-def test_ctrl_c_cancels_the_run_cleanly(manager: ftpman.Manager, tmp_path: Path) -> None:
+def test_ctrl_c_cancels_the_run_cleanly(manager: ftpman.Manager, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     dst = slow_job(manager, tmp_path)
+    # Ctrl-C raises KeyboardInterrupt here even when this process was started with SIGINT
+    # ignored (a background job of a shell without job control starts so).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
         manager.run_job("slow")
