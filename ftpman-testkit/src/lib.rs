@@ -243,15 +243,35 @@ pub fn fault_site(kind: Kind, root: &Path) -> Site {
     s
 }
 
-/// Kills the per-connection processes of a fault-injection server (its sessions), leaving the
-/// listener up: to a client it looks like the server died mid-transfer.
+/// Kills the per-connection processes of a fault-injection server (its sessions) and all they
+/// started (sshd's unprivileged child and `sftp-server` outlive their monitor otherwise), leaving
+/// the listener up: to a client it looks like the server died mid-transfer.
 pub fn kill_sessions(pid_file: &str) {
     let pid = std::fs::read_to_string(servers().dir.join(pid_file)).expect("pid file");
-    let status = std::process::Command::new("pkill")
-        .args(["-KILL", "-P", pid.trim()])
+    let children = |parent: &str| -> Vec<String> {
+        let out = std::process::Command::new("pgrep")
+            .args(["-P", parent])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // Every descendant, found before any is killed (a killed process's children are re-parented).
+    let mut found = Vec::new();
+    let mut next = children(pid.trim());
+    while let Some(p) = next.pop() {
+        next.extend(children(&p));
+        found.push(p);
+    }
+    assert!(!found.is_empty(), "no session process of {pid_file} to kill");
+    let status = std::process::Command::new("kill")
+        .arg("-KILL")
+        .args(&found)
         .status()
-        .expect("pkill");
-    assert!(status.success(), "no session process of {pid_file} to kill");
+        .expect("kill");
+    assert!(status.success(), "could not kill the sessions of {pid_file}");
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so large files need no disk to generate.

@@ -140,7 +140,10 @@ async fn segment(shared: &Shared<'_>, mut pair: Pair<'_>, range: Range<u64>) -> 
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && attempt < shared.policy.attempts.max(1) => {
                 tracing::info!(target: "ftpman::transport", attempt, path = shared.src_path, offset = from, "a segment broke, resuming it: {e}");
+                // Its connections go back first: with every segment broken at once (a server
+                // restarting), each would otherwise wait for a place the others hold.
                 pair.mark_broken();
+                drop(pair);
                 tokio::time::sleep(shared.policy.backoff(attempt)).await;
                 attempt += 1;
                 let dst = shared.pools.1.get().await?;
