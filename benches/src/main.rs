@@ -157,6 +157,7 @@ async fn segmented(kind: &str, direction: &str, local: &str, remote: &str) -> Re
         RetryPolicy::default(),
         None,
         &mut |_| {},
+        &|now| now.size == size,
     )
     .await
     .map_err(|e| e.to_string())?;

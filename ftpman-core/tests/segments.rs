@@ -51,6 +51,7 @@ async fn segmented(
         policy(),
         None,
         progress,
+        &|now| now.size == size,
     )
     .await
     .unwrap_or_else(|e| panic!("{} to {}: {e}", src.site().name, dst.site().name))

@@ -284,7 +284,9 @@ async fn attempt(
         } else {
             0
         };
-        if offset > 0 && !same_file(&cand.entry, &src.stat(&cand.entry.path).await?) {
+        // A retry builds on what an earlier attempt moved only from the file that was listed; a
+        // segmented file starts again, but not from another version of the source either.
+        if (offset > 0 || (resume && segmented)) && !same_file(&cand.entry, &src.stat(&cand.entry.path).await?) {
             return Err(AttemptError::permanent(
                 "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version",
             ));
@@ -311,6 +313,7 @@ async fn attempt(
                         super::retry_policy(&ctx.job),
                         ctx.limiter.as_ref(),
                         &mut progress,
+                        &|now| same_file(&cand.entry, now),
                     )
                     .await;
                     copied.map(|segments| {

@@ -9,7 +9,7 @@ use super::copy::{Ends, pump};
 use super::pool::{PooledTransport, SitePool};
 use super::retry::RetryPolicy;
 use super::throttle::{RateLimiter, ThrottledReader};
-use super::{FileReader, Transport, TransportError, TransportResult};
+use super::{Entry, FileReader, Transport, TransportError, TransportResult};
 use futures_util::future::try_join_all;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -76,12 +76,15 @@ struct Shared<'a> {
     policy: RetryPolicy,
     limiter: Option<&'a Arc<RateLimiter>>,
     progress: Mutex<&'a mut (dyn FnMut(u64) + Send)>,
+    unchanged: &'a (dyn Fn(&Entry) -> bool + Send + Sync),
 }
 
 /// Copies `src_path` (`size` bytes) into `dst_path` in segments: the last on `src` and `dst`,
 /// the connections the caller holds, the others each on a connection pair the pools give
 /// without waiting (as many as are free, up to [`MAX_SEGMENTS`] in all). The target file is
-/// created empty first. Returns how many segments moved it.
+/// created empty first. Before a segment resumes, the source is asked again and must still be
+/// the file that was listed (`unchanged`): two versions of a file are never spliced into one.
+/// Returns how many segments moved it.
 #[allow(clippy::too_many_arguments)]
 pub async fn copy_segmented(
     (src, src_pool): (&mut dyn Transport, &SitePool),
@@ -92,6 +95,7 @@ pub async fn copy_segmented(
     policy: RetryPolicy,
     limiter: Option<&Arc<RateLimiter>>,
     progress: &mut (dyn FnMut(u64) + Send),
+    unchanged: &(dyn Fn(&Entry) -> bool + Send + Sync),
 ) -> TransportResult<usize> {
     dst.write(dst_path, 0).await?.finish().await?;
     let wanted = ranges(size, MAX_SEGMENTS).len();
@@ -114,6 +118,7 @@ pub async fn copy_segmented(
         policy,
         limiter,
         progress: Mutex::new(progress),
+        unchanged,
     };
     // The caller's pair takes the last range, which reads to the end of the file: it alone
     // sees a file that grew, and it leaves its source connection at a file's end.
@@ -147,7 +152,18 @@ async fn segment(shared: &Shared<'_>, mut pair: Pair<'_>, range: Range<u64>) -> 
                 tokio::time::sleep(shared.policy.backoff(attempt)).await;
                 attempt += 1;
                 let dst = shared.pools.1.get().await?;
-                let src = shared.pools.0.get().await?;
+                let mut src = shared.pools.0.get().await?;
+                let now = src.stat(shared.src_path).await?;
+                if !(shared.unchanged)(&now) {
+                    return Err(TransportError::Protocol {
+                        site: src.site().name.clone(),
+                        operation: "read".into(),
+                        path: shared.src_path.to_string(),
+                        reason: "the source changed while it was being moved (it no longer has the size or time it was listed with); the next run moves the new version".into(),
+                        transient: false,
+                        source: None,
+                    });
+                }
                 // Pipelined writes may have left holes just before where the target stopped.
                 done = done.saturating_sub(dst.capabilities().resume_margin);
                 pair = Pair::Pooled(Box::new((src, dst)));
