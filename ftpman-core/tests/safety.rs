@@ -706,10 +706,27 @@ async fn a_resume_after_the_source_changed_is_refused() {
     })
     .await;
     // The first time the engine looks at the source again (to resume), it has been rewritten
-    // in place: same size, a new time.
+    // in place: same size, and a time within the same second as the listed one (only its
+    // fraction differs), the hardest change to see.
     let path = src_dir.path.join("big.bin");
     let (hook, once) = first_time("stat", "src", Some("/big.bin"), move |_| {
+        let listed = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("listed time");
         noise_file(&path, 64 << 20, 6);
+        let since = listed.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+        let nanos = since.subsec_nanos();
+        let other = if nanos < 500_000_000 {
+            nanos + 250_000_000
+        } else {
+            nanos - 250_000_000
+        };
+        let same_second = std::time::UNIX_EPOCH + Duration::new(since.as_secs(), other);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(same_second))
+            .expect("set the time");
         Ok(())
     });
     let e = hooked(store.clone(), hook);

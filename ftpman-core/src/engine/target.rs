@@ -99,12 +99,19 @@ pub(super) fn may_replace(job: &Job, cand: &Candidate, final_path: &str) -> bool
 }
 
 /// Whether `now` is still the file `listed` described: same size, and the same time as far
-/// as the coarser of the two says.
+/// as the coarser of the two says. Where both times are exact and both carry a fraction of a
+/// second (a local disk's nanoseconds), the fractions count too: a file rewritten within the
+/// second it was listed in, at the same size, is another file. A time without a fraction (most
+/// servers give whole seconds, some listings more than their stat) is compared by the second.
 pub(super) fn same_file(listed: &Entry, now: &Entry) -> bool {
     let granularity = i64::from(listed.mtime_granularity.max(now.mtime_granularity).max(1));
     listed.size == now.size
         && match (listed.mtime, now.mtime) {
-            (Some(a), Some(b)) => a.timestamp().div_euclid(granularity) == b.timestamp().div_euclid(granularity),
+            (Some(a), Some(b)) => {
+                let fractions = (a.timestamp_subsec_nanos(), b.timestamp_subsec_nanos());
+                a.timestamp().div_euclid(granularity) == b.timestamp().div_euclid(granularity)
+                    && (granularity > 1 || fractions.0 == 0 || fractions.1 == 0 || fractions.0 == fractions.1)
+            }
             (None, None) => true,
             _ => false,
         }
@@ -187,7 +194,7 @@ pub(super) fn claim_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     fn cand(rel: &str) -> Candidate {
         Candidate {
@@ -202,6 +209,32 @@ mod tests {
             rel: rel.into(),
             delivered: None,
         }
+    }
+
+    #[test]
+    fn a_rewrite_within_the_same_second_is_another_file_where_times_carry_fractions() {
+        let at = |secs: i64, nanos: u32, granularity: u32| Entry {
+            mtime: Utc.timestamp_opt(secs, nanos).single(),
+            mtime_granularity: granularity,
+            ..cand("a.csv").entry
+        };
+        let listed = at(1_000, 250_000_000, 1);
+        assert!(same_file(&listed, &at(1_000, 250_000_000, 1)));
+        // Same size, same second, another fraction: rewritten.
+        assert!(!same_file(&listed, &at(1_000, 750_000_000, 1)));
+        // A stat that gives whole seconds only cannot tell: compared by the second.
+        assert!(same_file(&listed, &at(1_000, 0, 1)));
+        assert!(!same_file(&listed, &at(1_001, 0, 1)));
+        // A listing rounded to the minute is compared by the minute, fractions aside.
+        assert!(same_file(&at(960, 0, 60), &at(1_000, 750_000_000, 1)));
+        // Another size is another file whatever the time.
+        assert!(!same_file(
+            &listed,
+            &Entry {
+                size: 2,
+                ..at(1_000, 250_000_000, 1)
+            }
+        ));
     }
 
     #[test]
