@@ -540,6 +540,73 @@ async fn an_after_action_left_pending_is_applied_by_the_next_run() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_delete_never_removes_a_source_rewritten_within_its_second() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("rewritten-src");
+    let dst_dir = scratch("rewritten-dst");
+    let path = src_dir.path.join("a.csv");
+    std::fs::write(&path, b"payload").unwrap();
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut job = Job::new("rewritten", src.id, "/", dst.id, "/");
+    job.after = AfterAction::Delete;
+    let job = store.create_job(&job).await.unwrap();
+    // Delivered, its delete broken (as a crash right after the record would leave it).
+    let (hook, _) = first_time("delete", "src", None, |path| Err(injected("src", "delete", path)));
+    let e = hooked(store.clone(), hook);
+    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(first.counts.failed, 1);
+    assert!(
+        store
+            .ledger_entry(job.id, "/a.csv")
+            .await
+            .unwrap()
+            .unwrap()
+            .after_pending
+    );
+    // Then the producer rewrites it at the same size, within the second of the delivered version.
+    rewrite_within_its_second(&path, |p| std::fs::write(p, b"PAYLOAD").unwrap());
+
+    // The next run sees a new file: it delivers it, and only then deletes the source.
+    let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    assert_eq!(
+        (second.status, second.counts.transferred),
+        (RunStatus::Succeeded, 1),
+        "{:?}",
+        second.error
+    );
+    assert_eq!(
+        std::fs::read(dst_dir.path.join("a.csv")).unwrap(),
+        b"PAYLOAD",
+        "the new version reached the target before its source was deleted"
+    );
+    assert!(!path.exists());
+}
+
+/// Rewrites the file at `path` with `write`, then gives it back a time within the second it
+/// had (only the fraction of the second differs): the hardest change to see.
+fn rewrite_within_its_second(path: &std::path::Path, write: impl FnOnce(&std::path::Path)) {
+    let before = std::fs::metadata(path).and_then(|m| m.modified()).expect("its time");
+    write(path);
+    let since = before.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    let nanos = since.subsec_nanos();
+    let other = if nanos < 500_000_000 {
+        nanos + 250_000_000
+    } else {
+        nanos - 250_000_000
+    };
+    let same_second = std::time::UNIX_EPOCH + Duration::new(since.as_secs(), other);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(same_second))
+        .expect("set the time");
+}
+
 /// Sets a file's modification time `days` days back.
 fn age(path: &std::path::Path, days: u64) {
     let then = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
@@ -710,23 +777,9 @@ async fn a_resume_after_the_source_changed_is_refused() {
     // fraction differs), the hardest change to see.
     let path = src_dir.path.join("big.bin");
     let (hook, once) = first_time("stat", "src", Some("/big.bin"), move |_| {
-        let listed = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .expect("listed time");
-        noise_file(&path, 64 << 20, 6);
-        let since = listed.duration_since(std::time::UNIX_EPOCH).expect("after 1970");
-        let nanos = since.subsec_nanos();
-        let other = if nanos < 500_000_000 {
-            nanos + 250_000_000
-        } else {
-            nanos - 250_000_000
-        };
-        let same_second = std::time::UNIX_EPOCH + Duration::new(since.as_secs(), other);
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(same_second))
-            .expect("set the time");
+        rewrite_within_its_second(&path, |p| {
+            noise_file(p, 64 << 20, 6);
+        });
         Ok(())
     });
     let e = hooked(store.clone(), hook);

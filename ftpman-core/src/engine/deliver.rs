@@ -696,6 +696,7 @@ async fn delivered(
         target_path: Some(final_path.clone()),
         mtime_granularity: cand.entry.mtime_granularity,
         after_pending: ctx.job.after != AfterAction::Keep,
+        mtime_nanos: cand.entry.mtime.map_or(0, |m| m.timestamp_subsec_nanos()),
     };
     let recorded = match ctx.hold.check("recording the delivery") {
         Ok(()) => ctx

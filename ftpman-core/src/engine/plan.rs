@@ -390,11 +390,7 @@ async fn not_delivered(
         c.delivered = delivered.get(&c.entry.path).cloned();
         if let Some(done) = &c.delivered
             && !again
-            && done.matches(
-                c.entry.size,
-                c.entry.mtime.map(|m| m.timestamp()),
-                c.entry.mtime_granularity,
-            )
+            && done.matches(c.entry.size, c.entry.mtime, c.entry.mtime_granularity)
         {
             plan.already_delivered += 1;
             if done.after_pending {

@@ -158,6 +158,7 @@ mod tests {
             target_path: Some(path.into()),
             mtime_granularity: 1,
             after_pending: false,
+            mtime_nanos: 0,
         };
         let files: Vec<RunFile> = (0..40)
             .map(|i| file(if i == 17 { elsewhere.id } else { run.id }, &format!("/f{i}")))

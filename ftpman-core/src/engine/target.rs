@@ -4,7 +4,7 @@
 
 use super::deliver::{AttemptError, RunContext};
 use super::plan::Candidate;
-use crate::model::{ConflictPolicy, Job};
+use crate::model::{ConflictPolicy, Job, same_mtime};
 use crate::transport::pool::PooledTransport;
 use crate::transport::{Entry, EntryKind, TransportError, path};
 use crate::validate::{PathTemplate, TemplateContext};
@@ -99,19 +99,13 @@ pub(super) fn may_replace(job: &Job, cand: &Candidate, final_path: &str) -> bool
 }
 
 /// Whether `now` is still the file `listed` described: same size, and the same time as far
-/// as the coarser of the two says. Where both times are exact and both carry a fraction of a
-/// second (a local disk's nanoseconds), the fractions count too: a file rewritten within the
-/// second it was listed in, at the same size, is another file. A time without a fraction (most
-/// servers give whole seconds, some listings more than their stat) is compared by the second.
+/// as the coarser of the two says, fractions of a second included where both carry one
+/// ([`same_mtime`]).
 pub(super) fn same_file(listed: &Entry, now: &Entry) -> bool {
-    let granularity = i64::from(listed.mtime_granularity.max(now.mtime_granularity).max(1));
+    let at = |t: DateTime<chrono::Utc>| (t.timestamp(), t.timestamp_subsec_nanos());
     listed.size == now.size
         && match (listed.mtime, now.mtime) {
-            (Some(a), Some(b)) => {
-                let fractions = (a.timestamp_subsec_nanos(), b.timestamp_subsec_nanos());
-                a.timestamp().div_euclid(granularity) == b.timestamp().div_euclid(granularity)
-                    && (granularity > 1 || fractions.0 == 0 || fractions.1 == 0 || fractions.0 == fractions.1)
-            }
+            (Some(a), Some(b)) => same_mtime(at(a), at(b), listed.mtime_granularity.max(now.mtime_granularity)),
             (None, None) => true,
             _ => false,
         }

@@ -11,7 +11,7 @@ pub use group::{Group, GroupRun, NewGroupRun};
 pub use job::{AfterAction, ConflictPolicy, Job, NotifyPolicy, Schedule, ScheduledJob};
 pub use record::{
     ApiToken, DayStats, LedgerEntry, LogEntry, LogLevel, LogQuery, Node, Principal, Setting, SiteTestRecord, User,
-    UserRole, check_setting_key,
+    UserRole, check_setting_key, same_mtime,
 };
 pub use run::{ActiveFile, NewRun, Run, RunCounts, RunFile, RunFileStatus, RunQuery, RunRequest, RunStatus, Trigger};
 pub use site::{Protocol, Site, SiteUrl};

@@ -28,6 +28,19 @@ pub struct LedgerEntry {
     /// The after-delivery action is still to be applied to the source (recorded with the
     /// delivery, cleared once applied): a run that finds it set applies it.
     pub after_pending: bool,
+    /// The fraction of a second of `mtime`, in nanoseconds: 0 where the source gave whole
+    /// seconds (and for entries recorded before ftpman kept it).
+    pub mtime_nanos: u32,
+}
+
+/// Whether two modification times, each as Unix seconds and nanoseconds, name the same moment
+/// at `granularity` seconds. Where the times are exact (granularity 1) and both carry a fraction
+/// of a second (a local disk's nanoseconds), the fractions count too: a file rewritten at the
+/// same size within the second it was seen in is another file. A time without a fraction (most
+/// servers give whole seconds) is compared by the second.
+pub fn same_mtime(a: (i64, u32), b: (i64, u32), granularity: u32) -> bool {
+    let g = i64::from(granularity.max(1));
+    a.0.div_euclid(g) == b.0.div_euclid(g) && (g > 1 || a.1 == 0 || b.1 == 0 || a.1 == b.1)
 }
 
 impl LedgerEntry {
@@ -35,16 +48,17 @@ impl LedgerEntry {
     /// one this entry recorded. A time is compared at the coarser granularity of the two, so a
     /// file an FTP server lists as `Nov 30 12:34` and, months later, as `Nov 30 2025` is still
     /// the same file.
-    pub fn matches(&self, size: u64, mtime: Option<i64>, granularity: u32) -> bool {
+    pub fn matches(&self, size: u64, mtime: Option<DateTime<Utc>>, granularity: u32) -> bool {
         if self.size != size as i64 {
             return false;
         }
         match (self.mtime, mtime) {
             (None, None) => true,
-            (Some(a), Some(b)) => {
-                let g = i64::from(self.mtime_granularity.max(granularity).max(1));
-                a.div_euclid(g) == b.div_euclid(g)
-            }
+            (Some(a), Some(b)) => same_mtime(
+                (a, self.mtime_nanos),
+                (b.timestamp(), b.timestamp_subsec_nanos()),
+                self.mtime_granularity.max(granularity),
+            ),
             _ => false,
         }
     }
@@ -254,5 +268,44 @@ pub fn check_setting_key(key: &str) -> crate::validate::Valid<()> {
                 crate::validate::printable(key)
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_ledger_entry_matches_a_rewrite_within_its_second_only_where_no_fraction_is_known() {
+        let entry = LedgerEntry {
+            job_id: 1,
+            source_path: "/out/a.csv".into(),
+            size: 10,
+            mtime: Some(1_000),
+            delivered_at: Utc::now(),
+            run_id: 1,
+            target_path: None,
+            mtime_granularity: 1,
+            after_pending: true,
+            mtime_nanos: 250_000_000,
+        };
+        let at = |nanos| Utc.timestamp_opt(1_000, nanos).single();
+        assert!(entry.matches(10, at(250_000_000), 1));
+        // Rewritten at the same size within the same second: another file, delivered again
+        // (and never deleted as the delivered one).
+        assert!(!entry.matches(10, at(750_000_000), 1));
+        // A listing in whole seconds cannot tell, nor can an entry recorded without a fraction.
+        assert!(entry.matches(10, at(0), 1));
+        assert!(
+            LedgerEntry {
+                mtime_nanos: 0,
+                ..entry.clone()
+            }
+            .matches(10, at(750_000_000), 1)
+        );
+        // A minute-granular listing compares minutes.
+        assert!(entry.matches(10, Utc.timestamp_opt(990, 0).single(), 60));
+        assert!(!entry.matches(11, at(250_000_000), 1));
     }
 }

@@ -91,6 +91,7 @@ macro_rules! impl_ledger_store {
                 .bind(e.target_path.as_deref())
                 .bind(i64::from(e.mtime_granularity))
                 .bind(e.after_pending)
+                .bind(i64::from(e.mtime_nanos))
                 .execute(&self.pool)
                 .await
                 .map_err(db(format!("recording delivery of {}", e.source_path)))?;

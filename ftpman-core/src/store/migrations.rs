@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (9, "job groups", include_str!("../../migrations/0009_job_groups.sql")),
     (10, "zones", include_str!("../../migrations/0010_zones.sql")),
+    (
+        11,
+        "ledger fraction",
+        include_str!("../../migrations/0011_ledger_fraction.sql"),
+    ),
 ];
 
 /// The SQL dialect a migration is applied in.
@@ -130,6 +135,11 @@ mod tests {
             10,
             "663f4221bd1841600d109dbc83f99fe58c8fa4bb26c90ff1daccae954b63841ac0c3e27b0f2f32bd7a030695b5fc81e0",
             "663f4221bd1841600d109dbc83f99fe58c8fa4bb26c90ff1daccae954b63841ac0c3e27b0f2f32bd7a030695b5fc81e0",
+        ),
+        (
+            11,
+            "3e9ff16fa0deccc50f1c51f984ca7f492060d908ff51044975bd5217c1524a418718caeb211d8a69a323bb4e02986293",
+            "295545d84b462ee1b7ae08d1075fe63f22603e074db5777b30b3b44561aef7df93948a02e05be900d7658cfe782e37f3",
         ),
     ];
 

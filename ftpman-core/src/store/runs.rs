@@ -501,12 +501,14 @@ macro_rules! impl_runs_store {
                             .push_bind(e.run_id)
                             .push_bind(e.target_path.as_deref())
                             .push_bind(i64::from(e.mtime_granularity))
-                            .push_bind(e.after_pending);
+                            .push_bind(e.after_pending)
+                            .push_bind(i64::from(e.mtime_nanos));
                     });
                     upsert.push(
                         " ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
                          delivered_at = excluded.delivered_at, run_id = excluded.run_id, target_path = excluded.target_path, \
-                         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending",
+                         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending, \
+                         mtime_nanos = excluded.mtime_nanos",
                     );
                     upsert.build().execute(&mut *tx).await.map_err(db(what()))?;
                 }

@@ -38,10 +38,11 @@ macro_rules! run_file_cols {
 macro_rules! ledger_upsert_sql {
     () => {
         "INSERT INTO ledger (job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, \
-         after_pending) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         after_pending, mtime_nanos) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (job_id, source_path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, \
          delivered_at = excluded.delivered_at, run_id = excluded.run_id, target_path = excluded.target_path, \
-         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending"
+         mtime_granularity = excluded.mtime_granularity, after_pending = excluded.after_pending, \
+         mtime_nanos = excluded.mtime_nanos"
     };
 }
 
@@ -55,7 +56,8 @@ macro_rules! forget_sql {
 
 macro_rules! ledger_cols {
     () => {
-        "job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, after_pending"
+        "job_id, source_path, size, mtime, delivered_at, run_id, target_path, mtime_granularity, after_pending, \
+         mtime_nanos"
     };
 }
 
@@ -503,6 +505,7 @@ macro_rules! impl_sql_store {
                     mtime_granularity: u32::try_from(r.try_get::<i64, _>("mtime_granularity").map_err(e())?)
                         .unwrap_or(1),
                     after_pending: r.try_get("after_pending").map_err(e())?,
+                    mtime_nanos: u32::try_from(r.try_get::<i64, _>("mtime_nanos").map_err(e())?).unwrap_or(0),
                 })
             }
 

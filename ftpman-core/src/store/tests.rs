@@ -922,6 +922,7 @@ async fn run_files_and_ledger(h: &Harness) {
         target_path: Some("/in/2026/ä b.csv".into()),
         mtime_granularity: 60,
         after_pending: true,
+        mtime_nanos: 250_000_000,
     };
     h.store.record_delivery(&entry).await.unwrap();
     assert_eq!(
@@ -931,6 +932,7 @@ async fn run_files_and_ledger(h: &Harness) {
     let changed = LedgerEntry {
         size: 200,
         mtime: Some(1_700_000_500),
+        mtime_nanos: 750_000_000,
         delivered_at: when + ChronoDuration::hours(1),
         ..entry.clone()
     };
@@ -950,7 +952,7 @@ async fn run_files_and_ledger(h: &Harness) {
     assert_eq!(h.store.forget_ledger(job.id).await.unwrap(), 1);
     // Forgotten: it matches no file any more, but where its copy went is kept.
     let forgotten = h.store.ledger(job.id, 10).await.unwrap().remove(0);
-    assert!(!forgotten.matches(200, Some(1_700_000_500), 1));
+    assert!(!forgotten.matches(200, Utc.timestamp_opt(1_700_000_500, 750_000_000).single(), 1));
     assert_eq!(forgotten.target_path.as_deref(), Some("/in/2026/ä b.csv"));
     // Deleting the job removes its runs with it.
     h.store.delete_job("j").await.unwrap();
@@ -1026,6 +1028,7 @@ async fn files_are_recorded_in_groups(h: &Harness) {
             target_path: Some(path.replace("/out/", "/in/")),
             mtime_granularity: 1,
             after_pending: false,
+            mtime_nanos: u32::try_from(i).unwrap_or(0) * 1_000,
         });
         items.push((file, entry));
     }
