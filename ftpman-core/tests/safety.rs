@@ -497,30 +497,59 @@ async fn a_source_that_changed_is_kept_and_sent_again() {
     assert!(!src_dir.path.join("a.csv").exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_after_action_left_pending_is_applied_by_the_next_run() {
-    if crate::harness::skip_without_servers() {
-        return;
-    }
+/// A job moving `/a.csv` ("payload") between two local folders with `--after delete`, run once
+/// with its delete at the source broken, as a crash right after the record would leave it: the
+/// file is delivered, its delete pending.
+struct PendingDelete {
+    store: Arc<dyn ftpman_core::Store>,
+    _db: tempfile::TempDir,
+    src_dir: harness::Scratch,
+    dst_dir: harness::Scratch,
+    job: Job,
+    engine: Engine,
+}
+
+async fn delivered_with_its_delete_pending(name: &str) -> PendingDelete {
     let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("pending-src");
-    let dst_dir = scratch("pending-dst");
+    let src_dir = scratch(&format!("{name}-src"));
+    let dst_dir = scratch(&format!("{name}-dst"));
     std::fs::write(src_dir.path.join("a.csv"), b"payload").unwrap();
     let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
     let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
-    let mut job = Job::new("pending", src.id, "/", dst.id, "/");
+    let mut job = Job::new(name, src.id, "/", dst.id, "/");
     job.after = AfterAction::Delete;
     let job = store.create_job(&job).await.unwrap();
-    // The first delete at the source breaks, as a crash right after the record would leave it.
     let (hook, _) = first_time("delete", "src", None, |path| Err(injected("src", "delete", path)));
-    let e = hooked(store.clone(), hook);
-    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
+    let engine = hooked(store.clone(), hook);
+    let first = engine.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(first.counts.failed, 1);
     assert!(src_dir.path.join("a.csv").exists());
     let entry = store.ledger_entry(job.id, "/a.csv").await.unwrap().unwrap();
     assert!(entry.after_pending, "recorded as delivered, its action pending");
     assert_eq!(entry.target_path.as_deref(), Some("/a.csv"));
+    PendingDelete {
+        store,
+        _db,
+        src_dir,
+        dst_dir,
+        job,
+        engine,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_after_action_left_pending_is_applied_by_the_next_run() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
+    let PendingDelete {
+        store,
+        src_dir,
+        dst_dir,
+        job,
+        engine: e,
+        ..
+    } = delivered_with_its_delete_pending("pending").await;
     let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(
         (second.status, second.counts.transferred, second.counts.skipped),
@@ -545,30 +574,15 @@ async fn a_pending_delete_never_removes_a_source_rewritten_within_its_second() {
     if crate::harness::skip_without_servers() {
         return;
     }
-    let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("rewritten-src");
-    let dst_dir = scratch("rewritten-dst");
-    let path = src_dir.path.join("a.csv");
-    std::fs::write(&path, b"payload").unwrap();
-    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
-    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
-    let mut job = Job::new("rewritten", src.id, "/", dst.id, "/");
-    job.after = AfterAction::Delete;
-    let job = store.create_job(&job).await.unwrap();
-    // Delivered, its delete broken (as a crash right after the record would leave it).
-    let (hook, _) = first_time("delete", "src", None, |path| Err(injected("src", "delete", path)));
-    let e = hooked(store.clone(), hook);
-    let first = e.run_job(&job, Trigger::Manual, false).await.unwrap();
-    assert_eq!(first.counts.failed, 1);
-    assert!(
-        store
-            .ledger_entry(job.id, "/a.csv")
-            .await
-            .unwrap()
-            .unwrap()
-            .after_pending
-    );
+    let PendingDelete {
+        src_dir,
+        dst_dir,
+        job,
+        engine: e,
+        ..
+    } = delivered_with_its_delete_pending("rewritten").await;
     // Then the producer rewrites it at the same size, within the second of the delivered version.
+    let path = src_dir.path.join("a.csv");
     rewrite_within_its_second(&path, |p| std::fs::write(p, b"PAYLOAD").unwrap());
 
     // The next run sees a new file: it delivers it, and only then deletes the source.
