@@ -49,6 +49,8 @@ out=$(mktemp)
 trap 'rm -f "$out"; cleanup' EXIT
 status=0
 cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$out" || status=$?
+# A failed test against a real server is read next to what that server saw.
+[[ $status -eq 0 ]] || show_server_logs "$servers_dir" 60
 cargo build --quiet -p ftpman-cli
 
 log "Python: ftpman-py built and installed into a fresh virtual environment, then pytest"

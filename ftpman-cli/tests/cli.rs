@@ -82,14 +82,6 @@ impl User {
     }
 }
 
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The tour of the README, as tests: sites, a test, a listing, a scheduled job, a run, its record.
 fn flow(db: Option<String>) {
     let s = servers();
@@ -210,7 +202,8 @@ fn flow(db: Option<String>) {
     );
 
     // Unreachable source: exit 1 and one line saying why.
-    let dead = closed_port();
+    let closed = harness::ClosedPort::new();
+    let dead = closed.port();
     u.ok(
         &[
             "site",

@@ -872,11 +872,8 @@ async fn a_failed_run_sends_one_email() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_down_is_logged_and_leaves_the_run_alone() {
     let (store, _db) = sqlite_store().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = harness::ClosedPort::new();
+    let closed = closed_port.port();
     set(store.as_ref(), "smtp.host", "127.0.0.1", false).await;
     set(store.as_ref(), "smtp.port", &closed.to_string(), false).await;
     set(store.as_ref(), "smtp.tls", "none", false).await;

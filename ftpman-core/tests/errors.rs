@@ -128,11 +128,8 @@ kind_test!(cancelled, async {
 kind_test!(connection_failed, async {
     // Nothing listens there.
     let (m, _db, _f) = with_a_job().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = harness::ClosedPort::new();
+    let closed = closed_port.port();
     let gone = SiteOptions {
         url: Some(format!("ftp://u@127.0.0.1:{closed}/")),
         password: Some(Secret::new("pw".to_string())),

@@ -397,10 +397,8 @@ async fn a_closed_port_is_refused_quickly() {
     if crate::harness::skip_without_servers() {
         return;
     }
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = harness::ClosedPort::new();
+    let port = closed.port();
     let scratch = harness::scratch("refused");
     for kind in [Kind::SftpPassword, Kind::Ftp, Kind::FtpsImplicit] {
         let mut s = site(kind, &scratch.path);

@@ -11,10 +11,12 @@ import ftpman
 from conftest import Servers, chown_tree
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def closed_port() -> socket.socket:
+    """A socket bound on loopback but never listening: connecting there is refused, and no other
+    program can take the port while the socket is open (a port merely freed could be)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 def test_every_error_from_its_cause(manager: ftpman.Manager, servers: Servers, scratch: Path, tmp_path: Path) -> None:
@@ -58,9 +60,10 @@ def test_every_error_from_its_cause(manager: ftpman.Manager, servers: Servers, s
         manager.list("wrong-password", "/")
     assert isinstance(auth.value, ConnectionError)
 
-    manager.add_site("nobody-home", url=f"ftp://x@127.0.0.1:{free_port()}/", password="x")
-    with pytest.raises(ftpman.ConnectionFailed) as conn:
-        manager.list("nobody-home", "/")
+    with closed_port() as closed:
+        manager.add_site("nobody-home", url=f"ftp://x@127.0.0.1:{closed.getsockname()[1]}/", password="x")
+        with pytest.raises(ftpman.ConnectionFailed) as conn:
+            manager.list("nobody-home", "/")
     assert isinstance(conn.value, ConnectionError)
 
     # A folder the server's user may not write: the upload fails as a transfer.

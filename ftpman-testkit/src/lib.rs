@@ -369,3 +369,31 @@ pub fn tree(root: &Path) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// A loopback port where nothing listens, held for as long as this lives: a socket bound there
+/// but never listening, so a connection is refused and no other program (a server's passive
+/// data port, another test's listener) can take the port while the test counts on it being
+/// closed. A port merely freed after binding could be taken by the time the test connects.
+pub struct ClosedPort {
+    socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    /// Binds a socket on `127.0.0.1` at a port the system picks.
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        ClosedPort { socket }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().expect("local address").port()
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        ClosedPort::new()
+    }
+}

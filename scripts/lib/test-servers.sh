@@ -92,7 +92,14 @@ CONF
   # --- vsftpd: plain, explicit FTPS, implicit FTPS ------------------------------------------
   local ftp_port ftps_port ftpsi_port fault_ftp_port
   ftp_port=$(free_port); ftps_port=$(free_port); ftpsi_port=$(free_port); fault_ftp_port=$(free_port)
-  local base=$((30000 + RANDOM % 20000))
+  # Passive data ports lie below the system's ephemeral range: a port the system hands out
+  # for an outgoing connection (or a test's port it believes closed) is then never a server's
+  # data port, so no connection can land on another session's transfer.
+  local ephemeral_low _high
+  read -r ephemeral_low _high < /proc/sys/net/ipv4/ip_local_port_range
+  local span=$((ephemeral_low - 10000 - 400))
+  (( span > 0 )) || span=1
+  local base=$((10000 + RANDOM % span))
   write_vsftpd_conf "$dir/vsftpd-plain.conf" "$ftp_port" "$base" "$((base + 99))" NO NO "$dir"
   write_vsftpd_conf "$dir/vsftpd-explicit.conf" "$ftps_port" "$((base + 100))" "$((base + 199))" YES NO "$dir"
   write_vsftpd_conf "$dir/vsftpd-implicit.conf" "$ftpsi_port" "$((base + 200))" "$((base + 299))" YES YES "$dir"
@@ -159,6 +166,7 @@ connect_from_port_20=NO
 secure_chroot_dir=/var/run/vsftpd/empty
 pam_service_name=vsftpd
 xferlog_enable=YES
+log_ftp_protocol=YES
 vsftpd_log_file=$7/vsftpd-$(basename "$1" .conf).log
 max_per_ip=200
 max_clients=400
@@ -174,6 +182,16 @@ ssl_tlsv1=NO
 ssl_sslv2=NO
 ssl_sslv3=NO
 CONF
+}
+
+# show_server_logs DIR LINES: the last LINES lines of each server's log, for a failed run.
+show_server_logs() {
+  local dir=$1 lines=$2 f
+  for f in "$dir"/vsftpd-vsftpd-*.log "$dir"/sshd*.log "$dir"/smtp.log; do
+    [[ -s $f ]] || continue
+    echo "==> last ${lines} lines of $(basename "$f")"
+    tail -n "$lines" "$f"
+  done
 }
 
 wait_port() {
