@@ -51,6 +51,15 @@ async fn get_sized(t: &mut dyn Transport, path: &str, offset: u64, size: u64) ->
     Ok(out)
 }
 
+async fn get_range(t: &mut dyn Transport, path: &str, range: std::ops::Range<u64>) -> Vec<u8> {
+    let mut r = t.read_range(path, range.clone()).await.unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out)
+        .await
+        .unwrap_or_else(|e| panic!("reading {path} {range:?}: {e}"));
+    out
+}
+
 /// Every operation the engine relies on, on one protocol.
 async fn conformance(kind: Kind) {
     let scratch = scratch_for(harness::user_of(kind), &format!("conf-{kind:?}"));
@@ -135,6 +144,16 @@ async fn conformance(kind: Kind) {
     assert_eq!(t.stat("/a/resume.bin").await.unwrap().size, 300_000);
     assert_eq!(get(t, "/a/resume.bin", 0).await, data);
     assert_eq!(get(t, "/a/resume.bin", 123_456).await, &data[123_456..]);
+
+    // One range of a file (a segment): exactly its bytes, across several read requests and
+    // within one; a range running past the end stops where the file does.
+    assert_eq!(
+        get_range(t, "/a/resume.bin", 1_000..290_001).await,
+        &data[1_000..290_001]
+    );
+    assert_eq!(get_range(t, "/a/resume.bin", 7..9).await, &data[7..9]);
+    assert_eq!(get_range(t, "/a/resume.bin", 299_990..400_000).await, &data[299_990..]);
+    assert!(get_range(t, "/a/resume.bin", 5..5).await.is_empty());
 
     // Reading with the listed size (small files in one round trip on SFTP): whole, from an
     // offset, empty, and across several read requests.

@@ -375,6 +375,16 @@ pub trait Transport: Send {
         let _ = size;
         self.read(path, offset).await
     }
+    /// Opens a file for reading the bytes of `range` (one segment of a file that several
+    /// connections read at once): the reader ends at `range.end`, or earlier where the file
+    /// does. A transport that reads ahead asks for nothing past the end (SFTP); elsewhere this
+    /// is [`Transport::read`] cut at the end.
+    async fn read_range(&mut self, path: &str, range: std::ops::Range<u64>) -> TransportResult<FileReader<'_>> {
+        use tokio::io::AsyncReadExt;
+        let len = range.end.saturating_sub(range.start);
+        let reader = self.read(path, range.start).await?;
+        Ok(Box::new(reader.take(len)))
+    }
     /// Opens a file for writing: truncating when `offset` is 0, else appending from `offset`.
     async fn write(&mut self, path: &str, offset: u64) -> TransportResult<Box<dyn FileWriter + '_>>;
     /// Opens an existing file for writing at `offset`, leaving every byte outside what is

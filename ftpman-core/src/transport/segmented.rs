@@ -13,7 +13,6 @@ use super::{Entry, FileReader, Transport, TransportError, TransportResult};
 use futures_util::future::try_join_all;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncReadExt;
 
 /// Files from this size move in segments, where both ends allow it.
 pub const SEGMENTED_FROM: u64 = 64 << 20;
@@ -184,17 +183,16 @@ async fn move_range(
     let (src, dst) = pair.ends();
     let (src_site, dst_site) = (src.site().name.clone(), dst.site().name.clone());
     let partial_reads = src.capabilities().partial_reads;
-    let reader = src.read(shared.src_path, range.start).await?;
-    let reader: FileReader<'_> = match shared.limiter {
-        Some(l) => Box::new(ThrottledReader::new(reader, l.clone())),
-        None => reader,
-    };
     // Every range but the last stops where the next begins; the last reads to the end, so a
     // file that grew is refused as in a whole transfer.
-    let mut reader: FileReader<'_> = if last {
-        reader
+    let reader = if last {
+        src.read(shared.src_path, range.start).await?
     } else {
-        Box::new(reader.take(range.end - range.start))
+        src.read_range(shared.src_path, range.clone()).await?
+    };
+    let mut reader: FileReader<'_> = match shared.limiter {
+        Some(l) => Box::new(ThrottledReader::new(reader, l.clone())),
+        None => reader,
     };
     let mut writer = dst.write_segment(shared.dst_path, range.start).await?;
     let ends = Ends {

@@ -4,6 +4,7 @@
 mod connect;
 mod errors;
 mod quick_ack;
+mod range;
 mod read;
 
 pub use connect::fetch_host_key;
@@ -270,6 +271,18 @@ impl Transport for SftpTransport {
                 .map_err(|e| stream_error(&self.site.name, "read", rel, e))?;
         }
         Ok(Box::new(IdleTimeout::new(file, self.site.connect_timeout)))
+    }
+
+    async fn read_range(&mut self, rel: &str, range: std::ops::Range<u64>) -> TransportResult<FileReader<'_>> {
+        let full = path::resolve(&self.site, rel)?;
+        let handle = self
+            .raw
+            .open(full, OpenFlags::READ, FileAttributes::default())
+            .await
+            .map_err(self.err("read", rel))?
+            .handle;
+        let reader = range::RangeReader::new(self.raw.clone(), handle, range);
+        Ok(Box::new(IdleTimeout::new(reader, self.site.connect_timeout)))
     }
 
     async fn read_sized(&mut self, rel: &str, offset: u64, size: u64) -> TransportResult<FileReader<'_>> {
