@@ -120,6 +120,35 @@ async fn a_stalled_server_is_given_up_on_within_its_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_over_a_link_slower_than_its_read_ahead_per_timeout_completes() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
+    // 2 MiB at 256 KiB/s takes 8 s, each read request has 3 s: a reader that sent 16 MiB of
+    // requests at once would see the later ones time out while their data was on its way.
+    let s = harness::servers();
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("slow-link-src");
+    let dst_dir = scratch("slow-link-dst");
+    let hash = noise_file(&src_dir.path.join("slow.bin"), 2 << 20, 5);
+    harness::chown_tree(&src_dir.path, &s.user);
+    let proxy = Proxy::start(s.ssh_port, Fault::Trickle(256 * 1024), usize::MAX).await;
+    let src = save_site(
+        store.as_ref(),
+        "src",
+        through(Kind::SftpPassword, &src_dir.path, &proxy),
+    )
+    .await;
+    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
+    let mut j = job(store.as_ref(), "slow-link", &src, &dst).await;
+    j.retries = 0;
+    let j = store.update_job(&j).await.unwrap();
+    let run = engine(store.clone()).run_job(&j, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    only(&dst_dir.path, &[("slow.bin", &hash)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_slower_than_the_file_timeout_fails_cleanly_and_keeps_the_source() {
     if crate::harness::skip_without_servers() {
         return;

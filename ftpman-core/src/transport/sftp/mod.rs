@@ -30,7 +30,8 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
 
-/// Requests in flight per file; measured in `benches/` (more gains nothing on loopback).
+/// Write requests in flight per file; measured in `benches/` (more gains nothing on loopback).
+/// Reads pipeline by the link's pace instead (`range.rs`).
 const PIPELINE_DEPTH: usize = 64;
 
 /// One logged-in SFTP session.
@@ -263,14 +264,7 @@ impl Transport for SftpTransport {
     }
 
     async fn read(&mut self, rel: &str, offset: u64) -> TransportResult<FileReader<'_>> {
-        let full = path::resolve(&self.site, rel)?;
-        let mut file = self.session().await?.open(full).await.map_err(self.err("read", rel))?;
-        if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| stream_error(&self.site.name, "read", rel, e))?;
-        }
-        Ok(Box::new(IdleTimeout::new(file, self.site.connect_timeout)))
+        self.read_range(rel, offset..u64::MAX).await
     }
 
     async fn read_range(&mut self, rel: &str, range: std::ops::Range<u64>) -> TransportResult<FileReader<'_>> {
@@ -281,7 +275,7 @@ impl Transport for SftpTransport {
             .await
             .map_err(self.err("read", rel))?
             .handle;
-        let reader = range::RangeReader::new(self.raw.clone(), handle, range);
+        let reader = range::RangeReader::new(self.raw.clone(), handle, range, self.site.connect_timeout);
         Ok(Box::new(IdleTimeout::new(reader, self.site.connect_timeout)))
     }
 
