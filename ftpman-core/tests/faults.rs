@@ -149,6 +149,34 @@ async fn a_download_over_a_link_slower_than_its_read_ahead_per_timeout_completes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_a_link_slower_than_its_writes_in_flight_per_timeout_completes() {
+    if crate::harness::skip_without_servers() {
+        return;
+    }
+    // 1 MiB at 128 KiB/s takes 8 s, each write request has 3 s: a writer with 2 MiB of writes
+    // out at once would see the later ones time out while their data was on its way.
+    let s = harness::servers();
+    let (store, _db) = sqlite_store().await;
+    let src_dir = scratch("slow-up-src");
+    let dst_dir = harness::scratch_for(&s.user, "slow-up-dst");
+    let hash = noise_file(&src_dir.path.join("up.bin"), 1 << 20, 6);
+    let proxy = Proxy::start(s.ssh_port, Fault::TrickleUp(128 * 1024), usize::MAX).await;
+    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
+    let dst = save_site(
+        store.as_ref(),
+        "dst",
+        through(Kind::SftpPassword, &dst_dir.path, &proxy),
+    )
+    .await;
+    let mut j = job(store.as_ref(), "slow-up", &src, &dst).await;
+    j.retries = 0;
+    let j = store.update_job(&j).await.unwrap();
+    let run = engine(store.clone()).run_job(&j, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    only(&dst_dir.path, &[("up.bin", &hash)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickle_slower_than_the_file_timeout_fails_cleanly_and_keeps_the_source() {
     if crate::harness::skip_without_servers() {
         return;

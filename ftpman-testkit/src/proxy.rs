@@ -1,5 +1,5 @@
 //! A TCP proxy of the project's own on loopback, between ftpman and a real server, that injects
-//! faults into the first connections through it: a stall, a cut, a slow trickle, or a reset
+//! faults into the first connections through it: a stall, a cut, a slow trickle (either way), or a reset
 //! early on (a TLS handshake, a login). Later connections pass untouched, so a retry on a fresh
 //! connection can succeed, as it would once a real network recovers.
 
@@ -18,6 +18,8 @@ pub enum Fault {
     CutAfter(u64),
     /// Forward at most this many bytes per second.
     Trickle(u64),
+    /// Forward at most this many bytes per second from ftpman to the server (an upload's way).
+    TrickleUp(u64),
     /// Close both ends once ftpman has sent this many bytes (a handshake, a login).
     ResetAfterClientSent(u64),
     /// Every `every`-th connection is cut after a byte count of its own, below `max` (the
@@ -88,6 +90,10 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
         Some(Fault::ResetAfterClientSent(n)) => Some(n),
         _ => None,
     };
+    let up_rate = match fault {
+        Some(Fault::TrickleUp(rate)) => Some(rate),
+        _ => None,
+    };
     let upstream = async move {
         let mut buf = vec![0u8; 64 * 1024];
         let mut sent = 0u64;
@@ -104,6 +110,15 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
                 _ => n,
             };
             sent += n as u64;
+            if let Some(rate) = up_rate {
+                for chunk in buf[..n].chunks(((rate / 10).max(1)) as usize) {
+                    if sw.write_all(chunk).await.is_err() {
+                        return false;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
             if sw.write_all(&buf[..n]).await.is_err() {
                 break;
             }

@@ -3,9 +3,11 @@
 
 mod connect;
 mod errors;
+mod pace;
 mod quick_ack;
 mod range;
 mod read;
+mod write;
 
 pub use connect::fetch_host_key;
 
@@ -19,36 +21,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use connect::HostKeyCheck;
 use errors::{sftp_error, stream_error};
-use quick_ack::QuickAcks;
 use russh::client::Handle;
+use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::client::fs::Metadata;
-use russh_sftp::client::{RawSftpSession, SftpSession};
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use std::sync::Arc;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
-
-/// Write requests in flight per file; measured in `benches/` (more gains nothing on loopback).
-/// Reads pipeline by the link's pace instead (`range.rs`).
-const PIPELINE_DEPTH: usize = 64;
 
 /// One logged-in SFTP session.
 pub struct SftpTransport {
     site: Site,
     handle: Handle<HostKeyCheck>,
-    /// The protocol-level channel every connection opens: listings, stats, small files fetched
-    /// in one round trip, posix-rename.
+    /// The one channel a connection opens: listings, stats, renames, small files fetched in
+    /// one round trip, streamed reads and writes at the link's pace.
     raw: Arc<RawSftpSession>,
     /// Whether the server offers `posix-rename@openssh.com`.
     posix_rename: bool,
-    /// russh-sftp's session, for streaming large files and the simpler calls; a second channel
-    /// (a second sftp-server process on OpenSSH), opened on first use, so a connection that
-    /// only downloads small files never starts it.
-    sftp: Option<Arc<SftpSession>>,
-    /// Quick acknowledgements of the server's packets, on while a channel is being set up.
-    acks: QuickAcks,
 }
 
 /// Opens an SFTP channel on a logged-in connection.
@@ -93,19 +84,15 @@ impl SftpTransport {
         offset: u64,
     ) -> TransportResult<Box<dyn FileWriter + '_>> {
         let full = path::resolve(&self.site, rel)?;
-        let mut file = self
-            .session()
-            .await?
-            .open_with_flags(full, flags)
+        let handle = self
+            .raw
+            .open(full, flags, FileAttributes::default())
             .await
-            .map_err(self.err("write", rel))?;
-        if offset > 0 {
-            file.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| stream_error(&self.site.name, "write", rel, e))?;
-        }
+            .map_err(self.err("write", rel))?
+            .handle;
+        let writer = write::PacedWriter::new(self.raw.clone(), handle, offset, self.site.connect_timeout);
         Ok(Box::new(SftpWriter {
-            inner: CountingWriter::new(IdleTimeout::new(file, self.site.connect_timeout)),
+            inner: CountingWriter::new(IdleTimeout::new(writer, self.site.connect_timeout)),
             site: self.site.name.clone(),
             path: rel.to_string(),
         }))
@@ -127,38 +114,12 @@ impl SftpTransport {
             handle,
             raw: Arc::new(raw),
             posix_rename,
-            sftp: None,
-            acks,
         })
     }
 
     fn err(&self, op: &str, rel: &str) -> impl Fn(russh_sftp::client::error::Error) -> TransportError + '_ {
         let (op, rel) = (op.to_string(), rel.to_string());
         move |e| sftp_error(&self.site.name, &op, &rel, e)
-    }
-
-    /// russh-sftp's session, started on first use.
-    async fn session(&mut self) -> TransportResult<Arc<SftpSession>> {
-        if let Some(s) = &self.sftp {
-            return Ok(s.clone());
-        }
-        let site = &self.site;
-        let config = russh_sftp::client::Config {
-            max_concurrent_reads: PIPELINE_DEPTH,
-            max_concurrent_writes: PIPELINE_DEPTH,
-            request_timeout_secs: site.connect_timeout.as_secs().max(1),
-            ..russh_sftp::client::Config::default()
-        };
-        let _quick = self.acks.on_while();
-        let started = within_timeout(site, "opening an SFTP channel", async {
-            SftpSession::new_with_config(sftp_channel(&self.handle).await?, config)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await?;
-        let session = Arc::new(started);
-        self.sftp = Some(session.clone());
-        Ok(session)
     }
 }
 
@@ -186,15 +147,15 @@ fn ssh_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// What SFTP declares: a server that proves itself with a host key, exact listing times, and
-/// writes pipelined ahead of their acknowledgements, so up to `PIPELINE_DEPTH` of russh-sftp's
-/// write packets before the end may be missing after a break.
+/// writes pipelined ahead of their acknowledgements, so what was in flight before the end may
+/// be missing after a break.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         remote: true,
         pins_host_key: true,
         exact_listing_times: true,
         cheap_checksum: false,
-        resume_margin: PIPELINE_DEPTH as u64 * u64::from(russh_sftp::client::Config::default().max_write_packet_len),
+        resume_margin: write::RESUME_MARGIN,
         segment_writes: true,
         partial_reads: true,
     }
@@ -428,9 +389,6 @@ impl Transport for SftpTransport {
     }
 
     async fn close(self: Box<Self>) -> TransportResult<()> {
-        if let Some(sftp) = &self.sftp {
-            let _ = sftp.close().await;
-        }
         let _ = self.raw.close_session();
         let _ = self
             .handle
@@ -441,7 +399,7 @@ impl Transport for SftpTransport {
 }
 
 struct SftpWriter {
-    inner: CountingWriter<IdleTimeout<russh_sftp::client::fs::File>>,
+    inner: CountingWriter<IdleTimeout<write::PacedWriter>>,
     site: String,
     path: String,
 }

@@ -22,13 +22,6 @@ use tokio::net::TcpStream;
 pub(super) struct QuickAcks(Arc<AtomicBool>);
 
 impl QuickAcks {
-    /// Acknowledge at once until the guard is dropped (setting up a channel; a cancelled or
-    /// failed setup turns them off too).
-    pub(super) fn on_while(&self) -> QuickAcksOn<'_> {
-        self.0.store(true, Ordering::Relaxed);
-        QuickAcksOn(self)
-    }
-
     /// Leave acknowledgements to the kernel (transfers).
     pub(super) fn off(&self) {
         self.0.store(false, Ordering::Relaxed);
@@ -36,15 +29,6 @@ impl QuickAcks {
 
     fn wanted(&self) -> bool {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Quick acknowledgements on while this lives.
-pub(super) struct QuickAcksOn<'a>(&'a QuickAcks);
-
-impl Drop for QuickAcksOn<'_> {
-    fn drop(&mut self) {
-        self.0.off();
     }
 }
 

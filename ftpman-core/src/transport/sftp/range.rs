@@ -1,12 +1,9 @@
-//! Reading a file, or one range of it (a segment), with read requests pipelined: as many in
-//! flight as the link answers well within the site's timeout, and none past the range's end.
-//!
-//! russh-sftp's streaming reader keeps 64 requests of 255 KiB in flight whatever the link and
-//! whatever is left to read. Each request's timeout runs from when it is sent, so on a link
-//! slower than 16 MiB per timeout (0.5 MB/s with the default 30 s) the last requests of that
-//! window time out while their data is still on its way; and a segment that stops where the
-//! next one begins would have up to 16 MiB read, encrypted and decrypted for nothing.
+//! Reading a file, or one range of it (a segment), with read requests pipelined at the link's
+//! pace (`pace.rs`) and none past the range's end: russh-sftp's reader kept 16 MiB of requests
+//! in flight whatever the link, and a segment that stopped where the next one began had that
+//! much read, encrypted and decrypted for nothing.
 
+use super::pace::{MAX_READS_IN_FLIGHT, Pace};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use russh_sftp::client::RawSftpSession;
@@ -23,26 +20,13 @@ use tokio::io::{AsyncRead, ReadBuf};
 /// The length of each read request: the most OpenSSH's server answers in one reply.
 const CHUNK: u32 = 255 * 1024;
 
-/// The most bytes asked for and not yet answered: 8 MiB keeps a connection busy over a link
-/// of a few milliseconds, and four segments together hold about what one russh-sftp reader did.
-const MAX_IN_FLIGHT: u64 = 32 * CHUNK as u64;
+/// One read request: where it starts, how much it asked for, the bytes in flight when it was
+/// sent (its own included), when it was sent, and the server's answer.
+type Reply = Pin<Box<dyn Future<Output = (u64, u32, u64, Instant, Result<Vec<u8>, SftpError>)> + Send>>;
 
-/// The least: one small request at a time, for a link of a few KB/s.
-const MIN_IN_FLIGHT: u64 = 32 * 1024;
-
-/// Where a read starts: one request of 64 KiB, doubled while replies come back quickly (on a
-/// fast link the budget is full within a few replies; on a slow one, no request has been sent
-/// that cannot arrive in time).
-const FIRST_IN_FLIGHT: u64 = 64 * 1024;
-
-/// One read request: where it starts, how much it asked for, when it was sent, and the
-/// server's answer.
-type Reply = Pin<Box<dyn Future<Output = (u64, u32, Instant, Result<Vec<u8>, SftpError>)> + Send>>;
-
-/// Reads `range` of an open handle in order, with requests in flight up to a budget that
-/// follows how quickly replies come back (a reply that took more than half the timeout halves
-/// it, one that took less than a quarter doubles it), and none past the end. The reader ends
-/// at the range's end, or where the file ends before it. Dropping it closes the handle.
+/// Reads `range` of an open handle in order, with requests in flight at the link's pace and
+/// none past the end. The reader ends at the range's end, or where the file ends before it.
+/// Dropping it closes the handle.
 pub(super) struct RangeReader {
     raw: Arc<RawSftpSession>,
     handle: String,
@@ -52,9 +36,7 @@ pub(super) struct RangeReader {
     in_flight: FuturesOrdered<Reply>,
     /// Bytes asked for and not yet answered, and how many may be.
     asked: u64,
-    budget: u64,
-    /// The time each request has for its reply.
-    timeout: Duration,
+    pace: Pace,
     /// The reply being handed out, and how much of it has been.
     chunk: Vec<u8>,
     pos: usize,
@@ -71,8 +53,7 @@ impl RangeReader {
             end: range.end.max(range.start),
             in_flight: FuturesOrdered::new(),
             asked: 0,
-            budget: FIRST_IN_FLIGHT,
-            timeout,
+            pace: Pace::new(timeout, MAX_READS_IN_FLIGHT),
             chunk: Vec::new(),
             pos: 0,
         }
@@ -81,30 +62,21 @@ impl RangeReader {
     fn request(&mut self, at: u64, len: u32) -> Reply {
         self.asked += u64::from(len);
         let (raw, handle) = (self.raw.clone(), self.handle.clone());
-        let sent = Instant::now();
+        let (ahead, sent) = (self.asked, Instant::now());
         Box::pin(async move {
             let reply = raw.read(handle, at, len).await.map(|d| d.data);
-            (at, len, sent, reply)
+            (at, len, ahead, sent, reply)
         })
     }
 
     /// Asks for more of the range while the budget allows (one request at least).
     fn top_up(&mut self) {
-        while self.next < self.end && (self.in_flight.is_empty() || self.asked < self.budget) {
-            let len = (self.end - self.next).min(u64::from(CHUNK)).min(self.budget) as u32;
+        let budget = self.pace.budget();
+        while self.next < self.end && (self.in_flight.is_empty() || self.asked < budget) {
+            let len = (self.end - self.next).min(u64::from(CHUNK)).min(budget) as u32;
             let reply = self.request(self.next, len);
             self.in_flight.push_back(reply);
             self.next += u64::from(len);
-        }
-    }
-
-    /// Follows the link: requests queue behind those sent before them, so a reply's wait says
-    /// how long the bytes in flight take to arrive.
-    fn adapt(&mut self, waited: Duration) {
-        if waited * 2 > self.timeout {
-            self.budget = (self.budget / 2).max(MIN_IN_FLIGHT);
-        } else if waited * 4 < self.timeout {
-            self.budget = (self.budget * 2).min(MAX_IN_FLIGHT);
         }
     }
 
@@ -128,11 +100,11 @@ impl AsyncRead for RangeReader {
                 return Poll::Ready(Ok(()));
             }
             this.top_up();
-            let Some((at, len, sent, reply)) = std::task::ready!(this.in_flight.poll_next_unpin(cx)) else {
+            let Some((at, len, ahead, sent, reply)) = std::task::ready!(this.in_flight.poll_next_unpin(cx)) else {
                 return Poll::Ready(Ok(()));
             };
             this.asked -= u64::from(len);
-            this.adapt(sent.elapsed());
+            this.pace.replied(ahead, sent.elapsed());
             match reply {
                 Ok(data) if data.is_empty() => {
                     this.stop();
