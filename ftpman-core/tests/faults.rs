@@ -119,6 +119,38 @@ async fn a_stalled_server_is_given_up_on_within_its_timeout() {
     only(&dst_dir.path, &[("big.bin", &hash)]);
 }
 
+/// Delivers one file of `size` bytes between a local folder and an SFTP site reached through a
+/// trickling proxy (`upload`: to the site, through `Fault::TrickleUp`; else from it), with a
+/// 3 s timeout and no retry, and checks it arrived whole.
+async fn over_a_slow_link(upload: bool, rate: u64, size: u64) {
+    let s = harness::servers();
+    let (store, _db) = sqlite_store().await;
+    let (local, remote) = (
+        scratch("slow-link-local"),
+        harness::scratch_for(&s.user, "slow-link-remote"),
+    );
+    let (from, to) = if upload { (&local, &remote) } else { (&remote, &local) };
+    let hash = noise_file(&from.path.join("slow.bin"), size, 5);
+    harness::chown_tree(&from.path, &s.user);
+    let fault = if upload {
+        Fault::TrickleUp(rate)
+    } else {
+        Fault::Trickle(rate)
+    };
+    let proxy = Proxy::start(s.ssh_port, fault, usize::MAX).await;
+    let sftp = through(Kind::SftpPassword, &remote.path, &proxy);
+    let folder = site(Kind::Local, &local.path);
+    let (src, dst) = if upload { (folder, sftp) } else { (sftp, folder) };
+    let src = save_site(store.as_ref(), "src", src).await;
+    let dst = save_site(store.as_ref(), "dst", dst).await;
+    let mut j = job(store.as_ref(), "slow-link", &src, &dst).await;
+    j.retries = 0;
+    let j = store.update_job(&j).await.unwrap();
+    let run = engine(store.clone()).run_job(&j, Trigger::Manual, false).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    only(&to.path, &[("slow.bin", &hash)]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_over_a_link_slower_than_its_read_ahead_per_timeout_completes() {
     if crate::harness::skip_without_servers() {
@@ -126,26 +158,7 @@ async fn a_download_over_a_link_slower_than_its_read_ahead_per_timeout_completes
     }
     // 2 MiB at 256 KiB/s takes 8 s, each read request has 3 s: a reader that sent 16 MiB of
     // requests at once would see the later ones time out while their data was on its way.
-    let s = harness::servers();
-    let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("slow-link-src");
-    let dst_dir = scratch("slow-link-dst");
-    let hash = noise_file(&src_dir.path.join("slow.bin"), 2 << 20, 5);
-    harness::chown_tree(&src_dir.path, &s.user);
-    let proxy = Proxy::start(s.ssh_port, Fault::Trickle(256 * 1024), usize::MAX).await;
-    let src = save_site(
-        store.as_ref(),
-        "src",
-        through(Kind::SftpPassword, &src_dir.path, &proxy),
-    )
-    .await;
-    let dst = save_site(store.as_ref(), "dst", site(Kind::Local, &dst_dir.path)).await;
-    let mut j = job(store.as_ref(), "slow-link", &src, &dst).await;
-    j.retries = 0;
-    let j = store.update_job(&j).await.unwrap();
-    let run = engine(store.clone()).run_job(&j, Trigger::Manual, false).await.unwrap();
-    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
-    only(&dst_dir.path, &[("slow.bin", &hash)]);
+    over_a_slow_link(false, 256 * 1024, 2 << 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,25 +168,7 @@ async fn an_upload_over_a_link_slower_than_its_writes_in_flight_per_timeout_comp
     }
     // 1 MiB at 128 KiB/s takes 8 s, each write request has 3 s: a writer with 2 MiB of writes
     // out at once would see the later ones time out while their data was on its way.
-    let s = harness::servers();
-    let (store, _db) = sqlite_store().await;
-    let src_dir = scratch("slow-up-src");
-    let dst_dir = harness::scratch_for(&s.user, "slow-up-dst");
-    let hash = noise_file(&src_dir.path.join("up.bin"), 1 << 20, 6);
-    let proxy = Proxy::start(s.ssh_port, Fault::TrickleUp(128 * 1024), usize::MAX).await;
-    let src = save_site(store.as_ref(), "src", site(Kind::Local, &src_dir.path)).await;
-    let dst = save_site(
-        store.as_ref(),
-        "dst",
-        through(Kind::SftpPassword, &dst_dir.path, &proxy),
-    )
-    .await;
-    let mut j = job(store.as_ref(), "slow-up", &src, &dst).await;
-    j.retries = 0;
-    let j = store.update_job(&j).await.unwrap();
-    let run = engine(store.clone()).run_job(&j, Trigger::Manual, false).await.unwrap();
-    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
-    only(&dst_dir.path, &[("up.bin", &hash)]);
+    over_a_slow_link(true, 128 * 1024, 1 << 20).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
