@@ -1,6 +1,6 @@
 //! A TCP proxy of the project's own on loopback, between ftpman and a real server, that injects
-//! faults into the first connections through it: a stall, a cut, a slow trickle (either way), or a reset
-//! early on (a TLS handshake, a login). Later connections pass untouched, so a retry on a fresh
+//! faults into the first connections through it: a stall, a cut, a slow trickle (either way),
+//! or a reset early on (a TLS handshake, a login). Later connections pass untouched, so a retry on a fresh
 //! connection can succeed, as it would once a real network recovers.
 
 use std::sync::Arc;
@@ -81,6 +81,18 @@ impl Proxy {
     }
 }
 
+/// Writes `bytes` at `rate` bytes a second, a tenth of a second's worth at a time; false when
+/// the peer is gone.
+async fn trickle(w: &mut (impl AsyncWriteExt + Unpin), bytes: &[u8], rate: u64) -> bool {
+    for chunk in bytes.chunks(((rate / 10).max(1)) as usize) {
+        if w.write_all(chunk).await.is_err() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
+}
+
 async fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -111,11 +123,8 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
             };
             sent += n as u64;
             if let Some(rate) = up_rate {
-                for chunk in buf[..n].chunks(((rate / 10).max(1)) as usize) {
-                    if sw.write_all(chunk).await.is_err() {
-                        return false;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                if !trickle(&mut sw, &buf[..n], rate).await {
+                    return false;
                 }
                 continue;
             }
@@ -145,11 +154,8 @@ async fn relay(client: TcpStream, server: TcpStream, fault: Option<Fault>) {
                     return true;
                 }
                 Some(Fault::Trickle(rate)) => {
-                    for chunk in buf[..n].chunks(((rate / 10).max(1)) as usize) {
-                        if cw.write_all(chunk).await.is_err() {
-                            return false;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    if !trickle(&mut cw, &buf[..n], rate).await {
+                        return false;
                     }
                     passed += n as u64;
                     continue;

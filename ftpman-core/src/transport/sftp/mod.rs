@@ -140,6 +140,18 @@ fn mtime_of(meta: &Metadata) -> Option<DateTime<Utc>> {
     meta.mtime.and_then(|t| DateTime::<Utc>::from_timestamp(t as i64, 0))
 }
 
+/// Closes `handle` without waiting for the server's reply (a reader or writer that is done or
+/// abandoned; the server handles the close before anything sent later on the channel).
+fn close_unawaited(raw: Arc<RawSftpSession>, handle: String) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(e) = raw.close(handle).await {
+                tracing::debug!(target: "ftpman::transport", "closing a file handle: {e}");
+            }
+        });
+    }
+}
+
 /// SSH wire encoding of a string: u32 length, then the bytes.
 fn ssh_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -255,12 +267,7 @@ impl Transport for SftpTransport {
         let fetched = read::fetch_small(raw, &handle, offset, size).await;
         // The data is all here: the close goes out now and its reply is not waited for (the
         // server handles it before anything sent later on this channel).
-        let closing = raw.clone();
-        tokio::spawn(async move {
-            if let Err(e) = closing.close(handle).await {
-                tracing::debug!(target: "ftpman::transport", "closing a read handle: {e}");
-            }
-        });
+        close_unawaited(raw.clone(), handle);
         let data = match fetched {
             Ok(data) => data,
             Err(read::FetchError::Sftp(e)) => return Err(sftp_error(&site, "read", rel, e)),

@@ -137,14 +137,6 @@ impl AsyncRead for RangeReader {
 
 impl Drop for RangeReader {
     fn drop(&mut self) {
-        // The close goes out without waiting for its reply, as russh-sftp's own files do.
-        let (raw, handle) = (self.raw.clone(), std::mem::take(&mut self.handle));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = raw.close(handle).await {
-                    tracing::debug!(target: "ftpman::transport", "closing a read handle: {e}");
-                }
-            });
-        }
+        super::close_unawaited(self.raw.clone(), std::mem::take(&mut self.handle));
     }
 }

@@ -155,14 +155,7 @@ impl Drop for PacedWriter {
         if self.closed || self.closing.is_some() {
             return;
         }
-        // Abandoned (a failed transfer): the close goes out without waiting for its reply.
-        let (raw, handle) = (self.raw.clone(), std::mem::take(&mut self.handle));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = raw.close(handle).await {
-                    tracing::debug!(target: "ftpman::transport", "closing a write handle: {e}");
-                }
-            });
-        }
+        // Abandoned (a failed transfer): the close is not waited for.
+        super::close_unawaited(self.raw.clone(), std::mem::take(&mut self.handle));
     }
 }
