@@ -500,6 +500,8 @@ async fn a_source_that_changed_is_kept_and_sent_again() {
 /// A job moving `/a.csv` ("payload") between two local folders with `--after delete`, run once
 /// with its delete at the source broken, as a crash right after the record would leave it: the
 /// file is delivered, its delete pending.
+/// Destructure it whole, naming `_db`: a field left to `..` is dropped at once, and the
+/// database folder with it while the engine still uses it.
 struct PendingDelete {
     store: Arc<dyn ftpman_core::Store>,
     _db: tempfile::TempDir,
@@ -544,11 +546,11 @@ async fn an_after_action_left_pending_is_applied_by_the_next_run() {
     }
     let PendingDelete {
         store,
+        _db,
         src_dir,
         dst_dir,
         job,
         engine: e,
-        ..
     } = delivered_with_its_delete_pending("pending").await;
     let second = e.run_job(&job, Trigger::Manual, false).await.unwrap();
     assert_eq!(
@@ -575,11 +577,12 @@ async fn a_pending_delete_never_removes_a_source_rewritten_within_its_second() {
         return;
     }
     let PendingDelete {
+        store: _store,
+        _db,
         src_dir,
         dst_dir,
         job,
         engine: e,
-        ..
     } = delivered_with_its_delete_pending("rewritten").await;
     // Then the producer rewrites it at the same size, within the second of the delivered version.
     let path = src_dir.path.join("a.csv");
